@@ -1,0 +1,13 @@
+"""Entry point of the ``gridflex`` console script."""
+
+from gridflex_cli import (  # noqa: F401  (imported for their command registrations)
+    bench_forecast,
+    bench_mpc,
+    pipeline_cmds,
+)
+from gridflex_cli.app import app
+
+__all__ = ["app"]
+
+if __name__ == "__main__":
+    app()

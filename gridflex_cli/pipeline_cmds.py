@@ -1,0 +1,1 @@
+"""Commands registered on gridflex_cli.app (filled in by its owner)."""
