@@ -80,8 +80,45 @@ def find_columns(header: list[str], source: str) -> dict[str, int]:
     return found
 
 
-def _mtime(path: Path) -> pd.Timestamp:
+def file_mtime(path: str | os.PathLike) -> pd.Timestamp:
     return pd.Timestamp(os.path.getmtime(path), unit="s", tz="UTC").as_unit("ns")
+
+
+def read_text_table(
+    path: str | os.PathLike, source: str | None = None
+) -> tuple[list[str], list[list[str]], list[int]]:
+    """Read a small CSV exactly: ``(header, rows, line_numbers)`` with 1-based file line numbers (the
+    header is line 1; blank lines are skipped). Shared by the file sources.
+
+    Raises SourceError for an empty file, a header without rows, and a row whose number of fields
+    differs from the header's (``truncated last line`` when it is the last line of the file)."""
+    src = source or str(path)
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        raw_text = fh.read()
+    if not raw_text.strip():
+        raise SourceError(src, "empty file (no header, no rows)", None)
+    ends_with_newline = raw_text.endswith(("\n", "\r"))
+    physical = raw_text.splitlines(keepends=True)
+    n_lines = len(physical)
+    reader = csv.reader(physical)
+    header = next(reader)
+    nfields = len(header)
+    lines: list[int] = []
+    rows: list[list[str]] = []
+    for row in reader:
+        lineno = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue  # blank line
+        if len(row) != nfields:
+            last = lineno == n_lines
+            what = ("truncated last line" if last and (len(row) < nfields or not ends_with_newline)
+                    else "wrong number of fields")
+            raise SourceError(src, f"{what}: {len(row)} fields, header has {nfields}", lineno)
+        lines.append(lineno)
+        rows.append(row)
+    if not rows:
+        raise SourceError(src, "header only: no data rows", None)
+    return header, rows, lines
 
 
 def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
@@ -90,31 +127,8 @@ def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
     path = Path(path)
     src = str(path)
     report = RepairReport(src)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        raw_text = fh.read()
-    if not raw_text.strip():
-        raise SourceError(src, "empty file (no header, no rows)", None)
-    ends_with_newline = raw_text.endswith(("\n", "\r"))
-    reader = csv.reader(raw_text.splitlines(keepends=True))
-    header = next(reader)
+    header, rows, lines = read_text_table(path, src)
     cols = find_columns(header, src)
-    nfields = len(header)
-
-    lines: list[int] = []
-    rows: list[list[str]] = []
-    for row in reader:
-        lineno = reader.line_num
-        if not row or all(not c.strip() for c in row):
-            continue  # blank line
-        if len(row) != nfields:
-            last = reader.line_num == len(raw_text.splitlines())
-            what = ("truncated last line" if last and (len(row) < nfields or not ends_with_newline)
-                    else "wrong number of fields")
-            raise SourceError(src, f"{what}: {len(row)} fields, header has {nfields}", lineno)
-        lines.append(lineno)
-        rows.append(row)
-    if not rows:
-        raise SourceError(src, "header only: no data rows", None)
 
     line_arr = np.asarray(lines)
     col = lambda key: [r[cols[key]].strip() for r in rows]  # noqa: E731
@@ -205,7 +219,7 @@ def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
                        f"{zone}: {len(missing)} missing hour(s) between {full[0]} and {full[-1]} "
                        f"(first: {first}); not filled")
 
-    received = _mtime(path)
+    received = file_mtime(path)
     parts = []
     for factor, vcol in (("direct", "direct"), ("lifecycle", "lifecycle")):
         parts.append(pd.DataFrame({

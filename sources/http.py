@@ -336,9 +336,11 @@ def chunk_range(start: pd.Timestamp, end: pd.Timestamp, max_span: pd.Timedelta
     return out
 
 
-def parse_times(values: Sequence[Any], where: str, field: str) -> pd.DatetimeIndex:
+def parse_times(values: Sequence[Any], where: str, field: str,
+                indices: Sequence[int] | None = None) -> pd.DatetimeIndex:
     """Parse ISO-8601 strings to a UTC ``DatetimeIndex``; naive strings are taken as UTC. On failure a
-    :class:`SourceError` names the offending item index."""
+    :class:`SourceError` names the offending item index (``indices[i]`` when given: the position in
+    the response when some items were set aside before parsing)."""
     try:
         idx = pd.to_datetime(pd.Index(values, dtype="object"), utc=True, format="ISO8601")
         if not idx.isna().any():
@@ -353,7 +355,9 @@ def parse_times(values: Sequence[Any], where: str, field: str) -> pd.DatetimeInd
             if ts is pd.NaT:
                 raise ValueError("NaT")
         except (TypeError, ValueError, OverflowError) as exc:
-            raise SourceError(where, f"{field}={v!r} is not an ISO-8601 time ({exc})", row=i) from None
+            row = indices[i] if indices is not None else i
+            raise SourceError(where, f"{field}={v!r} is not an ISO-8601 time ({exc})",
+                              row=row) from None
     raise SourceError(where, f"{field} values could not be parsed as times")  # pragma: no cover
 
 

@@ -1,0 +1,249 @@
+"""Baselines with the TFT's output shape: ``issued_at, target_time, series, p02 .. p98``.
+
+* :func:`persistence`: the value at ``target_time - 24 h`` if that is before the issue time, else the
+  latest value at the same hour of day before it (``target_time - 24 k h``, smallest such k).
+* :func:`seasonal_naive`: the same with a 168 h period (same hour last week).
+* :class:`RegressionBaseline`: one ridge regression per lead hour on the same features as the TFT
+  (calendar, lagged targets, last observed values, known-future covariates).
+
+Point baselines get quantiles from their own recent errors: p_q = point + q-quantile of the errors the
+same rule made over the ``resid_days`` days before the issue time (only data before the issue time).
+Light module (numpy, pandas; scikit-learn imported inside the regression).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecasting.features import ISSUED_AT, TARGET_TIME, _future_lookup, hour_index
+from forecasting.spec import (
+    QUANTILES,
+    SERIES,
+    TS,
+    ForecastInputError,
+    SeriesSpec,
+    as_utc,
+    check_frame,
+    qcol,
+)
+
+_HOUR_NS = 3_600 * 10**9
+
+
+def _issues(issued_at) -> pd.DatetimeIndex:
+    items = [issued_at] if isinstance(issued_at, str | pd.Timestamp) else list(issued_at)
+    if not items:
+        raise ForecastInputError("no issue times given")
+    return pd.DatetimeIndex([as_utc(t) for t in items])
+
+
+def _grid(history: pd.DataFrame, target: str):
+    """Yield (name, start_hour, values) per series of a checked (gap-free) frame."""
+    for name, g in history.groupby(SERIES, sort=True):
+        yield name, int(hour_index(g[TS])[0]), g[target].to_numpy(float)
+
+
+def _seasonal(history: pd.DataFrame, issued_at, horizon: int, period: int, *, target: str,
+              resid_days: int, quantiles: Sequence[float]) -> pd.DataFrame:
+    spec = SeriesSpec(target=target, horizon=min(horizon, 168), target_lags=(), calendar=False)
+    h = check_frame(history, spec, what="history", require_covariates=False)
+    issues = _issues(issued_at)
+    ih = hour_index(issues)
+    lead = np.arange(horizon)
+    k = lead // period + 1  # smallest k with target - k*period < issue
+    out = []
+    W = resid_days * 24
+    for name, start, y in _grid(h, target):
+        pos = ih - start  # position of the issue hour
+        src = pos[:, None] + lead[None, :] - k[None, :] * period
+        if (src < 0).any() or (pos > len(y)).any():
+            bad = issues[((src < 0).any(axis=1)) | (pos > len(y))][0]
+            raise ForecastInputError(
+                f"series {name!r}: not enough history before {bad} for a {period} h "
+                f"seasonal forecast {horizon} h ahead (or history ends before the issue time)")
+        point = y[src]
+        frame = {ISSUED_AT: np.repeat(issues, horizon),
+                 TARGET_TIME: pd.to_datetime((ih[:, None] + lead[None, :]).reshape(-1) * _HOUR_NS,
+                                             utc=True),
+                 SERIES: name, "p50": point.reshape(-1)}
+        # error quantiles of the same rule over the resid window ending just before the issue
+        ys = pd.Series(y)
+        qv = {q: np.zeros_like(point) for q in quantiles}
+        for kk in np.unique(k):
+            err = ys - ys.shift(kk * period)
+            cols = k == kk
+            for q in quantiles:
+                rq = err.rolling(W, min_periods=min(W, 48)).quantile(q).to_numpy()
+                at = np.clip(pos - 1, 0, len(y) - 1)
+                v = np.nan_to_num(rq[at], nan=0.0)
+                qv[q][:, cols] = v[:, None]
+        for q in quantiles:
+            if q == 0.5:
+                continue
+            frame[qcol(q)] = (point + qv[q]).reshape(-1)
+        out.append(pd.DataFrame(frame))
+    res = pd.concat(out, ignore_index=True)
+    return _order_quantiles(res, quantiles)
+
+
+def _order_quantiles(res: pd.DataFrame, quantiles: Sequence[float]) -> pd.DataFrame:
+    cols = [qcol(q) for q in sorted({*quantiles, 0.5})]
+    res[cols] = np.sort(res[cols].to_numpy(float), axis=1)
+    return res[[ISSUED_AT, TARGET_TIME, SERIES, *cols]]
+
+
+def persistence(history: pd.DataFrame, issued_at, horizon: int = 24, *, target: str = "value",
+                resid_days: int = 28, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
+    """Same hour yesterday (or the latest earlier day for leads beyond 24 h), for one or many issue
+    times. Uses only rows with ``ts < issued_at``."""
+    return _seasonal(history, issued_at, horizon, 24, target=target, resid_days=resid_days,
+                     quantiles=quantiles)
+
+
+def seasonal_naive(history: pd.DataFrame, issued_at, horizon: int = 24, *, target: str = "value",
+                   resid_days: int = 28, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
+    """Same hour last week (168 h period)."""
+    return _seasonal(history, issued_at, horizon, 168, target=target, resid_days=resid_days,
+                     quantiles=quantiles)
+
+
+# --------------------------------------------------------------------------------------------------
+# Regression
+
+
+def _design(h: pd.DataFrame, spec: SeriesSpec, issues: pd.DatetimeIndex,
+            future: pd.DataFrame | None, *, training: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows (issue, lead, series) with features; when ``training`` also the actual target."""
+    H = spec.horizon
+    lead = np.arange(H)
+    ih = hour_index(issues)
+    parts, ys = [], []
+    for name, g in h.groupby(SERIES, sort=True):
+        start = int(hour_index(g[TS])[0])
+        y = g[spec.target].to_numpy(float)
+        pos = ih - start
+        ok = pos >= 168 * 2 + 1
+        if training:
+            ok &= pos + H <= len(y)
+        elif not ok.all() or (pos > len(y)).any():
+            bad = issues[~ok | (pos > len(y))][0]
+            raise ForecastInputError(f"series {name!r}: regression needs 337 h of history before {bad}")
+        pos = pos[ok]
+        n = len(pos)
+        tgt = pos[:, None] + lead[None, :]
+        k24 = lead // 24 + 1
+        k168 = lead // 168 + 1
+        f = {
+            "issue_pos": np.repeat(np.arange(n), H), "lead": np.tile(lead, n),
+            "series": name,
+            ISSUED_AT: np.repeat(issues[ok], H),
+            "pers": y[tgt - k24[None, :] * 24].reshape(-1),
+            "seas": y[tgt - k168[None, :] * 168].reshape(-1),
+            "last": np.repeat(y[pos - 1], H),
+            "mean24": np.repeat(np.array([y[p - 24:p].mean() for p in pos]), H),
+        }
+        for c in spec.observed_reals:
+            f["obs_" + c] = np.repeat(g[c].to_numpy(float)[pos - 1], H)
+        tt = pd.to_datetime((ih[ok][:, None] + lead[None, :]).reshape(-1) * _HOUR_NS, utc=True)
+        f[TARGET_TIME] = tt
+        d = pd.DataFrame(f)
+        if spec.known_reals:
+            if training:
+                kv = {c: g[c].to_numpy(float)[tgt].reshape(-1) for c in spec.known_reals}
+                for c, v in kv.items():
+                    d["kn_" + c] = v
+            else:
+                keys = pd.DataFrame({SERIES: name, ISSUED_AT: d[ISSUED_AT], TS: tt})
+                kv = _future_lookup(future, spec, keys)
+                for c in spec.known_reals:
+                    d["kn_" + c] = kv[c].to_numpy(float)
+        parts.append(d)
+        if training:
+            ys.append(y[tgt].reshape(-1))
+    if not parts:
+        raise ForecastInputError("no series")
+    d = pd.concat(parts, ignore_index=True)
+    return d, (np.concatenate(ys) if training else np.empty(0))
+
+
+def _x(d: pd.DataFrame, series_levels: list[str]) -> np.ndarray:
+    hours = d[TARGET_TIME].dt.hour.to_numpy()
+    wd = d[TARGET_TIME].dt.dayofweek.to_numpy()
+    num = [c for c in d.columns if c in ("pers", "seas", "last", "mean24")
+           or c.startswith(("obs_", "kn_"))]
+    oh_h = (hours[:, None] == np.arange(24)[None, :]).astype(float)
+    oh_w = (wd[:, None] == np.arange(7)[None, :]).astype(float)
+    oh_s = (d[SERIES].to_numpy()[:, None] == np.array(series_levels)[None, :]).astype(float)
+    return np.hstack([d[num].to_numpy(float), oh_h, oh_w, oh_s])
+
+
+@dataclass
+class RegressionBaseline:
+    """Direct multi-horizon linear regression: one standardised ridge per lead hour."""
+
+    spec: SeriesSpec
+    alpha: float = 1.0
+    issue_hours: tuple[int, ...] | None = None
+    models: list = field(default_factory=list)
+    resid_q: dict[float, np.ndarray] = field(default_factory=dict)
+    series_levels: list[str] = field(default_factory=list)
+
+    def fit(self, frame: pd.DataFrame) -> RegressionBaseline:
+        """Fit on ``frame`` (every window fully inside it); ``issue_hours`` restricts training issue
+        times to those UTC hours of day (e.g. ``(0,)`` for a daily 00:00 issue)."""
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        h = check_frame(frame, self.spec, what="regression training frame", check_constant=True)
+        self.series_levels = sorted(h[SERIES].unique())
+        issues = pd.DatetimeIndex(sorted(h[TS].unique()))
+        if self.issue_hours is not None:
+            issues = issues[issues.hour.isin(self.issue_hours)]
+        d, y = _design(h, self.spec, issues, None, training=True)
+        if len(d) == 0:
+            raise ForecastInputError("regression: too little history to build one training window")
+        X = _x(d, self.series_levels)
+        lead = d["lead"].to_numpy()
+        self.models = []
+        qs = [q for q in QUANTILES if q != 0.5]
+        self.resid_q = {q: np.zeros(self.spec.horizon) for q in qs}
+        for h_ in range(self.spec.horizon):
+            m = lead == h_
+            mdl = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha)).fit(X[m], y[m])
+            self.models.append(mdl)
+            r = y[m] - mdl.predict(X[m])
+            for q in qs:
+                self.resid_q[q][h_] = np.quantile(r, q)
+        return self
+
+    def predict(self, history: pd.DataFrame, issued_at,
+                future_covariates: pd.DataFrame | None = None) -> pd.DataFrame:
+        if not self.models:
+            raise RuntimeError("RegressionBaseline.predict before fit")
+        h = check_frame(history, self.spec, what="history")
+        issues = _issues(issued_at)
+        d, _ = _design(h, self.spec, issues, future_covariates, training=False)
+        X = _x(d, self.series_levels)
+        lead = d["lead"].to_numpy()
+        p50 = np.empty(len(d))
+        for h_ in range(self.spec.horizon):
+            m = lead == h_
+            if m.any():
+                p50[m] = self.models[h_].predict(X[m])
+        res = d[[ISSUED_AT, TARGET_TIME, SERIES]].copy()
+        res["p50"] = p50
+        for q, v in self.resid_q.items():
+            res[qcol(q)] = p50 + v[lead]
+        return _order_quantiles(res, QUANTILES)
+
+
+def regression(train_frame: pd.DataFrame, spec: SeriesSpec, history: pd.DataFrame, issued_at,
+               future_covariates: pd.DataFrame | None = None, **kw) -> pd.DataFrame:
+    """Fit :class:`RegressionBaseline` on ``train_frame`` and forecast ``issued_at`` from ``history``."""
+    return RegressionBaseline(spec, **kw).fit(train_frame).predict(history, issued_at,
+                                                                   future_covariates)

@@ -1,0 +1,188 @@
+"""The joint model, its baselines (milp.md) and the one entry point :func:`solve`.
+
+Every method ends in :func:`mpc.results.evaluate`, i.e. is scored on the full model's accounting
+(objective (1): job value + inference revenue + export revenue − import cost − carbon cost −
+battery throughput cost; emissions from realised imports).
+
+==================  ===========================================================================
+method              definition
+==================  ===========================================================================
+joint               (1)–(16).
+no_carbon           joint without the budget of (16) (the carbon price stays in (1)).
+no_battery          joint with E_s = 0.
+no_routing          joint with each inference class served only at its home site.
+compute_only        stage 1: optimise jobs and routing against grid prices and carbon only (no
+                    local generation, no battery, no export, no budget); stage 2: operate energy
+                    passively (:func:`passive_energy`).
+energy_only         naive workload (:func:`naive_workload`) fixed; optimise battery, local
+                    generation and grid trade with the full model (budget dropped: the fixed
+                    workload usually cannot meet it; its emissions are reported).
+carbon_agnostic     naive workload + passive energy. No optimisation (what a data centre does
+                    today); also the closed-loop reference policy.
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mpc.instance import Instance
+from mpc.model import ModelOptions
+from mpc.results import Decisions, Result, evaluate
+
+METHODS = ("joint", "compute_only", "energy_only", "no_battery", "no_routing", "no_carbon",
+           "carbon_agnostic")
+
+
+def naive_workload(inst: Instance) -> tuple[dict[str, tuple[str, int]], np.ndarray, np.ndarray]:
+    """What a carbon-agnostic operator does: inference at its home site (spilling to the
+    lowest-latency feasible site only when home capacity is full), then each job as soon as
+    possible at its home site (in release order, the first start where it fits for its whole
+    duration). Returns (starts, q[K,S,T], unserved[K,T]); a job that never fits is not started."""
+    sites, H = inst.site_names, len(inst.index)
+    pos = {s: i for i, s in enumerate(sites)}
+    free = np.array([[s.it_capacity_mw - s.base_load_mw] * H for s in inst.sites], dtype=float)
+    inf_free = np.array([[s.inference_cap_mw if s.inference_cap_mw is not None else np.inf] * H
+                         for s in inst.sites], dtype=float)
+    for r in inst.running:
+        free[pos[r.site], :min(r.periods_left, H)] -= r.power_mw
+    K = len(inst.classes)
+    q = np.zeros((K, len(sites), H))
+    unserved = np.zeros((K, H))
+    dem = inst.signals.demand[inst.class_names].to_numpy(float)
+    for ki, k in enumerate(inst.classes):
+        order = sorted(k.feasible_sites(sites), key=lambda s: (s != k.home_site, k.latency_ms[s]))
+        for t in range(H):
+            need = dem[t, ki]
+            for s in order:
+                i = pos[s]
+                mw = min(need * k.energy_mwh, max(0.0, free[i, t]), max(0.0, inf_free[i, t]))
+                units = mw / k.energy_mwh if k.energy_mwh > 0 else need
+                q[ki, i, t] += units
+                free[i, t] -= units * k.energy_mwh
+                inf_free[i, t] -= units * k.energy_mwh
+                need -= units
+                if need <= 1e-9:
+                    break
+            unserved[ki, t] = max(0.0, need)
+    starts = {}
+    for j in sorted(inst.jobs, key=lambda j: (j.release, j.job_id)):
+        i = pos[j.home]
+        first = max(0, inst.period(j.release))
+        last = min(inst.period(j.latest_start), H - j.duration_h)
+        for t in range(first, last + 1):
+            if (free[i, t:t + j.duration_h] >= j.power_mw - 1e-9).all():
+                free[i, t:t + j.duration_h] -= j.power_mw
+                starts[j.job_id] = (j.home, t)
+                break
+    return starts, q, unserved
+
+
+def passive_energy(inst: Instance, starts, q, unserved=None, *, soc=None) -> Decisions:
+    """Passive operation of a fixed workload: local generation first, import the rest (up to the
+    import limit; anything above is shed), battery idle at its initial state, no export."""
+    from mpc.results import _job_power
+
+    S, H = len(inst.sites), len(inst.index)
+    d = Decisions(starts=dict(starts), q=q, g=np.zeros((S, H)), imp=np.zeros((S, H)),
+                  exp=np.zeros((S, H)), ch=np.zeros((S, H)), dis=np.zeros((S, H)),
+                  soc=np.zeros((S, H)), unserved=unserved)
+    train, _ = _job_power(inst, d)
+    e = np.array([k.energy_mwh for k in inst.classes])
+    base = np.array([s.base_load_mw for s in inst.sites])[:, None]
+    it = base + train + (np.einsum("k,kst->st", e, q) if len(e) else 0.0)
+    fac = (1 + inst.signals.kappa[inst.site_names].to_numpy(float).T) * it
+    gen = inst.signals.generation[inst.site_names].to_numpy(float).T
+    d.g = np.minimum(gen, fac)
+    need = fac - d.g
+    imax = np.array([s.import_limit_mw for s in inst.sites])[:, None]
+    d.imp = np.minimum(need, imax)
+    d.shed = need - d.imp
+    d.soc = np.array([inst.soc_init(s) if s.battery.energy_mwh > 0 else 0.0
+                      for s in inst.sites])[:, None] * np.ones((1, H)) if soc is None else soc
+    return d
+
+
+def carbon_agnostic(inst: Instance) -> Result:
+    """Naive workload + passive energy (no solver)."""
+    t0 = time.perf_counter()
+    starts, q, unserved = naive_workload(inst)
+    d = passive_energy(inst, starts, q, unserved)
+    r = evaluate(inst, d, "carbon_agnostic", status="evaluated", termination_condition="heuristic",
+                 build_s=time.perf_counter() - t0)
+    r.message = f"carbon_agnostic: evaluated, objective {r.objective:,.1f}"
+    return r
+
+
+def _routing_map(q: np.ndarray, inst: Instance) -> dict[tuple[str, str, int], float]:
+    out = {}
+    for ki, k in enumerate(inst.class_names):
+        for si, s in enumerate(inst.site_names):
+            for t in range(q.shape[2]):
+                out[k, s, t] = float(q[ki, si, t])
+    return out
+
+
+def solve(instance: Instance, *, method: str = "joint", time_limit: float = 60.0,
+          mip_gap: float = 0.01, options: ModelOptions | None = None) -> Result:
+    """Solve ``instance`` with ``method`` (one of :data:`METHODS`) and return a :class:`Result`.
+
+    ``options`` overrides the joint model's :class:`ModelOptions` (e.g. ``relax_modes=False`` or
+    ``elastic={...}``); the method's own switches are applied on top.
+    """
+    import dataclasses
+
+    from mpc.solve import solve_model
+
+    base = options or ModelOptions()
+    kw = dict(time_limit=time_limit, mip_gap=mip_gap, method=method)
+    if method == "joint":
+        return solve_model(instance, base, **kw)
+    if method == "no_carbon":
+        return solve_model(instance, dataclasses.replace(base, carbon_budget=False), **kw)
+    if method == "no_battery":
+        return solve_model(instance, dataclasses.replace(base, battery=False), **kw)
+    if method == "no_routing":
+        return solve_model(instance, dataclasses.replace(base, routing=False), **kw)
+    if method == "carbon_agnostic":
+        return carbon_agnostic(instance)
+    if method == "compute_only":
+        stage1 = solve_model(instance, dataclasses.replace(
+            base, battery=False, local_generation=False, export=False, carbon_budget=False), **kw)
+        if not stage1.ok:
+            return stage1
+        d1 = stage1.decisions
+        d = passive_energy(instance, d1.starts, d1.q, d1.unserved)
+        r = evaluate(instance, d, method, status=stage1.status,
+                     termination_condition=stage1.termination_condition, bound=float("nan"),
+                     gap=stage1.gap, build_s=stage1.build_s, translate_s=stage1.translate_s,
+                     solve_s=stage1.solve_s, n_variables=stage1.n_variables,
+                     n_binaries=stage1.n_binaries, n_constraints=stage1.n_constraints)
+        r.message = f"compute_only: stage 1 {stage1.status}, passive energy, objective {r.objective:,.1f}"
+        return r
+    if method == "energy_only":
+        starts, q, unserved = naive_workload(instance)
+        if unserved.sum() > 1e-6:
+            kw_el = dict(base.elastic)
+            kw_el.setdefault("inference", 1e6)
+            base = dataclasses.replace(base, elastic=kw_el)
+        fixed = {j.job_id: starts.get(j.job_id) for j in instance.jobs}
+        opts = dataclasses.replace(base, carbon_budget=False, fixed_starts=fixed,
+                                   fixed_routing=_routing_map(q, instance))
+        # Jobs the naive schedule could not place are made optional so the fixed workload is valid.
+        inst = instance
+        missing = [j for j in instance.jobs if j.job_id not in starts and j.mandatory]
+        if missing:
+            inst = instance.replace(jobs=tuple(dataclasses.replace(j, mandatory=False)
+                                               if j in missing else j for j in instance.jobs))
+        r = solve_model(inst, opts, **kw)
+        return r
+    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def solve_all(instance: Instance, *, methods=METHODS, time_limit: float = 60.0,
+              mip_gap: float = 0.01) -> dict[str, Result]:
+    """Every method on one instance (the paper's table)."""
+    return {m: solve(instance, method=m, time_limit=time_limit, mip_gap=mip_gap) for m in methods}

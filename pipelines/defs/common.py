@@ -1,0 +1,32 @@
+"""Small helpers shared by the asset modules: partition windows and readable metadata."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import dagster as dg
+import pandas as pd
+
+
+def hour_window(context: dg.AssetExecutionContext) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` of the run's partition or partition range (single-run backfills), in UTC."""
+    tw = context.partition_time_window
+    return pd.Timestamp(tw.start).tz_convert("UTC"), pd.Timestamp(tw.end).tz_convert("UTC")
+
+
+def preview(frame: pd.DataFrame, n: int = 8) -> dg.MetadataValue:
+    if frame is None or frame.empty:
+        return dg.MetadataValue.md("_(empty)_")
+    return dg.MetadataValue.md(frame.head(n).to_markdown(index=False, floatfmt=".4g"))
+
+
+def png(fig) -> dg.MetadataValue:
+    """A matplotlib figure as markdown with an embedded base64 PNG (shown inline in the Dagster UI)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return dg.MetadataValue.md(f"![plot](data:image/png;base64,{data})")

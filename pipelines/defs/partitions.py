@@ -1,0 +1,8 @@
+"""Partitions: one per UTC hour. Ingest, forecasts and plans share them so an hour is one unit of work.
+
+The first partition is the demo grid's epoch; a real deployment may start anywhere later (partitions
+before its data simply stay unmaterialized)."""
+
+import dagster as dg
+
+HOURLY = dg.HourlyPartitionsDefinition(start_date="2026-01-05-00:00", timezone="UTC")

@@ -1,0 +1,52 @@
+"""The built-in demo grid served as a *source*: any hour window, deterministic, no network.
+
+:func:`sources.demo.generate_demo` produces a period from a start date. To serve arbitrary windows (an
+hourly schedule running today, a backfill of last month) consistently — the same hour always gets the
+same values, whichever window asks — the timeline is cut into fixed 28-day blocks anchored at
+:data:`DEMO_EPOCH`; block ``b`` is ``generate_demo(EPOCH + 28·b days, 28, seed + b)``. A window is the
+concatenation of the block slices it overlaps. Generation takes well under a second per block and
+blocks are cached per process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+
+from sources.demo import DemoGrid, generate_demo
+
+DEMO_EPOCH = pd.Timestamp("2026-01-05", tz="UTC")  # a Monday
+BLOCK_DAYS = 28
+DEMO_SEED = 7
+FRAMES = ("carbon", "weather", "weather_forecast", "prices", "generation", "inference", "jobs")
+#: time column of each frame used to cut windows (jobs by release, forecasts by issue time)
+TIME_COLUMN = {"jobs": "release", "weather_forecast": "issued_at"}
+
+
+@lru_cache(maxsize=8)
+def _block(b: int, seed: int) -> DemoGrid:
+    return generate_demo(start=DEMO_EPOCH + pd.Timedelta(days=BLOCK_DAYS * b), days=BLOCK_DAYS, seed=seed + b)
+
+
+def demo_window(start: pd.Timestamp, end: pd.Timestamp, seed: int = DEMO_SEED) -> dict[str, pd.DataFrame]:
+    """Demo frames for hours ``[start, end)`` (``jobs`` by release hour, weather forecasts by issue time)."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("demo_window needs timezone-aware UTC bounds")
+    if end <= start:
+        raise ValueError(f"empty demo window [{start}, {end})")
+    span = pd.Timedelta(days=BLOCK_DAYS)
+    first = int((start - DEMO_EPOCH) // span)
+    last = int((end - pd.Timedelta(hours=1) - DEMO_EPOCH) // span)
+    out: dict[str, list[pd.DataFrame]] = {f: [] for f in FRAMES}
+    for b in range(first, last + 1):
+        grid = _block(b, seed)
+        for f in FRAMES:
+            frame = getattr(grid, f)
+            col = TIME_COLUMN.get(f, "ts")
+            part = frame[(frame[col] >= start) & (frame[col] < end)]
+            if f == "jobs":  # job ids restart in every block: make them unique on the timeline
+                part = part.assign(job_id=[f"b{b:03d}-{j}" for j in part["job_id"]])
+            out[f].append(part)
+    return {f: pd.concat(parts, ignore_index=True) for f, parts in out.items()}
