@@ -73,6 +73,7 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", ".*Attribute 'logging_metrics' is an instance.*")
     warnings.filterwarnings("ignore", ".*is_categorical_dtype.*")
     warnings.filterwarnings("ignore", ".*The number of training batches.*")
+    warnings.filterwarnings("ignore", ".*X does not have valid feature names.*")
 
 
 def _dataset(table: pd.DataFrame, spec: SeriesSpec):

@@ -3,13 +3,13 @@
 
 import dagster as dg
 
-from pipelines.defs.checks import FRESHNESS_CHECKS, INGEST_CHECKS
+from pipelines.defs.checks import INGEST_CHECKS
 from pipelines.defs.ingest import INGEST_ASSETS
 from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
 
 defs = dg.Definitions(
     assets=[*INGEST_ASSETS],
-    asset_checks=[*INGEST_CHECKS, *FRESHNESS_CHECKS],
+    asset_checks=[*INGEST_CHECKS],
     resources={
         "warehouse": WarehouseResource(),
         "fleet": FleetResource(),

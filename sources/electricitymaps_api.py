@@ -7,7 +7,8 @@ Every method returns ``(frame, RepairReport)``:
 - carbon frames have :data:`~sources.frames.CARBON_COLUMNS`; forecast frames
   :data:`~sources.frames.CARBON_FORECAST_COLUMNS` with ``issued_at`` = the response's ``updatedAt``;
 - ``series = "<zone>:average:<factor>"`` with ``factor`` the response's ``emissionFactorType``
-  (``lifecycle`` / ``direct``; when absent, the factor asked for, else the API default ``lifecycle``);
+  (``lifecycle`` / ``direct``; when absent, the factor asked for, else the API default
+  ``lifecycle``);
 - values are revised after publication, so ``is_estimated`` / ``estimation_method`` are kept;
 - repairs are counted: ``duplicate_dropped`` (same datetime twice: the latest ``updatedAt`` wins),
   ``missing_value_dropped`` (``carbonIntensity: null``), ``resampled_to_hourly`` / ``partial_hour``
@@ -15,8 +16,8 @@ Every method returns ``(frame, RepairReport)``:
 - refused with a :class:`~sources.frames.SourceError` naming the endpoint and item index: malformed
   JSON, a missing ``datetime`` / ``carbonIntensity``, a non-numeric or negative intensity.
 
-The token is read from ``ELECTRICITYMAPS_API_TOKEN`` (:meth:`ElectricityMapsClient.from_env`), sent in
-the ``auth-token`` header and never logged, shown in a ``repr`` or an error message.
+The token is read from ``ELECTRICITYMAPS_API_TOKEN`` (:meth:`ElectricityMapsClient.from_env`), sent
+in the ``auth-token`` header and never logged, shown in a ``repr`` or an error message.
 """
 
 from __future__ import annotations
@@ -95,14 +96,21 @@ class ElectricityMapsClient:
         self.emission_factor = emission_factor
         self._clock = clock
         self.http = HttpClient(
-            SOURCE, base_url, timeout=timeout, max_attempts=max_attempts,
-            retry_after_cap=retry_after_cap, auth_hint=f"check {TOKEN_ENV} (and that the plan covers "
-            "this endpoint)", secrets=[token], transport=transport, sleep=sleep,
+            SOURCE,
+            base_url,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            retry_after_cap=retry_after_cap,
+            auth_hint=f"check {TOKEN_ENV} (and that the plan covers this endpoint)",
+            secrets=[token],
+            transport=transport,
+            sleep=sleep,
         )
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> ElectricityMapsClient:
-        """Token from ``ELECTRICITYMAPS_API_TOKEN``, base URL from ``ELECTRICITYMAPS_BASE_URL`` if set."""
+        """Token from ``ELECTRICITYMAPS_API_TOKEN``; base URL from ``ELECTRICITYMAPS_BASE_URL``
+        when set."""
         token = os.environ.get(TOKEN_ENV, "")
         if not token:
             raise ValueError(f"environment variable {TOKEN_ENV} is not set")
@@ -122,45 +130,59 @@ class ElectricityMapsClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- endpoints -----------------------------------------------------------------------------------
-    def latest(self, zone: str, *, emission_factor: str | None = None
-               ) -> tuple[pd.DataFrame, RepairReport]:
+    # -- endpoints --
+    def latest(
+        self, zone: str, *, emission_factor: str | None = None
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """The latest hour for ``zone`` (one row)."""
         path = "/v3/carbon-intensity/latest"
         params = self._params(zone, emission_factor)
         received = self._clock()
         payload = self._get(path, params)
         if not isinstance(payload, dict):
-            raise SourceError(self.http.describe(path, params),
-                              f"expected a JSON object, got {type(payload).__name__}")
+            raise SourceError(
+                self.http.describe(path, params),
+                f"expected a JSON object, got {type(payload).__name__}",
+            )
         return self._carbon(zone, [payload], self.http.describe(path, params), received, params)
 
-    def history(self, zone: str, *, emission_factor: str | None = None,
-                granularity: str | None = None) -> tuple[pd.DataFrame, RepairReport]:
+    def history(
+        self, zone: str, *, emission_factor: str | None = None, granularity: str | None = None
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """The last 24 hours for ``zone``; sub-hourly ``granularity`` is averaged to the hour."""
         path = "/v3/carbon-intensity/history"
         params = self._params(zone, emission_factor, granularity)
         received = self._clock()
         payload = self._get(path, params)
         where = self.http.describe(path, params)
-        return self._carbon(zone, require_list(payload, ("history", "data"), where), where,
-                            received, params)
+        return self._carbon(
+            zone, require_list(payload, ("history", "data"), where), where, received, params
+        )
 
-    def past_range(self, zone: str, start: TimeLike, end: TimeLike, *,
-                   emission_factor: str | None = None, granularity: str | None = None
-                   ) -> tuple[pd.DataFrame, RepairReport]:
+    def past_range(
+        self,
+        zone: str,
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        emission_factor: str | None = None,
+        granularity: str | None = None,
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """Hours in ``[start, end)`` for ``zone``, fetched in windows of ``max_days_per_call`` days.
 
-        Windows are adjacent and each keeps only its own ``[lo, hi)`` rows, so an API that includes the
-        end hour cannot duplicate the boundary hour.
+        Windows are adjacent and each keeps only its own ``[lo, hi)`` rows, so an API that includes
+        the end hour cannot duplicate the boundary hour.
         """
         path = "/v3/carbon-intensity/past-range"
         t0, t1 = to_utc(start, "start"), to_utc(end, "end")
         report = RepairReport(SOURCE)
         frames = []
         for lo, hi in chunk_range(t0, t1, pd.Timedelta(days=self.max_days_per_call)):
-            params = {**self._params(zone, emission_factor, granularity),
-                      "start": iso_z(lo), "end": iso_z(hi)}
+            params = {
+                **self._params(zone, emission_factor, granularity),
+                "start": iso_z(lo),
+                "end": iso_z(hi),
+            }
             received = self._clock()
             payload = self._get(path, params)
             where = self.http.describe(path, params)
@@ -171,11 +193,12 @@ class ElectricityMapsClient:
         out = pd.concat([f for f in frames if not f.empty] or [frames[0]], ignore_index=True)
         return finish_frame(out, CARBON_COLUMNS), report
 
-    def forecast(self, zone: str, horizon_hours: int = 24, *, emission_factor: str | None = None
-                 ) -> tuple[pd.DataFrame, RepairReport]:
+    def forecast(
+        self, zone: str, horizon_hours: int = 24, *, emission_factor: str | None = None
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """The published forecast for ``zone`` (``horizonHours`` 24, 48 or 72 on the API);
-        ``issued_at`` is the response's ``updatedAt``. Forecast rows have ``is_estimated=False``: that
-        column describes estimated actuals, and a forecast row is marked by its ``issued_at``."""
+        ``issued_at`` is the response's ``updatedAt``. Forecast rows have ``is_estimated=False``:
+        that column describes estimated actuals; a forecast row is marked by its ``issued_at``."""
         if horizon_hours <= 0:
             raise ValueError(f"horizon_hours must be positive, got {horizon_hours}")
         path = "/v3/carbon-intensity/forecast"
@@ -188,14 +211,16 @@ class ElectricityMapsClient:
             raise SourceError(where, "missing key 'updatedAt' (the forecast's issue time)")
         issued = parse_times([payload["updatedAt"]], where, "updatedAt")[0]
         default_factor = payload.get("emissionFactorType")
-        frame, report = self._carbon(zone, items, where, received, params,
-                                     default_factor=default_factor)
+        frame, report = self._carbon(
+            zone, items, where, received, params, default_factor=default_factor
+        )
         frame["issued_at"] = issued
         return finish_frame(frame, CARBON_FORECAST_COLUMNS), report
 
-    # -- internals -----------------------------------------------------------------------------------
-    def _params(self, zone: str, emission_factor: str | None,
-                granularity: str | None = None) -> dict[str, Any]:
+    # -- internals --
+    def _params(
+        self, zone: str, emission_factor: str | None, granularity: str | None = None
+    ) -> dict[str, Any]:
         factor = emission_factor or self.emission_factor
         _check_factor(factor)
         if granularity is not None and granularity not in GRANULARITIES:
@@ -203,54 +228,81 @@ class ElectricityMapsClient:
         return {"zone": zone, "emissionFactorType": factor, "temporalGranularity": granularity}
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        return self.http.get_json(path, params, headers={"auth-token": self._token.get_secret_value()})
+        return self.http.get_json(
+            path, params, headers={"auth-token": self._token.get_secret_value()}
+        )
 
-    def _carbon(self, zone: str, items: list[Any], where: str, received: pd.Timestamp,
-                params: dict[str, Any], *, default_factor: str | None = None,
-                window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
-                ) -> tuple[pd.DataFrame, RepairReport]:
+    def _carbon(
+        self,
+        zone: str,
+        items: list[Any],
+        where: str,
+        received: pd.Timestamp,
+        params: dict[str, Any],
+        *,
+        default_factor: str | None = None,
+        window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    ) -> tuple[pd.DataFrame, RepairReport]:
         report = RepairReport(SOURCE)
         fallback_factor = default_factor or params.get("emissionFactorType") or "lifecycle"
         kept = _validate_items(items, where, report)
         if not kept:
-            return empty_frame(CARBON_COLUMNS), report
+            return finish_frame(empty_frame(CARBON_COLUMNS), CARBON_COLUMNS), report
         index = [i for i, _ in kept]
         rows = [r for _, r in kept]
         times = parse_times([r["datetime"] for r in rows], where, "datetime", index)
         updated = [r.get("updatedAt") for r in rows]
-        df = pd.DataFrame({
-            "ts": times,
-            "value": [float(r["carbonIntensity"]) for r in rows],
-            "factor": [r.get("emissionFactorType") or fallback_factor for r in rows],
-            "is_estimated": [bool(r.get("isEstimated") or False) for r in rows],
-            "estimation_method": [r.get("estimationMethod") for r in rows],
-            "_updated": pd.to_datetime(pd.Series(updated, dtype="object"), utc=True,
-                                       format="ISO8601", errors="coerce"),
-            "_order": index,
-        })
+        df = pd.DataFrame(
+            {
+                "ts": times,
+                "value": [float(r["carbonIntensity"]) for r in rows],
+                "factor": [r.get("emissionFactorType") or fallback_factor for r in rows],
+                "is_estimated": [bool(r.get("isEstimated") or False) for r in rows],
+                "estimation_method": [r.get("estimationMethod") for r in rows],
+                "_updated": pd.to_datetime(
+                    pd.Series(updated, dtype="object"), utc=True, format="ISO8601", errors="coerce"
+                ),
+                "_order": index,
+            }
+        )
         bad = sorted(set(df["factor"]) - set(FACTORS))
         if bad:
-            raise SourceError(where, f"unknown emissionFactorType {bad[0]!r}",
-                              row=int(df.loc[df["factor"] == bad[0], "_order"].iloc[0]))
+            raise SourceError(
+                where,
+                f"unknown emissionFactorType {bad[0]!r}",
+                row=int(df.loc[df["factor"] == bad[0], "_order"].iloc[0]),
+            )
         if window is not None:
             lo, hi = window
             outside = (df["ts"] < lo) | (df["ts"] > hi) | ((df["ts"] == hi) & (hi > lo))
-            # The end hour itself is expected from an end-inclusive API; only stray rows are counted.
+            # The end hour itself is expected from an end-inclusive API: only stray rows count.
             stray = int(((df["ts"] < lo) | (df["ts"] > hi)).sum())
-            report.add("outside_window_dropped", stray,
-                       f"{where}: {stray} row(s) outside the requested window dropped")
+            report.add(
+                "outside_window_dropped",
+                stray,
+                f"{where}: {stray} row(s) outside the requested window dropped",
+            )
             df = df[~outside]
         # Same datetime twice: the revision with the latest updatedAt wins (then the later item).
         df = df.sort_values(["_updated", "_order"], na_position="first", kind="stable")
         dup = df.duplicated(["factor", "ts"], keep="last")
-        report.add("duplicate_dropped", int(dup.sum()),
-                   f"{where}: {int(dup.sum())} duplicate datetime(s); kept the latest updatedAt")
+        report.add(
+            "duplicate_dropped",
+            int(dup.sum()),
+            f"{where}: {int(dup.sum())} duplicate datetime(s); kept the latest updatedAt",
+        )
         df = df[~dup].drop(columns=["_updated", "_order"]).sort_values("ts")
-        df = hourly_mean(df, ["factor"], report, where,
-                         extra_agg={"is_estimated": "any", "estimation_method": "first"})
+        df = hourly_mean(
+            df,
+            ["factor"],
+            report,
+            where,
+            extra_agg={"is_estimated": "any", "estimation_method": "first"},
+        )
         df["is_estimated"] = df["is_estimated"].astype(bool)
-        df["estimation_method"] = df["estimation_method"].astype("object").where(
-            df["estimation_method"].notna(), None)
+        df["estimation_method"] = (
+            df["estimation_method"].astype("object").where(df["estimation_method"].notna(), None)
+        )
         df["zone"] = zone
         df["series"] = zone + ":average:" + df["factor"]
         df["signal"] = "average"
@@ -265,8 +317,9 @@ def _check_factor(factor: str | None) -> None:
         raise ValueError(f"emission_factor must be one of {FACTORS}, got {factor!r}")
 
 
-def _validate_items(items: list[Any], where: str, report: RepairReport
-                    ) -> list[tuple[int, dict[str, Any]]]:
+def _validate_items(
+    items: list[Any], where: str, report: RepairReport
+) -> list[tuple[int, dict[str, Any]]]:
     """Items with a usable intensity. Nulls are dropped and counted (a gap the API itself reports);
     anything else that is not a non-negative number is refused."""
     rows = []
@@ -286,6 +339,9 @@ def _validate_items(items: list[Any], where: str, report: RepairReport
         if v < 0:
             raise SourceError(where, f"carbonIntensity={v!r} is negative", row=i)
         rows.append((i, item))
-    report.add("missing_value_dropped", nulls,
-               f"{where}: {nulls} item(s) with carbonIntensity null dropped")
+    report.add(
+        "missing_value_dropped",
+        nulls,
+        f"{where}: {nulls} item(s) with carbonIntensity null dropped",
+    )
     return rows

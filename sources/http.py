@@ -4,21 +4,23 @@ Why one layer: timeouts, retries, rate limits and secret hygiene are easy to get
 identical for every API, so they live here once and are tested once.
 
 - Timeouts on every request (``timeout`` seconds, connect/read/write/pool alike).
-- Retries with exponential backoff (``backoff_initial * 2**(attempt-1)``, capped at ``backoff_max``) on
-  5xx, timeouts and connection errors, up to ``max_attempts`` attempts in all.
+- Retries with exponential backoff (``backoff_initial * 2**(attempt-1)``, capped at ``backoff_max``)
+  on 5xx, timeouts and connection errors, up to ``max_attempts`` attempts in all.
 - ``429 Too Many Requests`` waits what ``Retry-After`` asks (seconds or an HTTP date), capped at
   ``retry_after_cap`` seconds; without the header it backs off like a 5xx.
 - Clear, typed errors: :class:`AuthError` (401/403, naming the environment variable to check),
   :class:`NotFoundError` (404, with the path and parameters), :class:`ClientError` (other 4xx),
-  :class:`ServerError` / :class:`RateLimitedError` / :class:`TransportFailure` once retries are spent,
-  and :class:`~sources.frames.SourceError` for a body that is not the JSON it should be.
-- Secrets travel in headers only. Every string this layer logs or puts in an exception passes through
-  :meth:`HttpClient.redact`, which blanks every registered secret, and no ``repr`` shows one.
+  :class:`ServerError` / :class:`RateLimitedError` / :class:`TransportFailure` once retries are
+  spent, and :class:`~sources.frames.SourceError` for a body that is not the JSON it should be.
+- Secrets travel in headers only. Every string this layer logs or puts in an exception passes
+  through :meth:`HttpClient.redact`, which blanks every registered secret, and no ``repr`` shows
+  one.
 
-Tests inject an ``httpx.MockTransport`` (``transport=``) and a recording ``sleep=`` so nothing waits.
+Tests inject an ``httpx.MockTransport`` (``transport=``) and a recording ``sleep=`` so nothing
+waits.
 
-The small parsing helpers at the end (timestamps, numbers, hourly means, range chunking) are shared by
-the adapters built on this layer.
+The small parsing helpers at the end (timestamps, numbers, hourly means, range chunking) are shared
+by the adapters built on this layer.
 """
 
 from __future__ import annotations
@@ -35,8 +37,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pandas as pd
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity import RetryCallState
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from sources.frames import RepairReport, SourceError
 
@@ -46,12 +47,12 @@ log = logging.getLogger("gridflex.sources.http")
 TimeLike = str | datetime | pd.Timestamp
 
 
-# ----------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 # Errors
-# ----------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 class HttpError(SourceError):
-    """A request that did not give a usable answer. ``status`` is the HTTP status (None: no response);
-    ``transient`` says whether trying again later may help (rate limit, 5xx, network)."""
+    """A request that did not give a usable answer. ``status`` is the HTTP status (None: no
+    response); ``transient`` says whether trying again later may help (rate limit, 5xx, network)."""
 
     transient = False
 
@@ -93,8 +94,9 @@ class TransportFailure(HttpError):
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth retrying."""
 
-    def __init__(self, kind: str, detail: str, status: int | None = None,
-                 retry_after: float | None = None):
+    def __init__(
+        self, kind: str, detail: str, status: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(detail)
         self.kind = kind  # "rate_limited" | "server" | "transport"
         self.detail = detail
@@ -102,12 +104,12 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
-# ----------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 # Retry-After
-# ----------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date. ``None`` when the
-    header is absent or unreadable; never negative."""
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date. ``None`` when
+    the header is absent or unreadable; never negative."""
     if value is None:
         return None
     value = value.strip()
@@ -127,15 +129,16 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - now)
 
 
-# ----------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 # Client
-# ----------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 class HttpClient:
     """A small JSON-over-HTTPS client with timeouts, retries, rate-limit handling and redaction.
 
     Args:
         name: what to call this source in messages and logs (``"electricitymaps_api"``).
-        base_url: prefix for relative paths; absolute URLs passed to :meth:`get_json` are used as is.
+        base_url: prefix for relative paths; absolute URLs passed to :meth:`get_json` are used
+            as they are.
         timeout: seconds for connect/read/write/pool.
         max_attempts: attempts in all (1 = no retry).
         backoff_initial, backoff_max: exponential backoff between attempts, in seconds.
@@ -181,12 +184,13 @@ class HttpClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
-            follow_redirects=True,
+            # Redirects are not followed: a custom auth header would travel to the new host.
+            follow_redirects=False,
         )
 
-    # -- secrets -------------------------------------------------------------------------------------
+    # -- secrets --
     def add_secret(self, secret: str | None) -> None:
-        """Register a string to blank in every log line and message (e.g. a freshly issued token)."""
+        """Register a string to blank in every log line and message (e.g. a fresh token)."""
         if secret and len(secret) >= 4:
             self._secrets.add(secret)
 
@@ -196,10 +200,12 @@ class HttpClient:
         return text
 
     def __repr__(self) -> str:
-        return (f"HttpClient(name={self.name!r}, base_url={self.base_url!r}, timeout={self.timeout}, "
-                f"max_attempts={self.max_attempts})")
+        return (
+            f"HttpClient(name={self.name!r}, base_url={self.base_url!r}, timeout={self.timeout}, "
+            f"max_attempts={self.max_attempts})"
+        )
 
-    # -- lifecycle -----------------------------------------------------------------------------------
+    # -- lifecycle --
     def close(self) -> None:
         self._client.close()
 
@@ -209,7 +215,7 @@ class HttpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- requests ------------------------------------------------------------------------------------
+    # -- requests --
     def describe(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """``"<name> GET <path>?<params>"`` with secrets blanked: how messages name a request."""
         query = urlencode({k: v for k, v in (params or {}).items() if v is not None}, doseq=True)
@@ -243,41 +249,70 @@ class HttpClient:
         except _Retry as last:
             problem = f"gave up after {self.max_attempts} attempt(s): {last.detail}"
             cls = {"rate_limited": RateLimitedError, "server": ServerError}.get(
-                last.kind, TransportFailure)
+                last.kind, TransportFailure
+            )
             raise cls(where, problem, status=last.status) from None
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-            raise SourceError(where, f"malformed JSON in the response body ({exc.__class__.__name__}: "
-                              f"{self.redact(str(exc))}); body starts {self._snippet(response)!r}") from None
+            raise SourceError(
+                where,
+                f"malformed JSON in the response body ({exc.__class__.__name__}: "
+                f"{self.redact(str(exc))}); body starts {self._snippet(response)!r}",
+            ) from None
 
-    def _attempt(self, path: str, params: dict[str, Any], headers: Mapping[str, str] | None,
-                 auth: tuple[str, str] | None, where: str) -> httpx.Response:
+    def _attempt(
+        self,
+        path: str,
+        params: dict[str, Any],
+        headers: Mapping[str, str] | None,
+        auth: tuple[str, str] | None,
+        where: str,
+    ) -> httpx.Response:
         log.debug("%s", where)
         try:
             response = self._client.get(path, params=params, headers=headers, auth=auth)
         except httpx.TimeoutException as exc:
-            raise _Retry("transport", f"timeout after {self.timeout} s ({type(exc).__name__})") from None
+            raise _Retry(
+                "transport", f"timeout after {self.timeout} s ({type(exc).__name__})"
+            ) from None
         except httpx.TransportError as exc:
-            raise _Retry("transport",
-                         f"connection error ({type(exc).__name__}: {self.redact(str(exc))})") from None
+            raise _Retry(
+                "transport", f"connection error ({type(exc).__name__}: {self.redact(str(exc))})"
+            ) from None
         status = response.status_code
-        if status < 400:
+        if status < 300:
             return response
         body = self._snippet(response)
+        if status < 400:
+            target = response.headers.get("Location", "?")
+            raise ClientError(
+                where,
+                f"{status} redirect to {self.redact(target)} not followed (credentials are not sent"
+                " to another address): fix the base URL",
+                status,
+            )
         if status == 429:
             wait = parse_retry_after(response.headers.get("Retry-After"))
-            raise _Retry("rate_limited", f"429 rate limited (Retry-After: "
-                         f"{response.headers.get('Retry-After', 'absent')})", status, wait)
+            raise _Retry(
+                "rate_limited",
+                f"429 rate limited (Retry-After: {response.headers.get('Retry-After', 'absent')})",
+                status,
+                wait,
+            )
         if status >= 500:
             raise _Retry("server", f"{status} {response.reason_phrase}: {body}", status)
         if status in (401, 403):
             what = "token refused" if status == 401 else "not allowed for these credentials/plan"
-            raise AuthError(where, f"{status} {response.reason_phrase} ({what}): {self.auth_hint}. "
-                            f"Response: {body}", status)
+            raise AuthError(
+                where,
+                f"{status} {response.reason_phrase} ({what}): {self.auth_hint}. Response: {body}",
+                status,
+            )
         if status == 404:
-            raise NotFoundError(where, f"404 Not Found (unknown zone/region or endpoint?). "
-                                f"Response: {body}", status)
+            raise NotFoundError(
+                where, f"404 Not Found (unknown zone/region or endpoint?). Response: {body}", status
+            )
         raise ClientError(where, f"{status} {response.reason_phrase}. Response: {body}", status)
 
     def _wait(self, retry_state: RetryCallState) -> float:
@@ -290,9 +325,14 @@ class HttpClient:
     def _log_retry(self, where: str, retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        log.warning("%s: %s; attempt %d/%d, retrying in %.1f s", where,
-                    self.redact(getattr(exc, "detail", str(exc))), retry_state.attempt_number,
-                    self.max_attempts, wait)
+        log.warning(
+            "%s: %s; attempt %d/%d, retrying in %.1f s",
+            where,
+            self.redact(getattr(exc, "detail", str(exc))),
+            retry_state.attempt_number,
+            self.max_attempts,
+            wait,
+        )
 
     def _snippet(self, response: httpx.Response, limit: int = 300) -> str:
         try:
@@ -303,9 +343,9 @@ class HttpClient:
         return self.redact(text[:limit] + ("…" if len(text) > limit else ""))
 
 
-# ----------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 # Parsing helpers shared by the adapters
-# ----------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 def to_utc(value: TimeLike, name: str = "time") -> pd.Timestamp:
     """A caller's time argument as a UTC timestamp (naive values are taken as UTC)."""
     try:
@@ -322,8 +362,9 @@ def iso_z(ts: pd.Timestamp) -> str:
     return ts.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def chunk_range(start: pd.Timestamp, end: pd.Timestamp, max_span: pd.Timedelta
-                ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+def chunk_range(
+    start: pd.Timestamp, end: pd.Timestamp, max_span: pd.Timedelta
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Split ``[start, end)`` into adjacent, non-overlapping windows no longer than ``max_span``."""
     if end <= start:
         raise ValueError(f"empty range: start {start} is not before end {end}")
@@ -336,11 +377,13 @@ def chunk_range(start: pd.Timestamp, end: pd.Timestamp, max_span: pd.Timedelta
     return out
 
 
-def parse_times(values: Sequence[Any], where: str, field: str,
-                indices: Sequence[int] | None = None) -> pd.DatetimeIndex:
-    """Parse ISO-8601 strings to a UTC ``DatetimeIndex``; naive strings are taken as UTC. On failure a
-    :class:`SourceError` names the offending item index (``indices[i]`` when given: the position in
-    the response when some items were set aside before parsing)."""
+def parse_times(
+    values: Sequence[Any], where: str, field: str, indices: Sequence[int] | None = None
+) -> pd.DatetimeIndex:
+    """Parse ISO-8601 strings to a UTC ``DatetimeIndex``; naive strings are taken as UTC.
+
+    On failure a :class:`SourceError` names the offending item index (``indices[i]`` when given:
+    the position in the response when some items were set aside before parsing)."""
     try:
         idx = pd.to_datetime(pd.Index(values, dtype="object"), utc=True, format="ISO8601")
         if not idx.isna().any():
@@ -356,8 +399,9 @@ def parse_times(values: Sequence[Any], where: str, field: str,
                 raise ValueError("NaT")
         except (TypeError, ValueError, OverflowError) as exc:
             row = indices[i] if indices is not None else i
-            raise SourceError(where, f"{field}={v!r} is not an ISO-8601 time ({exc})",
-                              row=row) from None
+            raise SourceError(
+                where, f"{field}={v!r} is not an ISO-8601 time ({exc})", row=row
+            ) from None
     raise SourceError(where, f"{field} values could not be parsed as times")  # pragma: no cover
 
 
@@ -376,8 +420,9 @@ def require_list(payload: Any, keys: Sequence[str], where: str) -> list[Any]:
             if not isinstance(items, list):
                 raise SourceError(where, f"'{key}' is {type(items).__name__}, expected a list")
             return items
-    raise SourceError(where, f"missing key {' or '.join(repr(k) for k in keys)} "
-                      f"(keys present: {sorted(payload)})")
+    raise SourceError(
+        where, f"missing key {' or '.join(repr(k) for k in keys)} (keys present: {sorted(payload)})"
+    )
 
 
 def hourly_mean(
@@ -391,10 +436,10 @@ def hourly_mean(
 ) -> pd.DataFrame:
     """Average sub-hourly rows of ``df`` (columns ``ts``, ``value`` and ``keys``) to hour starts.
 
-    Hourly input passes through untouched. Otherwise every input row folded into an hour is counted as
-    ``resampled_to_hourly`` and hours holding fewer points than ``3600 / step_seconds`` (the step is
-    inferred from the data when not given) are counted as ``partial_hour``: still averaged, never
-    silent. ``extra_agg`` maps other columns to pandas aggregations (e.g. ``"any"``).
+    Hourly input passes through untouched. Otherwise every input row folded into an hour is
+    counted as ``resampled_to_hourly`` and hours holding fewer points than ``3600 / step_seconds``
+    (the step is inferred from the data when not given) are counted as ``partial_hour``: still
+    averaged, never silent. ``extra_agg`` maps other columns to aggregations (e.g. ``"any"``).
     """
     if df.empty:
         return df
@@ -414,21 +459,33 @@ def hourly_mean(
     work = df.assign(_hour=hour)
     out = work.groupby(group_keys, sort=True, dropna=False).agg(**agg).reset_index()
     partial = int((out["_n"] < expected).sum())
-    report.add("resampled_to_hourly", len(df),
-               f"{what}: {len(df)} points at {step_seconds:g} s averaged to {len(out)} hourly rows "
-               f"(hourly mean)")
-    report.add("partial_hour", partial,
-               f"{what}: {partial} hour(s) had fewer than {expected} points; averaged anyway")
+    report.add(
+        "resampled_to_hourly",
+        len(df),
+        f"{what}: {len(df)} points at {step_seconds:g} s averaged to {len(out)} hourly rows "
+        f"(hourly mean)",
+    )
+    report.add(
+        "partial_hour",
+        partial,
+        f"{what}: {partial} hour(s) had fewer than {expected} points; averaged anyway",
+    )
     out = out.drop(columns="_n").rename(columns={"_hour": "ts"})
     return out
 
 
-def finish_frame(df: pd.DataFrame, columns: Sequence[str],
-                 time_columns: Sequence[str] = ("ts", "received_at", "issued_at"),
-                 sort: Sequence[str] = ("ts",)) -> pd.DataFrame:
-    """Exactly ``columns`` in order, UTC ``datetime64[ns]`` time columns, float ``value``-like columns
-    left as they are, sorted, fresh index."""
+def finish_frame(
+    df: pd.DataFrame,
+    columns: Sequence[str],
+    time_columns: Sequence[str] = ("ts", "received_at", "issued_at"),
+    sort: Sequence[str] = ("ts",),
+) -> pd.DataFrame:
+    """Exactly ``columns`` in order, UTC ``datetime64[ns]`` time columns, sorted, fresh index."""
     out = df.reindex(columns=list(columns))
+    if "value" in out:
+        out["value"] = out["value"].astype("float64")
+    if "is_estimated" in out:
+        out["is_estimated"] = out["is_estimated"].astype(bool)
     for col in time_columns:
         if col in out:
             out[col] = pd.to_datetime(out[col], utc=True).astype("datetime64[ns, UTC]")

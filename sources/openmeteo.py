@@ -5,8 +5,8 @@ Open-Meteo answers with column arrays (``hourly.time``, ``hourly.temperature_2m`
 asks for ``timezone=UTC``, and still converts with ``utc_offset_seconds`` if the answer is in local
 time. It maps the older variable names (``cloudcover``, ``windspeed_10m``, ``windspeed_100m``,
 ``relativehumidity_2m``) to the current ones, converts wind to km/h and temperature to °C when the
-``hourly_units`` say otherwise, and turns ``null`` into NaN, counting the cells (``null_to_nan``).
-A variable missing from the answer becomes a NaN column, counted as ``missing_variable``.
+``hourly_units`` say otherwise, and turns ``null`` into NaN, counting the cells (``null_to_nan``). A
+variable missing from the answer becomes a NaN column, counted as ``missing_variable``.
 
 Three endpoints, three ``source`` values (so their rows never overwrite one another):
 
@@ -14,16 +14,16 @@ Three endpoints, three ``source`` values (so their rows never overwrite one anot
   ``issued_at`` = the request time floored to the hour (Open-Meteo does not say which model run it
   served; the report's notes say so).
 - :meth:`OpenMeteoClient.historical_forecast` → ``kind="forecast"``,
-  ``source="openmeteo_historical_forecast"``. Its issue time is **approximate**: the endpoint stitches,
-  for each hour, the latest model run before that hour (the first hours of successive runs), so each
-  row is a short-lead forecast. ``issued_at = ts - assumed_lead_hours`` (default 0: the row was known at
-  the latest by its own hour). Used as a day-ahead covariate it flatters accuracy; filter on
-  ``issued_at`` accordingly.
+  ``source="openmeteo_historical_forecast"``. Its issue time is **approximate**: the endpoint
+  stitches, for each hour, the latest model run before that hour (the first hours of successive
+  runs), so each row is a short-lead forecast. ``issued_at = ts - assumed_lead_hours`` (default 0:
+  the row was known at the latest by its own hour). Used as a day-ahead covariate it flatters
+  accuracy; filter on ``issued_at`` accordingly.
 - :meth:`OpenMeteoClient.archive` → ``kind="observed"`` (reanalysis), ``issued_at`` NaT,
   ``source="openmeteo_archive"``.
 
-Note: Open-Meteo's ``shortwave_radiation`` at time ``T`` is the mean over the hour *ending* at ``T``;
-it is passed through on Open-Meteo's time stamp, unshifted.
+Note: Open-Meteo's ``shortwave_radiation`` at time ``T`` is the mean over the hour *ending* at
+``T``; it is passed through on Open-Meteo's time stamp, unshifted.
 """
 
 from __future__ import annotations
@@ -52,8 +52,14 @@ ENV_URLS = {
 }
 
 #: Variables asked for, in WEATHER_COLUMNS order.
-HOURLY = ["temperature_2m", "relative_humidity_2m", "cloud_cover", "wind_speed_10m",
-          "wind_speed_100m", "shortwave_radiation"]
+HOURLY = [
+    "temperature_2m",
+    "relative_humidity_2m",
+    "cloud_cover",
+    "wind_speed_10m",
+    "wind_speed_100m",
+    "shortwave_radiation",
+]
 #: Older Open-Meteo names → current names.
 ALIASES = {
     "cloudcover": "cloud_cover",
@@ -61,8 +67,16 @@ ALIASES = {
     "windspeed_100m": "wind_speed_100m",
     "relativehumidity_2m": "relative_humidity_2m",
 }
-_KMH = {"km/h": 1.0, "kmh": 1.0, "m/s": 3.6, "ms": 3.6, "mph": 1.609344, "mp/h": 1.609344,
-        "kn": 1.852, "knots": 1.852}
+_KMH = {
+    "km/h": 1.0,
+    "kmh": 1.0,
+    "m/s": 3.6,
+    "ms": 3.6,
+    "mph": 1.609344,
+    "mp/h": 1.609344,
+    "kn": 1.852,
+    "knots": 1.852,
+}
 _PCT = {"%": 1.0}
 _WM2 = {"W/m²": 1.0, "W/m2": 1.0, "W m-2": 1.0}
 
@@ -95,9 +109,14 @@ class OpenMeteoClient:
         self.historical_forecast_url = historical_forecast_url
         self._clock = clock
         self.http = HttpClient(
-            SOURCE, "", timeout=timeout, max_attempts=max_attempts, retry_after_cap=retry_after_cap,
+            SOURCE,
+            "",
+            timeout=timeout,
+            max_attempts=max_attempts,
+            retry_after_cap=retry_after_cap,
             auth_hint="Open-Meteo needs no key; check the OPENMETEO_*_URL settings",
-            transport=transport, sleep=sleep,
+            transport=transport,
+            sleep=sleep,
         )
 
     @classmethod
@@ -121,37 +140,56 @@ class OpenMeteoClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- endpoints -----------------------------------------------------------------------------------
-    def forecast(self, lat: float, lon: float, days: int = 3, *, location: str | None = None
-                 ) -> tuple[pd.DataFrame, RepairReport]:
+    # -- endpoints --
+    def forecast(
+        self, lat: float, lon: float, days: int = 3, *, location: str | None = None
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """The current forecast, ``days`` days ahead (1–16). ``issued_at`` is the request time
         floored to the hour: Open-Meteo serves its latest run without saying when it was issued."""
         if not 1 <= days <= 16:
             raise ValueError(f"days must be in 1..16, got {days}")
         received = self._clock()
         params = {**_base_params(lat, lon), "forecast_days": days}
-        df, report = self._fetch(self.forecast_url, params, location or _name(lat, lon),
-                                 "openmeteo_forecast", received)
+        df, report = self._fetch(
+            self.forecast_url, params, location or _name(lat, lon), "openmeteo_forecast", received
+        )
         df["kind"] = "forecast"
         df["issued_at"] = received.floor("h")
-        report.notes.append("forecast issued_at is the request time floored to the hour "
-                            f"({received.floor('h').isoformat()}), not the model run time")
+        report.notes.append(
+            "forecast issued_at is the request time floored to the hour "
+            f"({received.floor('h').isoformat()}), not the model run time"
+        )
         return finish_frame(df, WEATHER_COLUMNS), report
 
-    def archive(self, lat: float, lon: float, start: TimeLike | dt.date, end: TimeLike | dt.date,
-                *, location: str | None = None) -> tuple[pd.DataFrame, RepairReport]:
+    def archive(
+        self,
+        lat: float,
+        lon: float,
+        start: TimeLike | dt.date,
+        end: TimeLike | dt.date,
+        *,
+        location: str | None = None,
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """Observed (reanalysis) weather for the days ``start``..``end`` inclusive."""
         received = self._clock()
         params = {**_base_params(lat, lon), **_dates(start, end)}
-        df, report = self._fetch(self.archive_url, params, location or _name(lat, lon),
-                                 "openmeteo_archive", received)
+        df, report = self._fetch(
+            self.archive_url, params, location or _name(lat, lon), "openmeteo_archive", received
+        )
         df["kind"] = "observed"
         df["issued_at"] = pd.NaT
         return finish_frame(df, WEATHER_COLUMNS), report
 
-    def historical_forecast(self, lat: float, lon: float, start: TimeLike | dt.date,
-                            end: TimeLike | dt.date, *, location: str | None = None,
-                            assumed_lead_hours: int = 0) -> tuple[pd.DataFrame, RepairReport]:
+    def historical_forecast(
+        self,
+        lat: float,
+        lon: float,
+        start: TimeLike | dt.date,
+        end: TimeLike | dt.date,
+        *,
+        location: str | None = None,
+        assumed_lead_hours: int = 0,
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """Past forecasts for the days ``start``..``end`` inclusive.
 
         The issue time is approximate: the endpoint stitches, for each hour, the latest model run
@@ -160,18 +198,26 @@ class OpenMeteoClient:
         """
         received = self._clock()
         params = {**_base_params(lat, lon), **_dates(start, end)}
-        df, report = self._fetch(self.historical_forecast_url, params, location or _name(lat, lon),
-                                 "openmeteo_historical_forecast", received)
+        df, report = self._fetch(
+            self.historical_forecast_url,
+            params,
+            location or _name(lat, lon),
+            "openmeteo_historical_forecast",
+            received,
+        )
         df["kind"] = "forecast"
         df["issued_at"] = df["ts"] - pd.Timedelta(hours=assumed_lead_hours)
-        report.notes.append("historical-forecast issued_at is approximate: ts - "
-                            f"{assumed_lead_hours} h (the endpoint stitches the latest run before "
-                            "each hour)")
+        report.notes.append(
+            "historical-forecast issued_at is approximate: ts - "
+            f"{assumed_lead_hours} h (the endpoint stitches the latest run before "
+            "each hour)"
+        )
         return finish_frame(df, WEATHER_COLUMNS), report
 
-    # -- internals -----------------------------------------------------------------------------------
-    def _fetch(self, url: str, params: dict[str, Any], location: str, source: str,
-               received: pd.Timestamp) -> tuple[pd.DataFrame, RepairReport]:
+    # -- internals --
+    def _fetch(
+        self, url: str, params: dict[str, Any], location: str, source: str, received: pd.Timestamp
+    ) -> tuple[pd.DataFrame, RepairReport]:
         payload = self.http.get_json(url, params)
         where = self.http.describe(url, params)
         report = RepairReport(source)
@@ -209,8 +255,13 @@ def _unit_factor(var: str, unit: Any, where: str) -> Callable[[np.ndarray], np.n
         if unit in ("°F", "F", "degF"):
             return lambda a: (a - 32.0) * 5.0 / 9.0
     else:
-        table = {"relative_humidity_2m": _PCT, "cloud_cover": _PCT, "wind_speed_10m": _KMH,
-                 "wind_speed_100m": _KMH, "shortwave_radiation": _WM2}[var]
+        table = {
+            "relative_humidity_2m": _PCT,
+            "cloud_cover": _PCT,
+            "wind_speed_10m": _KMH,
+            "wind_speed_100m": _KMH,
+            "shortwave_radiation": _WM2,
+        }[var]
         if unit in table:
             k = table[unit]
             return lambda a: a * k

@@ -173,17 +173,21 @@ def _localize_wall_clock(df: pd.DataFrame, tz: str, src: str, report: RepairRepo
         g = g.sort_values("pos")
         recs = list(zip(g["price"].tolist(), g["line"].tolist(), g["pos"].tolist()))
         if len(recs) > 2:
-            uniq: list = []
-            for rec in recs:
-                if any(rec[0] == u[0] for u in uniq):
-                    report.add("dst_duplicate_dropped", 1,
-                               f"line {rec[1]}: repeated DST hour {wall_t} with identical price dropped")
-                else:
-                    uniq.append(rec)
-            recs = uniq
-            if len(recs) > 2:
-                raise SourceError(src, f"{len(recs)} different prices for the repeated DST hour {wall_t}",
+            distinct = list(dict.fromkeys(r[0] for r in recs))
+            if len(distinct) > 2:
+                raise SourceError(src, f"{len(distinct)} different prices for the repeated DST hour {wall_t}",
                                   int(recs[-1][1]))
+            # keep two rows (the two occurrences), preferring one per distinct price, in file order
+            keep_idx = [next(i for i, r in enumerate(recs) if r[0] == v) for v in distinct]
+            if len(keep_idx) == 1:
+                keep_idx.append(1)
+            keep_idx = sorted(keep_idx)
+            for i, rec in enumerate(recs):
+                if i not in keep_idx:
+                    report.add("dst_duplicate_dropped", 1,
+                               f"line {rec[1]}: extra row for the repeated DST hour {wall_t} "
+                               f"(same price as a kept one) dropped")
+            recs = [recs[i] for i in keep_idx]
         if len(recs) == 1:
             first = second = recs[0]
             report.add("dst_hour_filled", 1,

@@ -1,24 +1,26 @@
 """WattTime API v3: marginal operating emissions rate (MOER), as tidy hourly UTC frames.
 
-WattTime publishes 5-minute values in ``lbs_co2_per_mwh``; frames carry gCO2/kWh
-(1 lb/MWh = 0.453592 g/kWh) averaged to the hour. That resampling is recorded in the
-:class:`~sources.frames.RepairReport` (``resampled_to_hourly``: points folded; ``partial_hour``: hours
-with fewer than 3600 / ``data_point_period_seconds`` points, still averaged). Units the adapter does not
-know (e.g. a ``health_damage`` signal's) are refused, never stored as if they were g/kWh.
+WattTime publishes 5-minute values in ``lbs_co2_per_mwh``; frames carry gCO2/kWh (1 lb/MWh =
+0.453592 g/kWh) averaged to the hour. That resampling is recorded in the
+:class:`~sources.frames.RepairReport` (``resampled_to_hourly``: points folded; ``partial_hour``:
+hours with fewer than 3600 / ``data_point_period_seconds`` points, still averaged). Units the
+adapter does not know (e.g. a ``health_damage`` signal's) are refused, never stored as if they were
+g/kWh.
 
 - ``series = "<region>:marginal:<signal_type>"``, ``signal="marginal"``, ``factor=signal_type``,
   ``source="watttime"``: marginal and average intensities are different quantities.
-- :meth:`WattTimeClient.forecast_historical` returns past forecasts *as issued*
-  (``issued_at = generated_at``): the honest input for a backtest.
+- :meth:`WattTimeClient.forecast_historical` returns past forecasts *as issued* (``issued_at =
+  generated_at``): the honest input for a backtest.
 
 Auth: ``GET /login`` with HTTP Basic (``WATTTIME_USERNAME`` / ``WATTTIME_PASSWORD``) gives a bearer
-token valid ~30 min. It is cached, renewed after ``token_ttl_s``, and renewed once more when a request
-answers 401, then the request is retried once. Neither the password nor the token is ever logged,
-shown in a ``repr`` or put in a message.
+token valid ~30 min. It is cached, renewed after ``token_ttl_s``, and renewed once more when a
+request answers 401, then the request is retried once. Neither the password nor the token is ever
+logged, shown in a ``repr`` or put in a message.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -49,6 +51,8 @@ from sources.http import (
     require_list,
     to_utc,
 )
+
+log = logging.getLogger("gridflex.sources.watttime")
 
 SOURCE = "watttime"
 USERNAME_ENV = "WATTTIME_USERNAME"
@@ -95,7 +99,9 @@ class WattTimeClient:
         monotonic: Callable[[], float] = time.monotonic,
     ):
         if not username or not password:
-            raise ValueError(f"WattTime credentials are required (set {USERNAME_ENV} and {PASSWORD_ENV})")
+            raise ValueError(
+                f"WattTime credentials are required (set {USERNAME_ENV} and {PASSWORD_ENV})"
+            )
         self.username = username
         self._password = SecretStr(password)
         self.base_url = base_url
@@ -108,10 +114,16 @@ class WattTimeClient:
         #: how many times /login was called (useful to see the cache work)
         self.logins = 0
         self.http = HttpClient(
-            SOURCE, base_url, timeout=timeout, max_attempts=max_attempts,
+            SOURCE,
+            base_url,
+            timeout=timeout,
+            max_attempts=max_attempts,
             retry_after_cap=retry_after_cap,
             auth_hint=f"check {USERNAME_ENV} / {PASSWORD_ENV} (without a subscription only region "
-            "CAISO_NORTH returns data)", secrets=[password], transport=transport, sleep=sleep,
+            "CAISO_NORTH returns data)",
+            secrets=[password],
+            transport=transport,
+            sleep=sleep,
         )
 
     @classmethod
@@ -127,7 +139,10 @@ class WattTimeClient:
         return cls(user, pw, **kwargs)
 
     def __repr__(self) -> str:
-        return f"WattTimeClient(base_url={self.base_url!r}, username={self.username!r}, password='***')"
+        return (
+            f"WattTimeClient(base_url={self.base_url!r}, username={self.username!r}, "
+            "password='***')"
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -138,9 +153,11 @@ class WattTimeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- auth ----------------------------------------------------------------------------------------
+    # -- auth --
     def _login(self) -> str:
-        payload = self.http.get_json("/login", auth=(self.username, self._password.get_secret_value()))
+        payload = self.http.get_json(
+            "/login", auth=(self.username, self._password.get_secret_value())
+        )
         token = payload.get("token") if isinstance(payload, dict) else None
         if not isinstance(token, str) or not token:
             raise SourceError(self.http.describe("/login"), "no 'token' in the login response")
@@ -156,38 +173,48 @@ class WattTimeClient:
         return self._token.get_secret_value()
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        """GET with the cached token; on 401 log in again once and retry once."""
+        """GET with the cached token; on 401 log in again once and retry once. A refused login
+        is raised at once (``/login`` is rate-limited to ~100 per 5 minutes)."""
+        token = self._bearer()
         try:
-            return self.http.get_json(path, params, headers={"Authorization": f"Bearer {self._bearer()}"})
+            return self.http.get_json(path, params, headers={"Authorization": f"Bearer {token}"})
         except AuthError as exc:
             if exc.status != 401:
                 raise
+        log.info(
+            "%s: bearer token refused (401); logging in again", self.http.describe(path, params)
+        )
         token = self._login()
         return self.http.get_json(path, params, headers={"Authorization": f"Bearer {token}"})
 
-    # -- endpoints -----------------------------------------------------------------------------------
-    def historical(self, region: str, start: TimeLike, end: TimeLike,
-                   signal_type: str = "co2_moer") -> tuple[pd.DataFrame, RepairReport]:
+    # -- endpoints --
+    def historical(
+        self, region: str, start: TimeLike, end: TimeLike, signal_type: str = "co2_moer"
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """Actual values for ``region`` in ``[start, end)``, hourly means in gCO2/kWh."""
         path = "/v3/historical"
         report = RepairReport(SOURCE)
         frames = []
         received = self._clock()
         for lo, hi in self._windows(start, end):
-            params = {"region": region, "start": iso_z(lo), "end": iso_z(hi),
-                      "signal_type": signal_type}
+            params = {
+                "region": region,
+                "start": iso_z(lo),
+                "end": iso_z(hi),
+                "signal_type": signal_type,
+            }
             payload = self._get(path, params)
             where = self.http.describe(path, params)
             points, factor, step = self._points(payload, where, signal_type)
             df = _points_frame(points, where, factor)
-            df = df[(df["ts"] >= lo) & (df["ts"] < hi)]
-            frames.append(df)
+            frames.append(_in_window(df, "ts", lo, hi, where, report))
         df = pd.concat(frames, ignore_index=True)
         df = hourly_mean(df, [], report, f"{SOURCE} {path} {region}", step_seconds=step)
         return self._carbon(df, region, signal_type, received, CARBON_COLUMNS), report
 
-    def forecast(self, region: str, horizon_hours: int = 24, signal_type: str = "co2_moer"
-                 ) -> tuple[pd.DataFrame, RepairReport]:
+    def forecast(
+        self, region: str, horizon_hours: int = 24, signal_type: str = "co2_moer"
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """The current forecast for ``region``; ``issued_at`` = ``meta.generated_at``."""
         if horizon_hours <= 0:
             raise ValueError(f"horizon_hours must be positive, got {horizon_hours}")
@@ -202,13 +229,19 @@ class WattTimeClient:
             raise SourceError(where, "missing key 'meta.generated_at' (the forecast's issue time)")
         issued = parse_times([meta["generated_at"]], where, "meta.generated_at")[0]
         report = RepairReport(SOURCE)
-        df = hourly_mean(_points_frame(points, where, factor), [], report,
-                         f"{SOURCE} {path} {region}", step_seconds=step)
+        df = hourly_mean(
+            _points_frame(points, where, factor),
+            [],
+            report,
+            f"{SOURCE} {path} {region}",
+            step_seconds=step,
+        )
         df["issued_at"] = issued
         return self._carbon(df, region, signal_type, received, CARBON_FORECAST_COLUMNS), report
 
-    def forecast_historical(self, region: str, start: TimeLike, end: TimeLike,
-                            signal_type: str = "co2_moer") -> tuple[pd.DataFrame, RepairReport]:
+    def forecast_historical(
+        self, region: str, start: TimeLike, end: TimeLike, signal_type: str = "co2_moer"
+    ) -> tuple[pd.DataFrame, RepairReport]:
         """Past forecasts as they were issued between ``start`` and ``end``: one block of rows per
         ``generated_at`` (``issued_at``), each averaged to the hour."""
         path = "/v3/forecast/historical"
@@ -216,8 +249,12 @@ class WattTimeClient:
         frames = []
         received = self._clock()
         for lo, hi in self._windows(start, end):
-            params = {"region": region, "start": iso_z(lo), "end": iso_z(hi),
-                      "signal_type": signal_type}
+            params = {
+                "region": region,
+                "start": iso_z(lo),
+                "end": iso_z(hi),
+                "signal_type": signal_type,
+            }
             payload = self._get(path, params)
             where = self.http.describe(path, params)
             blocks, factor, step = self._points(payload, where, signal_type)
@@ -226,25 +263,34 @@ class WattTimeClient:
                 if not isinstance(block, dict) or "generated_at" not in block:
                     raise SourceError(where, "forecast block without 'generated_at'", row=b)
                 issued = parse_times([block["generated_at"]], where, "generated_at", [b])[0]
+                if issued == hi:
+                    continue  # an end-inclusive answer: the next window has this issue
+                if not lo <= issued < hi:
+                    report.add(
+                        "outside_window_dropped",
+                        1,
+                        f"{bwhere}: generated_at {issued} not asked for",
+                    )
+                    continue
                 points = require_list(block, ("forecast",), bwhere)
                 df = _points_frame(points, bwhere, factor)
                 df["issued_at"] = issued
                 frames.append(df)
         if not frames:
-            return empty_frame(CARBON_FORECAST_COLUMNS), report
+            empty = empty_frame(CARBON_FORECAST_COLUMNS)
+            return finish_frame(empty, CARBON_FORECAST_COLUMNS), report
         df = pd.concat(frames, ignore_index=True)
         df = hourly_mean(df, ["issued_at"], report, f"{SOURCE} {path} {region}", step_seconds=step)
         out = self._carbon(df, region, signal_type, received, CARBON_FORECAST_COLUMNS)
         return finish_frame(out, CARBON_FORECAST_COLUMNS, sort=("issued_at", "ts")), report
 
-    # -- internals -----------------------------------------------------------------------------------
+    # -- internals --
     def _windows(self, start: TimeLike, end: TimeLike) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         t0, t1 = to_utc(start, "start"), to_utc(end, "end")
         span = pd.Timedelta(days=self.max_days_per_call) if self.max_days_per_call else t1 - t0
         return chunk_range(t0, t1, span if span > pd.Timedelta(0) else pd.Timedelta(days=1))
 
-    def _points(self, payload: Any, where: str, signal_type: str
-                ) -> tuple[list[Any], float, float]:
+    def _points(self, payload: Any, where: str, signal_type: str) -> tuple[list[Any], float, float]:
         """The ``data`` list, the factor to g/kWh from ``meta.units`` and the point period (s)."""
         data = require_list(payload, ("data",), where)
         meta = payload.get("meta")
@@ -252,18 +298,29 @@ class WattTimeClient:
             raise SourceError(where, "missing key 'meta'")
         units = meta.get("units")
         if units not in TO_G_PER_KWH:
-            raise SourceError(where, f"unknown units {units!r} in meta.units (known: "
-                              f"{sorted(TO_G_PER_KWH)}); refusing to store them as gCO2/kWh")
+            raise SourceError(
+                where,
+                f"unknown units {units!r} in meta.units (known: "
+                f"{sorted(TO_G_PER_KWH)}); refusing to store them as gCO2/kWh",
+            )
         got = meta.get("signal_type")
         if got is not None and got != signal_type:
             raise SourceError(where, f"asked for signal_type {signal_type!r}, got {got!r}")
         step = meta.get("data_point_period_seconds", 300)
         if not is_number(step) or step <= 0:
-            raise SourceError(where, f"meta.data_point_period_seconds={step!r} is not a positive number")
+            raise SourceError(
+                where, f"meta.data_point_period_seconds={step!r} is not a positive number"
+            )
         return data, TO_G_PER_KWH[units], float(step)
 
-    def _carbon(self, df: pd.DataFrame, region: str, signal_type: str, received: pd.Timestamp,
-                columns: list[str]) -> pd.DataFrame:
+    def _carbon(
+        self,
+        df: pd.DataFrame,
+        region: str,
+        signal_type: str,
+        received: pd.Timestamp,
+        columns: list[str],
+    ) -> pd.DataFrame:
         df = df.copy()
         df["series"] = f"{region}:marginal:{signal_type}"
         df["zone"] = region
@@ -277,9 +334,23 @@ class WattTimeClient:
         return finish_frame(df, columns)
 
 
+def _in_window(
+    df: pd.DataFrame, col: str, lo: pd.Timestamp, hi: pd.Timestamp, where: str, report: RepairReport
+) -> pd.DataFrame:
+    """Rows with ``lo <= col < hi``. The ``hi`` row of an end-inclusive answer belongs to the next
+    window and is dropped quietly; other strays are counted as ``outside_window_dropped``."""
+    stray = (df[col] < lo) | (df[col] > hi)
+    report.add(
+        "outside_window_dropped",
+        int(stray.sum()),
+        f"{where}: {int(stray.sum())} row(s) not asked for",
+    )
+    return df[(df[col] >= lo) & (df[col] < hi)]
+
+
 def _points_frame(points: list[Any], where: str, factor: float) -> pd.DataFrame:
-    """``[{point_time, value}, …]`` → ``ts``, ``value`` (g/kWh). Refuses missing keys and values that
-    are not non-negative numbers, naming the item index."""
+    """``[{point_time, value}, …]`` → ``ts``, ``value`` (g/kWh). Refuses missing keys and values
+    that are not non-negative numbers, naming the item index."""
     times, values = [], []
     for i, p in enumerate(points):
         if not isinstance(p, dict):
@@ -294,5 +365,11 @@ def _points_frame(points: list[Any], where: str, factor: float) -> pd.DataFrame:
             raise SourceError(where, f"value={v!r} is negative", row=i)
         times.append(p["point_time"])
         values.append(float(v) * factor)
-    return pd.DataFrame({"ts": parse_times(times, where, "point_time") if times
-                         else pd.DatetimeIndex([], tz="UTC"), "value": pd.Series(values, dtype="float64")})
+    return pd.DataFrame(
+        {
+            "ts": parse_times(times, where, "point_time")
+            if times
+            else pd.DatetimeIndex([], tz="UTC"),
+            "value": pd.Series(values, dtype="float64"),
+        }
+    )

@@ -4,8 +4,6 @@ They look at the most recent ``CHECK_DAYS`` of each series the fleet plans on, s
 not grow with the warehouse."""
 
 
-import datetime as dt
-
 import dagster as dg
 
 from pipelines.defs.ingest import carbon_intensity, inference_demand, prices, weather
@@ -88,8 +86,3 @@ def weather_forecasts_not_from_future(warehouse: WarehouseResource) -> dg.AssetC
 INGEST_CHECKS = [carbon_no_gaps, carbon_values_and_duplicates, inference_no_gaps, prices_sane,
                  weather_forecasts_not_from_future]
 
-#: In live operation the ingest must land every hour; 2 h allows one late run.
-FRESHNESS_CHECKS = dg.build_last_update_freshness_checks(
-    assets=[carbon_intensity, weather, prices, inference_demand],
-    lower_bound_delta=dt.timedelta(hours=2),
-)

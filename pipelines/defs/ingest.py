@@ -2,6 +2,8 @@
 upserts. A range of partitions (a backfill) runs as one run over the whole window."""
 
 
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
@@ -11,7 +13,11 @@ from pipelines.defs.resources import FleetResource, WarehouseResource
 from pipelines.lib import fetch
 from pipelines.lib.ingest import IngestResult, store
 
+#: In live operation the ingest lands every hour; warn after 2 h, fail after 3 h (one late run allowed).
+FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=3), warn_window=dt.timedelta(hours=2))
+
 INGEST = dict(
+    freshness_policy=FRESHNESS,
     partitions_def=HOURLY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",

@@ -1,4 +1,4 @@
-"""The shared HTTP layer: retries, Retry-After, error classes, secret hygiene (httpx.MockTransport)."""
+"""The shared HTTP layer: retries, Retry-After, errors, secret hygiene (httpx.MockTransport)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ TOKEN = "em-secret-token-9f8e7d6c5b4a"
 
 
 def make(responses, **kw):
-    """A client whose transport answers ``responses`` in order (callables are called with the request)."""
+    """A client whose transport answers ``responses`` in order (callables get the request)."""
     seen: list[httpx.Request] = []
     waits: list[float] = []
     queue = list(responses)
@@ -36,8 +36,13 @@ def make(responses, **kw):
         return r(request) if callable(r) else r
 
     kw.setdefault("max_attempts", 4)
-    client = HttpClient("testapi", "https://api.example.test", transport=httpx.MockTransport(handler),
-                        sleep=waits.append, **kw)
+    client = HttpClient(
+        "testapi",
+        "https://api.example.test",
+        transport=httpx.MockTransport(handler),
+        sleep=waits.append,
+        **kw,
+    )
     return client, seen, waits
 
 
@@ -50,16 +55,19 @@ def test_ok_json_and_params_without_none():
 
 
 def test_429_retry_after_seconds_then_success():
-    client, seen, waits = make([httpx.Response(429, headers={"Retry-After": "7"}),
-                                httpx.Response(200, json={"ok": True})])
+    client, seen, waits = make(
+        [httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, json={"ok": True})]
+    )
     assert client.get_json("/x") == {"ok": True}
     assert waits == [7.0]
     assert len(seen) == 2
 
 
 def test_429_retry_after_is_capped():
-    client, _, waits = make([httpx.Response(429, headers={"Retry-After": "3600"}),
-                             httpx.Response(200, json={})], retry_after_cap=60)
+    client, _, waits = make(
+        [httpx.Response(429, headers={"Retry-After": "3600"}), httpx.Response(200, json={})],
+        retry_after_cap=60,
+    )
     client.get_json("/x")
     assert waits == [60]
 
@@ -73,9 +81,15 @@ def test_429_retry_after_http_date():
     assert parse_retry_after(email.utils.formatdate(now - 10, usegmt=True), now=now) == 0
     # through the client: a date ~30 s ahead of the real clock
     import time
-    client, _, waits = make([httpx.Response(429, headers={
-        "Retry-After": email.utils.formatdate(time.time() + 30, usegmt=True)}),
-        httpx.Response(200, json={})])
+
+    client, _, waits = make(
+        [
+            httpx.Response(
+                429, headers={"Retry-After": email.utils.formatdate(time.time() + 30, usegmt=True)}
+            ),
+            httpx.Response(200, json={}),
+        ]
+    )
     client.get_json("/x")
     assert 25 <= waits[0] <= 31
 
@@ -89,16 +103,22 @@ def test_429_exhausted_is_rate_limited_error():
 
 
 def test_5xx_retried_with_backoff_then_success():
-    client, seen, waits = make([httpx.Response(503), httpx.Response(502), httpx.Response(200, json=[1])],
-                               backoff_initial=0.5)
+    client, seen, waits = make(
+        [httpx.Response(503), httpx.Response(502), httpx.Response(200, json=[1])],
+        backoff_initial=0.5,
+    )
     assert client.get_json("/x") == [1]
     assert waits == [0.5, 1.0]
     assert len(seen) == 3
 
 
 def test_5xx_exhausted_is_clear_error(caplog):
-    client, seen, waits = make([httpx.Response(500, text="upstream exploded")], max_attempts=3,
-                               backoff_initial=2, backoff_max=3)
+    client, seen, waits = make(
+        [httpx.Response(500, text="upstream exploded")],
+        max_attempts=3,
+        backoff_initial=2,
+        backoff_max=3,
+    )
     with caplog.at_level(logging.WARNING, logger="gridflex.sources.http"):
         with pytest.raises(ServerError) as info:
             client.get_json("/v3/x", {"zone": "DE"})
@@ -134,8 +154,10 @@ def test_timeouts_and_connection_errors_are_retried():
 
 
 def test_401_names_the_env_var():
-    client, seen, waits = make([httpx.Response(401, json={"message": "bad token"})],
-                               auth_hint="check ELECTRICITYMAPS_API_TOKEN")
+    client, seen, waits = make(
+        [httpx.Response(401, json={"message": "bad token"})],
+        auth_hint="check ELECTRICITYMAPS_API_TOKEN",
+    )
     with pytest.raises(AuthError, match="ELECTRICITYMAPS_API_TOKEN") as info:
         client.get_json("/x")
     assert info.value.status == 401 and not info.value.transient
@@ -166,8 +188,9 @@ def test_token_never_in_logs_exceptions_or_repr(caplog):
     """The failing request echoes the token in its body; it must not leak anywhere."""
     echo = httpx.Response(500, text=f"internal error for token {TOKEN}")
     unauthorized = httpx.Response(401, text=f"token {TOKEN} is not valid")
-    client, seen, _ = make([echo, echo, unauthorized], secrets=[TOKEN],
-                           auth_hint="check ELECTRICITYMAPS_API_TOKEN")
+    client, seen, _ = make(
+        [echo, echo, unauthorized], secrets=[TOKEN], auth_hint="check ELECTRICITYMAPS_API_TOKEN"
+    )
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(AuthError) as info:
             client.get_json("/x", {"zone": "DE"}, headers={"auth-token": TOKEN})
@@ -188,3 +211,12 @@ def test_chunk_range_is_adjacent():
     assert [(a.day, b.day) for a, b in chunks] == [(1, 11), (11, 21), (21, 26)]
     with pytest.raises(ValueError):
         chunk_range(t0, t0, pd.Timedelta(days=1))
+
+
+def test_redirect_not_followed_so_headers_stay_home():
+    client, seen, _ = make(
+        [httpx.Response(301, headers={"Location": "https://elsewhere.test/v3/x"})],
+    )
+    with pytest.raises(ClientError, match="redirect to https://elsewhere.test/v3/x not followed"):
+        client.get_json("/v3/x", headers={"auth-token": TOKEN})
+    assert len(seen) == 1  # nothing was sent to elsewhere.test

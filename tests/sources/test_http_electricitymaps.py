@@ -31,8 +31,14 @@ def client(handler, **kw):
         seen.append(request)
         return handler(request)
 
-    c = ElectricityMapsClient(TOKEN, "https://em.example.test", transport=httpx.MockTransport(record),
-                              sleep=waits.append, clock=lambda: NOW, **kw)
+    c = ElectricityMapsClient(
+        TOKEN,
+        "https://em.example.test",
+        transport=httpx.MockTransport(record),
+        sleep=waits.append,
+        clock=lambda: NOW,
+        **kw,
+    )
     return c, seen, waits
 
 
@@ -60,7 +66,11 @@ def test_latest():
     assert row["value"] == 302.0
     assert row["series"] == "DE:average:lifecycle"
     assert (row["zone"], row["signal"], row["factor"], row["source"]) == (
-        "DE", "average", "lifecycle", "electricitymaps_api")
+        "DE",
+        "average",
+        "lifecycle",
+        "electricitymaps_api",
+    )
     assert not row["is_estimated"] and row["estimation_method"] is None
     assert row["received_at"] == NOW
     assert report.total == 0
@@ -100,8 +110,10 @@ def test_15_minute_granularity_averaged_to_the_hour():
     df, report = c.history("DE", granularity="15_minutes")
     check_dtypes(df, CARBON_COLUMNS)
     assert seen[0].url.params["temporalGranularity"] == "15_minutes"
-    assert df["ts"].tolist() == [pd.Timestamp("2026-05-21T12:00", tz="UTC"),
-                                 pd.Timestamp("2026-05-21T13:00", tz="UTC")]
+    assert df["ts"].tolist() == [
+        pd.Timestamp("2026-05-21T12:00", tz="UTC"),
+        pd.Timestamp("2026-05-21T13:00", tz="UTC"),
+    ]
     assert df["value"].tolist() == [315.0, 210.0]
     assert df["series"].unique().tolist() == ["DE:average:direct"]
     assert df["is_estimated"].tolist() == [False, True]  # any estimated point flags the hour
@@ -114,10 +126,19 @@ def test_past_range_chunks_25_days_into_3_calls_without_overlap():
         lo, hi = pd.Timestamp(p["start"]), pd.Timestamp(p["end"])
         # an end-inclusive answer: the boundary hour comes back from both neighbouring calls
         hours = pd.date_range(lo, hi, freq="h")
-        data = [{"zone": "DE", "carbonIntensity": 100 + h.day, "datetime": h.strftime(
-            "%Y-%m-%dT%H:%M:%S.000Z"), "updatedAt": "2026-03-01T00:00:00.000Z",
-            "createdAt": "2026-02-01T00:00:00.000Z", "emissionFactorType": "lifecycle",
-            "isEstimated": False, "estimationMethod": None} for h in hours]
+        data = [
+            {
+                "zone": "DE",
+                "carbonIntensity": 100 + h.day,
+                "datetime": h.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "updatedAt": "2026-03-01T00:00:00.000Z",
+                "createdAt": "2026-02-01T00:00:00.000Z",
+                "emissionFactorType": "lifecycle",
+                "isEstimated": False,
+                "estimationMethod": None,
+            }
+            for h in hours
+        ]
         return httpx.Response(200, json={"zone": "DE", "data": data})
 
     c, seen, _ = client(handler)
@@ -185,6 +206,14 @@ def test_missing_keys_and_null_values():
     assert len(df) == 23 and report.counts == {"missing_value_dropped": 1}
 
 
+def test_empty_history_is_a_typed_empty_frame():
+    c, _, _ = client(lambda r: httpx.Response(200, json={"zone": "DE", "history": []}))
+    df, report = c.history("DE")
+    assert df.empty and list(df.columns) == CARBON_COLUMNS
+    assert str(df["ts"].dtype) == "datetime64[ns, UTC]" and df["value"].dtype == "float64"
+    assert report.total == 0
+
+
 def test_malformed_json():
     c, _, _ = client(lambda r: httpx.Response(200, text='{"zone":"DE","history":[{"carbonInt'))
     with pytest.raises(SourceError, match="malformed JSON") as info:
@@ -222,8 +251,10 @@ def test_5xx_retried_then_success_and_exhausted():
 
 
 def test_429_retry_after_then_success():
-    answers = [httpx.Response(429, headers={"Retry-After": "12"}),
-               httpx.Response(200, json=load("em_latest.json"))]
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "12"}),
+        httpx.Response(200, json=load("em_latest.json")),
+    ]
     c, _, waits = client(lambda r: answers.pop(0))
     c.latest("DE")
     assert waits == [12.0]

@@ -31,8 +31,9 @@ def client(handler, **kw):
         seen.append(request)
         return handler(request)
 
-    c = OpenMeteoClient(transport=httpx.MockTransport(record), sleep=waits.append, clock=lambda: NOW,
-                        **kw)
+    c = OpenMeteoClient(
+        transport=httpx.MockTransport(record), sleep=waits.append, clock=lambda: NOW, **kw
+    )
     return c, seen, waits
 
 
@@ -75,7 +76,9 @@ def test_archive_old_names_and_nulls():
     check(df)
     req = seen[0]
     assert (req.url.host, req.url.path) == ("archive-api.open-meteo.com", "/v1/archive")
-    assert req.url.params["start_date"] == "2026-05-01" and req.url.params["end_date"] == "2026-05-01"
+    assert (
+        req.url.params["start_date"] == "2026-05-01" and req.url.params["end_date"] == "2026-05-01"
+    )
     assert set(df["kind"]) == {"observed"} and df["issued_at"].isna().all()
     assert df["cloud_cover"].iloc[3] == 21.0  # from "cloudcover"
     assert df["wind_speed_10m"].iloc[4] == 11.0  # from "windspeed_10m"
@@ -87,8 +90,9 @@ def test_archive_old_names_and_nulls():
 
 def test_historical_forecast_issue_time_is_approximate():
     c, seen, _ = client(serve("om_historical_forecast.json"))
-    df, report = c.historical_forecast(52.52, 13.41, "2026-05-01", "2026-05-01", location="berlin",
-                                       assumed_lead_hours=6)
+    df, report = c.historical_forecast(
+        52.52, 13.41, "2026-05-01", "2026-05-01", location="berlin", assumed_lead_hours=6
+    )
     check(df)
     assert seen[0].url.host == "historical-forecast-api.open-meteo.com"
     assert set(df["kind"]) == {"forecast"}

@@ -54,8 +54,15 @@ class Server:
 
 def client(server: Server, **kw) -> tuple[WattTimeClient, list[float]]:
     waits: list[float] = []
-    c = WattTimeClient(USER, PASSWORD, "https://wt.example.test", transport=httpx.MockTransport(server),
-                       sleep=waits.append, clock=lambda: NOW, **kw)
+    c = WattTimeClient(
+        USER,
+        PASSWORD,
+        "https://wt.example.test",
+        transport=httpx.MockTransport(server),
+        sleep=waits.append,
+        clock=lambda: NOW,
+        **kw,
+    )
     return c, waits
 
 
@@ -81,8 +88,12 @@ def test_historical_converts_units_and_averages_5_minutes():
     assert report.counts == {"resampled_to_hourly": 30, "partial_hour": 1}
     assert any("hourly mean" in n for n in report.notes)
     req = server.requests[-1]
-    assert dict(req.url.params) == {"region": "CAISO_NORTH", "start": "2026-04-01T00:00:00Z",
-                                    "end": "2026-04-01T03:00:00Z", "signal_type": "co2_moer"}
+    assert dict(req.url.params) == {
+        "region": "CAISO_NORTH",
+        "start": "2026-04-01T00:00:00Z",
+        "end": "2026-04-01T03:00:00Z",
+        "signal_type": "co2_moer",
+    }
     assert server.paths() == ["/login", "/v3/historical"]
 
 
@@ -102,7 +113,13 @@ def test_token_refreshed_once_on_401_then_retried():
     server.valid = SECOND  # the first token expires server-side
     df, _ = c.historical("CAISO_NORTH", "2026-04-01", "2026-04-01T03:00")
     assert len(df) == 3
-    assert server.paths() == ["/login", "/v3/historical", "/v3/historical", "/login", "/v3/historical"]
+    assert server.paths() == [
+        "/login",
+        "/v3/historical",
+        "/v3/historical",
+        "/login",
+        "/v3/historical",
+    ]
     assert server.requests[-1].headers["Authorization"] == f"Bearer {SECOND}"
 
 
@@ -121,11 +138,17 @@ def test_401_after_refresh_is_clear_and_leaks_nothing(caplog):
 
 def test_bad_login_names_env_vars():
     server = Server({})
-    c = WattTimeClient(USER, "wrong-password", "https://wt.example.test",
-                       transport=httpx.MockTransport(server), sleep=lambda s: None)
+    c = WattTimeClient(
+        USER,
+        "wrong-password",
+        "https://wt.example.test",
+        transport=httpx.MockTransport(server),
+        sleep=lambda s: None,
+    )
     with pytest.raises(AuthError, match=USERNAME_ENV) as info:
         c.forecast("CAISO_NORTH")
     assert "wrong-password" not in str(info.value)
+    assert server.paths() == ["/login"]  # a refused login is not retried (/login is rate-limited)
 
 
 def test_forecast():
@@ -156,6 +179,15 @@ def test_forecast_historical_issued_as_generated():
     assert not df.duplicated(["ts", "issued_at"]).any()
 
 
+def test_forecast_historical_window_boundary_not_duplicated():
+    payload = load("wt_forecast_historical.json")
+    c, _ = client(Server({"/v3/forecast/historical": payload}))
+    # asked for [00:00, 01:00): the 01:00 issue (end-inclusive answer) belongs to the next window
+    df, report = c.forecast_historical("CAISO_NORTH", "2026-04-01", "2026-04-01T01:00")
+    assert set(df["issued_at"]) == {pd.Timestamp("2026-04-01", tz="UTC")}
+    assert "outside_window_dropped" not in report.counts
+
+
 def test_unknown_units_refused():
     payload = load("wt_historical.json")
     payload["meta"]["units"] = "usd_per_mwh"
@@ -182,14 +214,19 @@ def test_malformed_json_and_404():
     c, _ = client(Server({"/v3/forecast": lambda r: httpx.Response(200, text="<html>oops")}))
     with pytest.raises(SourceError, match="malformed JSON"):
         c.forecast("CAISO_NORTH")
-    c, _ = client(Server({"/v3/forecast": lambda r: httpx.Response(404, json={"error": "no region"})}))
+    c, _ = client(
+        Server({"/v3/forecast": lambda r: httpx.Response(404, json={"error": "no region"})})
+    )
     with pytest.raises(NotFoundError, match="region=NOPE"):
         c.forecast("NOPE")
 
 
 def test_5xx_and_429_retried():
-    answers = [httpx.Response(429, headers={"Retry-After": "5"}), httpx.Response(503),
-               httpx.Response(200, json=load("wt_forecast.json"))]
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "5"}),
+        httpx.Response(503),
+        httpx.Response(200, json=load("wt_forecast.json")),
+    ]
     c, waits = client(Server({"/v3/forecast": lambda r: answers.pop(0)}))
     df, _ = c.forecast("CAISO_NORTH")
     assert len(df) == 2
@@ -212,7 +249,10 @@ def test_chunked_historical():
     c, _ = client(server, max_days_per_call=1)
     df, report = c.historical("CAISO_NORTH", "2026-04-01", "2026-04-03T12:00")
     assert [r.url.params["start"] for r in server.requests if r.url.path != "/login"] == [
-        "2026-04-01T00:00:00Z", "2026-04-02T00:00:00Z", "2026-04-03T00:00:00Z"]
+        "2026-04-01T00:00:00Z",
+        "2026-04-02T00:00:00Z",
+        "2026-04-03T00:00:00Z",
+    ]
     assert len(df) == 60 and not df["ts"].duplicated().any()
     assert report.counts.get("partial_hour", 0) == 0
 

@@ -1,0 +1,21 @@
+# gridflex — the two Quickstart commands are `make demo` and `make test`; both set up .venv first.
+SHELL := /bin/bash
+VENV := .venv
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: setup demo test dev lint
+setup:            ## create/refresh .venv (uv; CPU torch where a local CPU wheel exists)
+	@bash scripts/bootstrap.sh
+
+demo: setup       ## ingest the demo grid, train small forecasters, plan 24 hours; prints example queries
+	@$(VENV)/bin/gridflex demo
+
+test: setup       ## the whole test suite (what CI runs)
+	@$(VENV)/bin/python -m pytest
+
+dev: setup        ## the Dagster UI on http://127.0.0.1:3000 with the same instance the demo used
+	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/ 2>/dev/null || true
+	@$(VENV)/bin/dagster dev -m pipelines.definitions
+
+lint: setup
+	@$(VENV)/bin/ruff check .

@@ -1,0 +1,382 @@
+"""The receding-horizon step and the closed-loop simulator (milp.md, "Receding horizon").
+
+Every hour ``t0``: take the forecasts issued at ``t0`` for ``[t0, t0+H)``, the current
+:class:`State`, solve the window, **commit only the first period**, then advance the state with what
+was *realised* in that hour (realised carbon intensity, generation, prices, inference demand).
+
+* Running jobs are a fixed load at their site until they end (they cannot move or pause).
+* A job whose deadline lies beyond the window may wait (it is optional in the window).
+* The carbon budget spans windows: each window gets ``left · min(1, H / hours_to_budget_end)``
+  of what is left (never a fresh full budget), and what the realised hour emitted is subtracted.
+* The terminal state of charge of every window is bounded below by the configured ``soc0``.
+* Windows are solved in elastic mode so that a bad forecast never makes a step fail: a mandatory
+  job that cannot fit, demand above capacity or an over-spent budget become penalised slack and are
+  reported (``missed``, ``unserved``, budget overrun) instead of an infeasible status.
+* The committed hour is re-balanced against the realised signals by a one-period LP (jobs fixed,
+  routing and energy free, battery steered to the planned state of charge; demand that cannot be
+  served is counted as unserved).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mpc.instance import Instance, Job, RunningJob, Signals, Site
+from mpc.model import ModelOptions
+from mpc.results import Result
+
+log = logging.getLogger(__name__)
+
+HOUR = pd.Timedelta(hours=1)
+
+#: Penalties of the elastic window model ($ per unit of slack).
+PENALTY_MISSED_JOB = 1e6  # $ per mandatory job not started inside its window
+PENALTY_SHED = 1e4  # $/MWh of facility load not supplied
+PENALTY_CARBON_OVER = 5e3  # $/t over the window's carbon allocation
+PENALTY_SOC_TERMINAL = 1e3  # $/MWh below the terminal state of charge (realised hour only)
+
+
+@dataclass(frozen=True)
+class State:
+    """What the receding horizon carries from one hour to the next.
+
+    time: the hour about to be decided (UTC hour start); soc_mwh: battery state of charge per site;
+    running: job_id -> (site, periods_left); finished / missed: job ids; budget_left_t: carbon
+    budget left (t, None = no budget) and budget_end: the hour the budget runs to (exclusive;
+    None = spend it over the current window).
+    """
+
+    time: pd.Timestamp
+    soc_mwh: dict[str, float]
+    running: dict[str, tuple[str, int]] = field(default_factory=dict)
+    finished: frozenset[str] = frozenset()
+    missed: frozenset[str] = frozenset()
+    budget_left_t: float | None = None
+    budget_end: pd.Timestamp | None = None
+
+    @classmethod
+    def initial(cls, sites: tuple[Site, ...], time: pd.Timestamp, *,
+                budget_t: float | None = None, budget_end: pd.Timestamp | None = None) -> State:
+        """Batteries at their configured ``soc0``, nothing running, the whole budget left."""
+        return cls(time=pd.Timestamp(time), soc_mwh={s.name: s.battery.soc0_mwh for s in sites},
+                   budget_left_t=budget_t, budget_end=budget_end)
+
+
+@dataclass
+class StepResult:
+    """plan: the window's :class:`Result` (all H hours); committed: the realised first hour
+    (a :class:`Result` over one period whose frames are the committed decisions); next_state;
+    started: jobs started in the committed hour; missed: jobs that can no longer meet their deadline."""
+
+    plan: Result
+    committed: Result
+    next_state: State
+    started: dict[str, str]
+    missed: list[str]
+
+
+def window_budget(state: State, hours: int) -> float | None:
+    """Carbon allocation of a window of ``hours`` periods from what is left."""
+    if state.budget_left_t is None:
+        return None
+    left = max(0.0, state.budget_left_t)
+    if state.budget_end is None:
+        return left
+    remaining = max(1.0, (state.budget_end - state.time) / HOUR)
+    return left * min(1.0, hours / remaining)
+
+
+def window_instance(state: State, inst: Instance) -> tuple[Instance, list[str]]:
+    """Apply the state to a window instance: drop finished/missed jobs, turn running ones into fixed
+    loads, set the initial battery state and the window's carbon allocation. Returns the instance and
+    the jobs found missed (latest start already past)."""
+    t0 = inst.index[0]
+    jobs, missed, running = [], [], []
+    by_id = {j.job_id: j for j in inst.jobs}
+    for j in inst.jobs:
+        if j.job_id in state.finished or j.job_id in state.missed or j.job_id in state.running:
+            continue
+        if j.latest_start < t0:
+            missed.append(j.job_id)
+            continue
+        if j.release < t0:
+            j = dataclasses.replace(j, release=t0)
+        jobs.append(j)
+    for jid, (site, left) in state.running.items():
+        p = by_id[jid].power_mw if jid in by_id else 0.0
+        running.append(RunningJob(jid, site, int(left), p))
+    w = inst.replace(jobs=tuple(jobs), running=tuple(running), soc_init_mwh=dict(state.soc_mwh),
+                     carbon_budget_t=window_budget(state, len(inst.index)))
+    return w, missed
+
+
+def _elastic(inst: Instance, realised: bool = False) -> dict[str, float]:
+    e = [k.energy_mwh for k in inst.classes] or [0.0]
+    rho = [k.revenue for k in inst.classes] or [0.0]
+    unit = 10 * max(rho) + PENALTY_SHED * max(e)  # a unit unserved costs more than serving it
+    el = {"inference": unit, "balance": PENALTY_SHED, "it_capacity": PENALTY_SHED}
+    if realised:
+        el["terminal_soc"] = PENALTY_SOC_TERMINAL
+    else:
+        el["assignment"] = PENALTY_MISSED_JOB
+        el["carbon"] = PENALTY_CARBON_OVER + inst.carbon_price
+    return el
+
+
+def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
+             time_limit: float) -> Result:
+    """The committed first hour, re-balanced against the realised signals."""
+    from mpc.solve import solve_model
+
+    t0 = w.index[0]
+    d = plan.decisions
+    jobs = {j.job_id: j for j in w.jobs}
+    started = {jid: s for jid, (s, t) in d.starts.items() if t == 0}
+    running = [RunningJob(r.job_id, r.site, 1, r.power_mw) for r in w.running]
+    running += [RunningJob(jid, s, 1, jobs[jid].power_mw) for jid, s in started.items()]
+    sig = realised.window(t0, 1) if realised is not None else w.signals.window(t0, 1)
+    target = {s: float(d.soc[i, 0]) for i, s in enumerate(w.site_names)}
+    one = w.replace(jobs=(), running=tuple(running), signals=sig, carbon_budget_t=None,
+                    soc_target_mwh=target)
+    r = solve_model(one, ModelOptions(elastic=_elastic(w, realised=True)), method="committed",
+                    time_limit=time_limit, mip_gap=0.0, count_size=False)
+    if not r.ok:  # should not happen in elastic mode
+        raise RuntimeError(f"realised hour {t0}: {r.message}")
+    # The jobs that start now were started by the plan: record them and their value.
+    r.totals["job_value"] = float(sum(jobs[j].value for j in started))
+    r.totals["revenue"] = r.totals["job_value"] + r.totals["inference_revenue"]
+    r.totals["objective"] = r.totals["revenue"] - r.totals["energy_cost"] - r.totals["carbon_cost"]
+    r.objective = r.totals["objective"]
+    r.totals["jobs_started"] = float(len(started))
+    r.runs = r.runs.assign(started=r.runs["job"].isin(list(started)))
+    return r
+
+
+def step(state: State, instance: Instance, *, realised: Signals | None = None,
+         time_limit: float = 30.0, mip_gap: float = 0.01,
+         options: ModelOptions | None = None) -> StepResult:
+    """One receding-horizon step.
+
+    ``instance``: the window ``[t0, t0+H)`` with the *forecast* signals issued at ``t0 = state.time``
+    and the full job list (finished / running / missed ones are handled from the state).
+    ``realised``: signals that cover ``t0`` as it actually happened (default: the forecast).
+    Returns the plan, the committed (realised) first hour and the next state.
+    """
+    from mpc.solve import solve_model
+
+    if instance.index[0] != state.time:
+        raise ValueError(f"window starts at {instance.index[0]}, state is at {state.time}")
+    w, missed = window_instance(state, instance)
+    opts = dataclasses.replace(options or ModelOptions(), elastic=_elastic(w))
+    plan = solve_model(w, opts, method="plan", time_limit=time_limit, mip_gap=mip_gap,
+                       count_size=False)
+    if not plan.ok:
+        raise RuntimeError(f"window at {state.time}: {plan.message}")
+    if plan.status != "optimal":
+        log.warning("window at %s: %s", state.time, plan.message)
+    d = plan.decisions
+    started = {jid: s for jid, (s, t) in d.starts.items() if t == 0}
+    same = realised is None or _same_hour(w.signals, realised, state.time)
+    committed = _realise(state, w, plan, None if same else realised, time_limit)
+    # ---- next state from what was realised
+    jobs = {j.job_id: j for j in instance.jobs}
+    running, finished = {}, set(state.finished)
+    for jid, (s, left) in state.running.items():
+        (running.__setitem__(jid, (s, left - 1)) if left > 1 else finished.add(jid))
+    for jid, s in started.items():
+        left = jobs[jid].duration_h - 1
+        (running.__setitem__(jid, (s, left)) if left > 0 else finished.add(jid))
+    nxt = state.time + HOUR
+    # A job not started now whose latest start is now is missed from the next hour on.
+    missed_now = set(missed) | {j.job_id for j in w.jobs if j.mandatory and j.job_id not in started
+                                and j.latest_start < nxt}
+    soc = committed.site_hours.set_index("site")["soc_mwh"].to_dict()
+    soc = {s.name: (soc[s.name] if s.battery.energy_mwh > 0 else state.soc_mwh.get(s.name, 0.0))
+           for s in instance.sites}
+    budget = (None if state.budget_left_t is None
+              else state.budget_left_t - committed.totals["emissions_t"])
+    next_state = State(time=nxt, soc_mwh=soc, running=running, finished=frozenset(finished),
+                       missed=frozenset(state.missed | missed_now), budget_left_t=budget,
+                       budget_end=state.budget_end)
+    return StepResult(plan=plan, committed=committed, next_state=next_state, started=started,
+                      missed=sorted(missed_now - set(state.missed)))
+
+
+def _same_hour(forecast: Signals, realised: Signals, t0: pd.Timestamp) -> bool:
+    if t0 not in realised.index:
+        raise ValueError(f"realised signals do not cover {t0}")
+    f, r = forecast.window(t0, 1), realised.window(t0, 1)
+    return all(np.allclose(a.to_numpy(float), r.frames()[n][a.columns].to_numpy(float))
+               for n, a in f.frames().items())
+
+
+# =============================================================================== forecasts
+ForecastFn = Callable[[pd.Timestamp, pd.DatetimeIndex], Signals]
+
+
+def perfect_forecast(realised: Signals) -> ForecastFn:
+    """The oracle: the forecast is what will be realised."""
+    return lambda issued_at, index: realised.reindex(index)
+
+
+def persistence_forecast(realised: Signals) -> ForecastFn:
+    """Same hour yesterday: target τ takes the realised value at τ − 24·n h with the smallest n that
+    is before the issue time (all signals, incl. generation and κ). Before the data start (first
+    day) it falls back to the first available day's same hour."""
+    first = realised.index[0]
+
+    def forecast(issued_at: pd.Timestamp, index: pd.DatetimeIndex) -> Signals:
+        lead = ((index - issued_at) / HOUR).astype(int)
+        src = index - pd.to_timedelta(24 * (lead // 24 + 1), unit="h")
+        while (src < first).any():
+            src = src.where(src >= first, src + pd.Timedelta(hours=24))
+        out = {}
+        for n, f in realised.frames().items():
+            vals = f.reindex(src).to_numpy()
+            out[n] = pd.DataFrame(vals, index=index, columns=f.columns)
+        return Signals(**out)
+
+    return forecast
+
+
+# =============================================================================== closed loop
+@dataclass
+class SimReport:
+    """Closed-loop outcome. Frames are the committed (realised) decisions, hour by hour, in the same
+    tidy layout as :class:`Result` (plus ``steps``: time, status, objective, gap, solve_s per
+    window). totals: emissions_t, energy_cost, revenue, job_value, inference_revenue, carbon_cost,
+    objective, missed_deadlines, unserved_units, shed_mwh, unfinished (mandatory jobs whose deadline
+    lies beyond the simulated period and that had not finished)."""
+
+    policy: str
+    site_hours: pd.DataFrame
+    routing: pd.DataFrame
+    unserved: pd.DataFrame
+    runs: pd.DataFrame
+    schedule: pd.DataFrame
+    steps: pd.DataFrame
+    totals: dict[str, float]
+    missed: list[str]
+    plans: list[Result] = field(default_factory=list)
+    final_state: State | None = None
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Job, ...], *,
+             horizon: int = 24, forecast: str | ForecastFn = "perfect",
+             carbon_budget_t: float | None = None, carbon_price: float = 0.0,
+             start: pd.Timestamp | None = None, hours: int | None = None,
+             time_limit: float = 30.0, mip_gap: float = 0.01, keep_plans: bool = False,
+             options: ModelOptions | None = None) -> SimReport:
+    """Run the receding horizon hour by hour over ``realised`` (or the carbon-agnostic policy).
+
+    forecast: ``"perfect"`` (oracle), ``"persistence"`` (same hour yesterday), a callable
+    ``forecast(issued_at, index) -> Signals`` (e.g. the TFT's), or ``"carbon_agnostic"`` (no
+    optimisation: jobs ASAP at home, inference at home, passive energy).
+    Windows shrink at the end of the data. ``carbon_budget_t`` covers the whole simulated period.
+    """
+    idx = realised.index
+    start = idx[0] if start is None else pd.Timestamp(start)
+    i0 = idx.get_loc(start)
+    n = len(idx) - i0 if hours is None else hours
+    end = start + n * HOUR
+    if forecast == "carbon_agnostic":
+        return _simulate_agnostic(realised.window(start, n), sites, classes, jobs, carbon_price,
+                                  carbon_budget_t)
+    fc = {"perfect": perfect_forecast, "persistence": persistence_forecast}
+    fn = fc[forecast](realised) if isinstance(forecast, str) else forecast
+    name = forecast if isinstance(forecast, str) else getattr(forecast, "__name__", "custom")
+    state = State.initial(sites, start, budget_t=carbon_budget_t,
+                          budget_end=end if carbon_budget_t is not None else None)
+    acc: dict[str, list] = {k: [] for k in ("site_hours", "routing", "unserved", "runs")}
+    steps, plans, totals = [], [], dict.fromkeys(
+        ("emissions_t", "energy_cost", "job_value", "inference_revenue", "carbon_cost",
+         "unserved_units", "shed_mwh", "import_cost", "export_revenue", "battery_cost"), 0.0)
+    starts = {}
+    for h in range(n):
+        t0 = start + h * HOUR
+        H = min(horizon, int((end - t0) / HOUR))
+        index = pd.date_range(t0, periods=H, freq="h", tz="UTC")
+        sig = fn(t0, index)
+        win = Instance(sites=sites, classes=tuple(classes), jobs=tuple(jobs), signals=sig,
+                       carbon_budget_t=None, carbon_price=carbon_price, name=f"window-{t0}")
+        if h % 24 == 0:
+            log.info("window %d/%d at %s", h + 1, n, t0)
+        sr = step(state, win, realised=realised, time_limit=time_limit, mip_gap=mip_gap,
+                  options=options)
+        c = sr.committed
+        for k in acc:
+            acc[k].append(getattr(c, k))
+        for k in totals:
+            totals[k] += c.totals.get(k, 0.0)
+        for jid, s in sr.started.items():
+            starts[jid] = (s, t0)
+        steps.append({"time": t0, "status": sr.plan.status, "objective": sr.plan.objective,
+                      "gap": sr.plan.gap, "build_s": sr.plan.build_s,
+                      "translate_s": sr.plan.translate_s, "solve_s": sr.plan.solve_s,
+                      "emissions_t": c.totals["emissions_t"],
+                      "budget_left_t": sr.next_state.budget_left_t})
+        if keep_plans:
+            plans.append(sr.plan)
+        state = sr.next_state
+    by_id = {j.job_id: j for j in jobs}
+    sched = [(jid, s, t, t + (by_id[jid].duration_h - 1) * HOUR, by_id[jid].power_mw)
+             for jid, (s, t) in starts.items()]
+    schedule = pd.DataFrame(sched, columns=["job", "site", "start", "end", "power_mw"])
+    missed = sorted(j.job_id for j in jobs if j.mandatory and j.job_id not in starts
+                    and j.deadline < end)
+    unfinished = [j.job_id for j in jobs if j.mandatory and j.job_id not in starts
+                  and j.deadline >= end and j.release < end]
+    totals["revenue"] = totals["job_value"] + totals["inference_revenue"]
+    totals["objective"] = totals["revenue"] - totals["energy_cost"] - totals["carbon_cost"]
+    totals["missed_deadlines"] = float(len(missed))
+    totals["unfinished"] = float(len(unfinished))
+    return SimReport(policy=f"mpc-{name}", steps=pd.DataFrame(steps), totals=totals,
+                     missed=missed, plans=plans, final_state=state, schedule=schedule,
+                     **{k: _concat(v) for k, v in acc.items()})
+
+
+def _simulate_agnostic(realised: Signals, sites, classes, jobs, carbon_price, budget) -> SimReport:
+    """The carbon-agnostic policy needs no forecast: its hour-by-hour decisions equal one pass of
+    :func:`mpc.baselines.carbon_agnostic` over the realised period."""
+    from mpc.baselines import carbon_agnostic
+
+    end = realised.index[-1] + HOUR
+    inst = Instance(sites=sites, classes=tuple(classes), jobs=tuple(jobs), signals=realised,
+                    carbon_budget_t=None, carbon_price=carbon_price, name="carbon-agnostic")
+    r = carbon_agnostic(inst)
+    t = dict(r.totals)
+    started = set(r.decisions.starts)
+    missed = sorted(j.job_id for j in jobs if j.mandatory and j.job_id not in started
+                    and j.deadline < end)
+    t["missed_deadlines"] = float(len(missed))
+    t["unfinished"] = float(sum(1 for j in jobs if j.mandatory and j.job_id not in started
+                                and j.deadline >= end and j.release < end))
+    sched = r.schedule[r.schedule["started"]][["job", "site", "start", "end", "power_mw"]]
+    return SimReport(policy="carbon_agnostic", site_hours=r.site_hours, routing=r.routing,
+                     unserved=r.unserved, runs=r.runs, schedule=sched.reset_index(drop=True),
+                     steps=pd.DataFrame(), totals=t, missed=missed)
+
+
+def savings(report: SimReport, reference: SimReport, oracle: SimReport | None = None) -> dict:
+    """Savings of ``report`` vs ``reference`` (carbon-agnostic) and, with ``oracle``, the share of the
+    oracle's savings achieved (emissions and objective)."""
+    out = {"emissions_saved_t": reference.totals["emissions_t"] - report.totals["emissions_t"],
+           "objective_gain": report.totals["objective"] - reference.totals["objective"],
+           "cost_saved": reference.totals["energy_cost"] - report.totals["energy_cost"]}
+    if oracle is not None:
+        o_em = reference.totals["emissions_t"] - oracle.totals["emissions_t"]
+        o_obj = oracle.totals["objective"] - reference.totals["objective"]
+        out["share_of_oracle_emissions"] = out["emissions_saved_t"] / o_em if o_em else float("nan")
+        out["share_of_oracle_objective"] = out["objective_gain"] / o_obj if o_obj else float("nan")
+    return out

@@ -1,0 +1,59 @@
+"""Ingest assets materialized for real (in-process Dagster runs) into a temporary DuckDB file."""
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.defs.checks import INGEST_CHECKS
+from pipelines.defs.ingest import INGEST_ASSETS
+from warehouse import Warehouse
+
+RANGE = {"dagster/asset_partition_range_start": "2026-01-05-00:00",
+         "dagster/asset_partition_range_end": "2026-01-06-23:00"}
+
+
+def _counts(wh: Warehouse) -> dict:
+    tables = ["carbon_intensity", "weather_observed", "weather_forecast", "prices", "generation", "load", "jobs"]
+    return {t: int(wh.query(f"select count(*) n from staging.{t}").n[0]) for t in tables}
+
+
+def test_backfill_range_runs_as_one_run_and_rerun_changes_nothing(resources):
+    wh = resources["warehouse"].get()
+    first = dg.materialize([*INGEST_ASSETS, *INGEST_CHECKS], resources=resources, tags=RANGE)
+    assert first.success
+    counts = _counts(wh)
+    # 2 days x 24 h x 3 sites for every hourly table
+    assert counts["carbon_intensity"] == counts["prices"] == counts["generation"] == 144
+    assert counts["load"] == 144  # 3 classes
+    assert counts["jobs"] > 0
+    assert all(e.passed for e in first.get_asset_check_evaluations())
+    carbon = wh.query("select ts from staging.carbon_intensity order by ts")
+    assert carbon.ts.min() == pd.Timestamp("2026-01-05", tz="UTC")
+    assert carbon.ts.max() == pd.Timestamp("2026-01-06 23:00", tz="UTC")
+
+    snapshot = wh.query("select * from staging.carbon_intensity order by series, ts")
+    again = dg.materialize(INGEST_ASSETS, resources=resources, tags=RANGE)
+    assert again.success
+    assert _counts(wh) == counts
+    pd.testing.assert_frame_equal(snapshot, wh.query("select * from staging.carbon_intensity order by series, ts"))
+    mats = again.asset_materializations_for_node("carbon_intensity")
+    assert mats[0].metadata["inserted"].value == 0 and mats[0].metadata["unchanged"].value == 144
+
+
+def test_single_hour_partition_writes_that_hour_only(resources):
+    wh = resources["warehouse"].get()
+    res = dg.materialize(INGEST_ASSETS[:1], resources=resources, partition_key="2026-01-07-05:00")
+    assert res.success
+    got = wh.query("select distinct ts from staging.carbon_intensity")
+    assert got.ts.tolist() == [pd.Timestamp("2026-01-07 05:00", tz="UTC")]
+
+
+def test_gap_check_fails_when_an_hour_is_missing(resources):
+    wh = resources["warehouse"].get()
+    assert dg.materialize(INGEST_ASSETS[:1], resources=resources, tags=RANGE).success
+    with wh.writer() as con:
+        con.execute("delete from staging.carbon_intensity where ts = '2026-01-06 10:00:00+00'")
+    res = dg.materialize(INGEST_ASSETS[:1] + INGEST_CHECKS[:1], resources=resources,
+                         selection=dg.AssetSelection.checks(INGEST_CHECKS[0]), raise_on_error=False)
+    evals = res.get_asset_check_evaluations()
+    assert len(evals) == 1 and not evals[0].passed
+    assert evals[0].metadata["missing_hours"].value == 3  # one hour in each of the 3 zones
