@@ -1,0 +1,99 @@
+"""gridflex forecasting: Temporal Fusion Transformer forecasts of grid carbon intensity and data-centre
+load, with baselines and an honest rolling-origin evaluation. Plain library: DataFrames in, forecast
+frames and checkpoints out (no Dagster, no DuckDB).
+
+API (importing ``forecasting`` is light; torch / pytorch-forecasting load on first train/load/predict)
+------------------------------------------------------------------------------------------------------
+Input frame (long): ``series`` (str), ``ts`` (tz-aware UTC hour start, one row per series-hour, no
+gaps, no NaN), the target column (default ``value``) and optional covariate columns.
+
+Roles are declared in ``SeriesSpec`` (``forecasting.spec``)::
+
+    SeriesSpec(target="value", static_categoricals=(), known_reals=(), observed_reals=(),
+               encoder_length=168, horizon=24, target_lags=(168,), calendar=True,
+               target_transform=None)          # "log1p" for heavy-tailed non-negative load
+
+``known_reals`` are known-future covariates (weather *forecasts*, day-ahead prices); ``observed_reals``
+are encoder-only; ``target_lags`` become known-future ``lag<L>`` columns and must be >= ``horizon``
+(else ``LeakageError``); ``calendar`` adds UTC ``hour`` and ``weekday`` categoricals.
+
+Training / inference (``forecasting.tft``, re-exported here)::
+
+    train(frame, spec, out_dir, config=TrainConfig(), **config_overrides) -> TrainedModel
+        # config_overrides e.g. max_epochs=..., hidden_size=..., seed=...; TrainConfig.fast() ~30-60 s
+        # writes out_dir/model.ckpt, out_dir/dataset_parameters.pt, out_dir/model.json
+        # TrainedModel: .net, .spec, .config, .checkpoint_path, .metrics (val_mae, val_mape,
+        #               val_pinball, val_coverage_p10_p90, train_seconds, epochs, history)
+    load(path) -> TrainedModel                 # path = out_dir or out_dir/model.ckpt
+    predict(model, history, issued_at, future_covariates=None) -> DataFrame
+    predict_many(model, history, issued_ats, future_covariates=None) -> DataFrame   # batched
+    explain(model, history, issued_at, future_covariates=None) -> dict[str, pd.Series]
+        # variable importances (static/encoder/decoder) and attention over encoder hours
+
+Forecast frames (TFT and baselines alike): ``issued_at, target_time, series, p02, p10, p25, p50, p75,
+p90, p98``; ``target_time`` runs ``issued_at .. issued_at + horizon - 1 h`` (the first hour forecast is
+the one starting at the issue time). Only rows with ``ts < issued_at`` of ``history`` are read; the
+known-future covariates of the forecast hours come from ``future_covariates`` (``series, ts, <known
+reals>``, optionally ``issued_at`` for vintage forecasts and ``available_at``, which is checked).
+Passing the target or an observed-only column there raises ``LeakageError``.
+
+Baselines (``forecasting.baselines``), same output shape, one or many issue times::
+
+    persistence(history, issued_at, horizon=24, target="value")   # t - 24 h, else latest same hour
+    seasonal_naive(history, issued_at, horizon=24, target="value")  # t - 168 h
+    RegressionBaseline(spec).fit(train_frame).predict(history, issued_at, future_covariates)
+    regression(train_frame, spec, history, issued_at, future_covariates=None)
+
+Metrics and evaluation (``forecasting.metrics``, ``forecasting.backtest``)::
+
+    mae(y, yhat); mape(y, yhat)  # % over non-zero actuals; pinball(y, q_pred, q); coverage(y, lo, hi)
+    score(forecasts, actuals, target="value", by=("bucket",)) -> DataFrame
+        # per horizon bucket 0-24/24-48/48-72/72-96 h: n, mae, mape(+median/p90/p95), pinball,
+        # coverage_p10_p90
+    backtest(forecaster, frame, issued_ats, target="value") -> BacktestResult(forecasts, scores)
+    daily_issues(start, end, hour=0) / hourly_issues(start, end)
+
+Errors: ``ForecastInputError`` (gaps, NaN, too little history, constant series, missing covariates),
+``LeakageError`` (a subclass: a feature from at/after the issue time).
+
+Synthetic data for tests/demos: ``forecasting.synthetic.make_series(n_series, days, seed=...)``.
+Benchmarks: ``forecasting.bench`` (``gridflex bench forecast-dacf`` / ``forecast-load``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from forecasting.backtest import BacktestResult, backtest, daily_issues, hourly_issues
+from forecasting.baselines import RegressionBaseline, persistence, regression, seasonal_naive
+from forecasting.metrics import coverage, mae, mape, pinball, score
+from forecasting.spec import (
+    QUANTILES,
+    ForecastInputError,
+    LeakageError,
+    SeriesSpec,
+    TrainConfig,
+)
+
+if TYPE_CHECKING:
+    from forecasting.tft import TrainedModel
+
+_TFT = {"train", "load", "predict", "predict_many", "explain", "TrainedModel"}
+
+
+def __getattr__(name: str) -> Any:
+    # forecasting.tft is itself light (heavy imports are inside its functions); lazy anyway
+    if name in _TFT:
+        from forecasting import tft
+
+        return getattr(tft, name)
+    raise AttributeError(f"module 'forecasting' has no attribute {name!r}")
+
+
+__all__ = [
+    "QUANTILES", "SeriesSpec", "TrainConfig", "ForecastInputError", "LeakageError",
+    "TrainedModel", "train", "load", "predict", "predict_many", "explain",
+    "persistence", "seasonal_naive", "regression", "RegressionBaseline",
+    "mae", "mape", "pinball", "coverage", "score",
+    "backtest", "BacktestResult", "daily_issues", "hourly_issues",
+]

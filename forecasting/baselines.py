@@ -6,8 +6,9 @@
 * :class:`RegressionBaseline`: one ridge regression per lead hour on the same features as the TFT
   (calendar, lagged targets, last observed values, known-future covariates).
 
-Point baselines get quantiles from their own recent errors: p_q = point + q-quantile of the errors the
-same rule made over the ``resid_days`` days before the issue time (only data before the issue time).
+Point baselines get quantiles from their own recent errors: p_q = point + (q-quantile - median) of the
+errors the same rule made over the ``resid_days`` days before the issue time (only data before the
+issue time), so p50 is exactly the rule's value.
 Light module (numpy, pandas; scikit-learn imported inside the regression).
 """
 
@@ -72,14 +73,16 @@ def _seasonal(history: pd.DataFrame, issued_at, horizon: int, period: int, *, ta
                  SERIES: name, "p50": point.reshape(-1)}
         # error quantiles of the same rule over the resid window ending just before the issue
         ys = pd.Series(y)
+        # centred on the median error so that p50 stays exactly the rule's value
         qv = {q: np.zeros_like(point) for q in quantiles}
+        at = np.clip(pos - 1, 0, len(y) - 1)
         for kk in np.unique(k):
             err = ys - ys.shift(kk * period)
             cols = k == kk
+            roll = err.rolling(W, min_periods=min(W, 48))
+            med = roll.quantile(0.5).to_numpy()[at]
             for q in quantiles:
-                rq = err.rolling(W, min_periods=min(W, 48)).quantile(q).to_numpy()
-                at = np.clip(pos - 1, 0, len(y) - 1)
-                v = np.nan_to_num(rq[at], nan=0.0)
+                v = np.nan_to_num(roll.quantile(q).to_numpy()[at] - med, nan=0.0)
                 qv[q][:, cols] = v[:, None]
         for q in quantiles:
             if q == 0.5:

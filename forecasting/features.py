@@ -41,8 +41,9 @@ _HOUR_NS = 3_600 * 10**9
 
 def hour_index(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Hours since 1970-01-01 UTC: one global integer clock for every series."""
-    v = ts.view("int64") if isinstance(ts, pd.DatetimeIndex) else ts.astype("int64")
-    return np.asarray(v, dtype=np.int64) // _HOUR_NS
+    # unit-safe: frames from DuckDB/Arrow arrive as datetime64[us], not [ns]
+    idx = pd.DatetimeIndex(ts).as_unit("ns")
+    return np.asarray(idx.asi8, dtype=np.int64) // _HOUR_NS
 
 
 def add_calendar(table: pd.DataFrame) -> pd.DataFrame:

@@ -210,6 +210,7 @@ def _val_metrics(model: TrainedModel, ds_val, cfg: TrainConfig) -> dict[str, flo
 
     pred, y = _run(model.net, ds_val.to_dataloader(train=False, batch_size=512, num_workers=0),
                    want_y=True)
+    pred = np.sort(pred, axis=-1)  # QuantileLoss does not force order (as in predict_many)
     qs = model.quantiles
     p50 = pred[..., qs.index(0.5)]
     ape = mape_values(y.reshape(-1), p50.reshape(-1))

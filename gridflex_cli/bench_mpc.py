@@ -1,1 +1,130 @@
-"""Commands registered on gridflex_cli.app (filled in by its owner)."""
+"""``gridflex bench mpc-paper`` / ``mpc-scale`` / ``mpc-closedloop``: the MILP benchmarks.
+
+Pyomo and the model are imported inside the commands so ``gridflex --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import typer
+
+from gridflex_cli.app import bench_app
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+@bench_app.command("mpc-paper")
+def mpc_paper(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    time_limit: float = typer.Option(60.0, help="Solver time limit per method (s)."),
+    mip_gap: float = typer.Option(0.01, help="Relative MIP gap."),
+) -> None:
+    """Solve the paper's default instance (3 sites × 24 h × 6 jobs × 3 classes) with every method."""
+    from tabulate import tabulate
+
+    from mpc.baselines import METHODS, solve
+    from mpc.paper import default_instance
+
+    inst = default_instance()
+    rows = []
+    for method in METHODS:
+        t0 = time.perf_counter()
+        r = solve(inst, method=method, time_limit=time_limit, mip_gap=mip_gap)
+        wall = time.perf_counter() - t0
+        rows.append({"method": method, "status": r.status, "objective": _num(r.objective),
+                     "emissions": _num(r.emissions_t), "cost": _num(r.energy_cost),
+                     "build_s": r.build_s, "translate_s": r.translate_s, "solve_s": r.solve_s,
+                     "wall_s": wall, "gap": _num(r.gap)})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"{inst.name}: {len(inst.sites)} sites x {len(inst.index)} h x {len(inst.jobs)} jobs"
+               f" x {len(inst.classes)} classes; carbon price {inst.carbon_price} $/t, budget "
+               f"{inst.carbon_budget_t} t; gap {mip_gap:.0%}")
+    typer.echo(tabulate(
+        [[r["method"], r["status"], r["objective"], r["emissions"], r["cost"], r["solve_s"],
+          r["build_s"] + r["translate_s"], r["gap"]] for r in rows],
+        headers=["method", "status", "objective $", "emissions t", "energy cost $", "solve s",
+                 "build+transl s", "gap"], floatfmt=(".0f", "", ".0f", ".1f", ".0f", ".3f",
+                                                     ".3f", ".4f")))
+
+
+@bench_app.command("mpc-scale")
+def mpc_scale(
+    sites: int = typer.Option(10, "--sites"), hours: int = typer.Option(48, "--hours"),
+    jobs: int = typer.Option(50, "--jobs"), classes: int = typer.Option(5, "--classes"),
+    seed: int = typer.Option(0, "--seed"), repeat: int = typer.Option(1, "--repeat"),
+    time_limit: float = typer.Option(120.0, help="Solver time limit (s)."),
+    mip_gap: float = typer.Option(0.01, help="Relative MIP gap."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Solve seeded random instances of the paper's family (joint model) and print the timings."""
+    from tabulate import tabulate
+
+    from mpc.baselines import solve
+    from mpc.generator import random_instance
+
+    rows = []
+    for i in range(repeat):
+        inst = random_instance(sites, hours, jobs, classes, seed=seed + i)
+        t0 = time.perf_counter()
+        r = solve(inst, time_limit=time_limit, mip_gap=mip_gap)
+        rows.append({"instance": inst.name, "status": r.status, "objective": _num(r.objective),
+                     "build_s": r.build_s, "translate_s": r.translate_s, "solve_s": r.solve_s,
+                     "total_s": time.perf_counter() - t0, "gap": _num(r.gap),
+                     "variables": r.n_variables, "binaries": r.n_binaries,
+                     "constraints": r.n_constraints})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(tabulate(rows, headers="keys", floatfmt=".3f"))
+
+
+@bench_app.command("mpc-closedloop")
+def mpc_closedloop(
+    days: int = typer.Option(7, "--days"), horizon: int = typer.Option(24, "--horizon"),
+    forecast: str = typer.Option("perfect", help="perfect | persistence"),
+    full: bool = typer.Option(True, help="Also solve one full-horizon MILP for comparison."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Closed loop over the paper fleet with repeating daily signals and the paper's jobs each day,
+    against one full-horizon solve and the carbon-agnostic policy."""
+    from tabulate import tabulate
+
+    from mpc.baselines import solve
+    from mpc.instance import Instance
+    from mpc.paper import CARBON_PRICE, PAPER_CLASSES, PAPER_SITES, multi_day_jobs, paper_signals
+    from mpc.receding import simulate
+
+    sig = paper_signals(hours=24 * days)
+    jobs = multi_day_jobs(days)
+    rows = []
+    t0 = time.perf_counter()
+    rep = simulate(sig, PAPER_SITES, PAPER_CLASSES, jobs, horizon=horizon, forecast=forecast,
+                   carbon_price=CARBON_PRICE)
+    rows.append({"policy": rep.policy, **_tot(rep.totals), "wall_s": time.perf_counter() - t0})
+    ag = simulate(sig, PAPER_SITES, PAPER_CLASSES, jobs, forecast="carbon_agnostic",
+                  carbon_price=CARBON_PRICE)
+    rows.append({"policy": ag.policy, **_tot(ag.totals), "wall_s": 0.0})
+    if full:
+        t0 = time.perf_counter()
+        r = solve(Instance(sites=PAPER_SITES, classes=PAPER_CLASSES, jobs=jobs, signals=sig,
+                           carbon_price=CARBON_PRICE), time_limit=300, mip_gap=0.001)
+        rows.append({"policy": f"full-horizon ({r.status}, gap {r.gap:.2%})", **_tot(r.totals),
+                     "wall_s": time.perf_counter() - t0})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(tabulate(rows, headers="keys", floatfmt=".2f"))
+
+
+def _tot(t: dict) -> dict:
+    return {"objective": t["objective"], "emissions_t": t["emissions_t"],
+            "energy_cost": t["energy_cost"], "missed": t.get("missed_deadlines",
+                                                             t.get("mandatory_missed", 0.0)),
+            "unserved": t.get("unserved_units", 0.0)}

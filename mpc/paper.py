@@ -39,6 +39,8 @@ carbon-agnostic and energy-only baselines).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -150,3 +152,13 @@ def default_instance() -> Instance:
     return Instance(sites=PAPER_SITES, classes=PAPER_CLASSES, jobs=paper_jobs(),
                     signals=paper_signals(), carbon_budget_t=CARBON_BUDGET,
                     carbon_price=CARBON_PRICE, name="paper-default")
+
+
+def multi_day_jobs(days: int, start: pd.Timestamp = DAY) -> tuple[Job, ...]:
+    """:data:`PAPER_JOBS` repeated every day for ``days`` days (ids suffixed ``-d<n>``): the job queue
+    of the multi-day closed-loop benchmark."""
+    out = []
+    for d in range(days):
+        day = start + pd.Timedelta(days=d)
+        out += [replace(j, job_id=f"{j.job_id}-d{d}") for j in paper_jobs(day)]
+    return tuple(out)

@@ -6,24 +6,24 @@ The export users download from the Electricity Maps data portal (any zone, hourl
     Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,
     Data Source,Data Estimated,Data Estimation Method
 
-Header matching is tolerant: names are stripped of surrounding whitespace (the ``Data Source`` column
-and its values may carry a leading space), compared case-insensitively, and ``CO₂`` / ``CO2`` are
-equivalent. Required: the datetime, zone id and both intensity columns; ``Data Estimated`` and
-``Data Estimation Method`` are optional (absent → not estimated, noted in the report).
+Header matching is tolerant: names are stripped of surrounding whitespace (the ``Data Source``
+column and its values may carry a leading space), compared case-insensitively, and ``CO₂`` /
+``CO2`` are equivalent. Required: the datetime, zone id and both intensity columns; ``Data
+Estimated`` and ``Data Estimation Method`` are optional (absent → not estimated, noted in the
+report).
 
 Each zone in the file gives two series: ``"<zone>:average:direct"`` (``factor="direct"``) and
 ``"<zone>:average:lifecycle"`` (``factor="lifecycle"``, the export's ``LCA`` column), both
-``signal="average"``, ``source="electricitymaps_csv"``, values in gCO2eq/kWh.
-``received_at`` is the file's modification time (UTC): when the export reached this machine.
+``signal="average"``, ``source="electricitymaps_csv"``, values in gCO2eq/kWh. ``received_at`` is
+the file's modification time (UTC): when the export reached this machine.
 
 Errors (:class:`~sources.frames.SourceError`, ``row`` = 1-based line number in the file, the header
 being line 1): empty file or header only, missing columns, a line with the wrong number of fields
-(a truncated last line included), an unparseable or not-on-the-hour timestamp, a non-numeric, empty or
-negative intensity, an unknown ``Data Estimated`` flag, and two rows for the same zone and hour with
-different values. Identical duplicate rows are dropped and counted (``duplicate_dropped``).
+(a truncated last line included), an unparseable or not-on-the-hour timestamp, a non-numeric, empty
+or negative intensity, an unknown ``Data Estimated`` flag, and two rows for the same zone and hour
+with different values. Identical duplicate rows are dropped and counted (``duplicate_dropped``).
 Missing hours are **not** invented: they are counted under ``missing_hours`` (per zone, between the
-first and last hour of the file) with the first few listed in the notes.
-"""
+first and last hour of the file) with the first few listed in the notes."""
 
 from __future__ import annotations
 
@@ -75,8 +75,11 @@ def find_columns(header: list[str], source: str) -> dict[str, int]:
                 break
     missing = [_DISPLAY[k] for k in _REQUIRED if k not in found]
     if missing:
-        raise SourceError(source, f"missing column(s) {', '.join(repr(m) for m in missing)}; "
-                                  f"header is {header!r}", 1)
+        raise SourceError(
+            source,
+            f"missing column(s) {', '.join(repr(m) for m in missing)}; header is {header!r}",
+            1,
+        )
     return found
 
 
@@ -87,8 +90,8 @@ def file_mtime(path: str | os.PathLike) -> pd.Timestamp:
 def read_text_table(
     path: str | os.PathLike, source: str | None = None
 ) -> tuple[list[str], list[list[str]], list[int]]:
-    """Read a small CSV exactly: ``(header, rows, line_numbers)`` with 1-based file line numbers (the
-    header is line 1; blank lines are skipped). Shared by the file sources.
+    """Read a small CSV exactly: ``(header, rows, line_numbers)`` with 1-based file line numbers
+    (the header is line 1; blank lines are skipped). Shared by the file sources.
 
     Raises SourceError for an empty file, a header without rows, and a row whose number of fields
     differs from the header's (``truncated last line`` when it is the last line of the file)."""
@@ -111,8 +114,11 @@ def read_text_table(
             continue  # blank line
         if len(row) != nfields:
             last = lineno == n_lines
-            what = ("truncated last line" if last and (len(row) < nfields or not ends_with_newline)
-                    else "wrong number of fields")
+            what = (
+                "truncated last line"
+                if last and (len(row) < nfields or not ends_with_newline)
+                else "wrong number of fields"
+            )
             raise SourceError(src, f"{what}: {len(row)} fields, header has {nfields}", lineno)
         lines.append(lineno)
         rows.append(row)
@@ -122,8 +128,8 @@ def read_text_table(
 
 
 def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
-    """Read one Electricity Maps export; return ``(frame, report)`` with CARBON_COLUMNS, two series per
-    zone, sorted by series and ts."""
+    """Read one Electricity Maps export; return ``(frame, report)`` with CARBON_COLUMNS, two series
+    per zone, sorted by series and ts."""
     path = Path(path)
     src = str(path)
     report = RepairReport(src)
@@ -154,7 +160,9 @@ def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
         bad = ~np.isfinite(v)
         if bad.any():
             i = int(np.argmax(bad))
-            raise SourceError(src, f"non-numeric {_DISPLAY[key]!r} value {raw[i]!r}", int(line_arr[i]))
+            raise SourceError(
+                src, f"non-numeric {_DISPLAY[key]!r} value {raw[i]!r}", int(line_arr[i])
+            )
         neg = v < 0
         if neg.any():
             i = int(np.argmax(neg))
@@ -175,7 +183,9 @@ def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
             elif s in _FALSE:
                 est[i] = False
             else:
-                raise SourceError(src, f"'Data Estimated' must be true/false, got {s!r}", int(line_arr[i]))
+                raise SourceError(
+                    src, f"'Data Estimated' must be true/false, got {s!r}", int(line_arr[i])
+                )
     else:
         est = np.zeros(len(rows), dtype=bool)
         report.notes.append("no 'Data Estimated' column: every row marked not estimated")
@@ -184,10 +194,17 @@ def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
     else:
         method = [None] * len(rows)
 
-    wide = pd.DataFrame({
-        "zone": zones, "ts": ts.to_numpy(), "direct": values["direct"], "lifecycle": values["lifecycle"],
-        "is_estimated": est, "estimation_method": method, "_line": line_arr,
-    })
+    wide = pd.DataFrame(
+        {
+            "zone": zones,
+            "ts": ts.to_numpy(),
+            "direct": values["direct"],
+            "lifecycle": values["lifecycle"],
+            "is_estimated": est,
+            "estimation_method": method,
+            "_line": line_arr,
+        }
+    )
     wide["ts"] = pd.to_datetime(wide["ts"], utc=True).dt.as_unit("ns")
 
     # duplicates: identical → drop and count; conflicting → error
@@ -201,12 +218,19 @@ def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
         if len(conflict):
             z, t = conflict.index[0]
             lns = d[(d.zone == z) & (d.ts == t)]["_line"].tolist()
-            raise SourceError(src, f"conflicting duplicate rows for zone {z} at {t.isoformat()} "
-                                   f"(lines {', '.join(map(str, lns))})", int(lns[-1]))
+            raise SourceError(
+                src,
+                f"conflicting duplicate rows for zone {z} at {t.isoformat()} "
+                f"(lines {', '.join(map(str, lns))})",
+                int(lns[-1]),
+            )
         first_dups = wide[wide.duplicated(["zone", "ts"], keep="first")]
-        report.add("duplicate_dropped", len(first_dups),
-                   f"dropped {len(first_dups)} identical duplicate row(s), first at line "
-                   f"{int(first_dups['_line'].iloc[0])}")
+        report.add(
+            "duplicate_dropped",
+            len(first_dups),
+            f"dropped {len(first_dups)} identical duplicate row(s), first at line "
+            f"{int(first_dups['_line'].iloc[0])}",
+        )
         wide = wide.drop(first_dups.index)
 
     # missing hours (reported, never invented)
@@ -215,25 +239,32 @@ def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
         missing = full.difference(pd.DatetimeIndex(g.ts))
         if len(missing):
             first = ", ".join(t.strftime("%Y-%m-%d %H:%M") for t in missing[:5])
-            report.add("missing_hours", len(missing),
-                       f"{zone}: {len(missing)} missing hour(s) between {full[0]} and {full[-1]} "
-                       f"(first: {first}); not filled")
+            report.add(
+                "missing_hours",
+                len(missing),
+                f"{zone}: {len(missing)} missing hour(s) between {full[0]} and {full[-1]} "
+                f"(first: {first}); not filled",
+            )
 
     received = file_mtime(path)
     parts = []
     for factor, vcol in (("direct", "direct"), ("lifecycle", "lifecycle")):
-        parts.append(pd.DataFrame({
-            "series": wide["zone"] + f":average:{factor}",
-            "zone": wide["zone"],
-            "ts": wide["ts"],
-            "value": wide[vcol].astype(float),
-            "signal": "average",
-            "factor": factor,
-            "source": SOURCE,
-            "is_estimated": wide["is_estimated"].astype(bool),
-            "estimation_method": wide["estimation_method"].astype(object),
-            "received_at": received,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "series": wide["zone"] + f":average:{factor}",
+                    "zone": wide["zone"],
+                    "ts": wide["ts"],
+                    "value": wide[vcol].astype(float),
+                    "signal": "average",
+                    "factor": factor,
+                    "source": SOURCE,
+                    "is_estimated": wide["is_estimated"].astype(bool),
+                    "estimation_method": wide["estimation_method"].astype(object),
+                    "received_at": received,
+                }
+            )
+        )
     frame = pd.concat(parts, ignore_index=True).sort_values(["series", "ts"], kind="stable")
     frame = frame.reset_index(drop=True)[CARBON_COLUMNS]
     n_est = int(wide["is_estimated"].sum())

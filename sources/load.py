@@ -3,19 +3,18 @@
 - :func:`read_telemetry_csv`: any CSV with a timestamp column and a value column (one series, or a
   column naming the series). Sub-hourly samples are aggregated to the hour start: ``agg="sum"`` for
   counts (requests, GPUs asked for), ``agg="mean"`` for rates/levels (power in MW).
-- :func:`read_helios`: the SenseTime Helios "Venus" cluster throughput (10-minute bins) → hourly GPU
-  demand (sum of ``submit_gpu_num``), unit ``gpus``.
+- :func:`read_helios`: the SenseTime Helios "Venus" cluster throughput (10-minute bins) → hourly
+  GPU demand (sum of ``submit_gpu_num``), unit ``gpus``.
 - :func:`read_alibaba_trace`: the Alibaba image-generation request trace (one row per request) →
   requests per hour per ``predict_type``, unit ``requests/h``.
 
-``received_at`` is the file's modification time (UTC) everywhere. Values must be non-negative numbers;
-a bad value, a missing column, a truncated line or an unparseable timestamp raises
+``received_at`` is the file's modification time (UTC) everywhere. Values must be non-negative
+numbers; a bad value, a missing column, a truncated line or an unparseable timestamp raises
 :class:`~sources.frames.SourceError` with the 1-based file line. Identical duplicate samples are
 dropped (``duplicate_dropped``), conflicting ones raise. Missing hours are never invented:
 ``missing_hours`` counts hours without any sample between a series' first and last hour, and
 ``partial_hours`` counts hours with fewer samples than the series' usual sampling interval implies
-(for ``agg="sum"`` those hours are under-counted; they are kept as they are).
-"""
+(for ``agg="sum"`` those hours are under-counted; they are kept as they are)."""
 
 from __future__ import annotations
 
@@ -54,8 +53,11 @@ def _parse_ts(raw: list[str], lines: np.ndarray, tz: str | None, src: str, what:
     loc = t.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
     if loc.isna().any():
         i = int(np.argmax(loc.isna().to_numpy()))
-        raise SourceError(src, f"{what} {raw[i]!r} is ambiguous or does not exist in {tz} (DST); "
-                               f"use UTC timestamps", int(lines[i]))
+        raise SourceError(
+            src,
+            f"{what} {raw[i]!r} is ambiguous or does not exist in {tz} (DST); use UTC timestamps",
+            int(lines[i]),
+        )
     return loc.dt.tz_convert("UTC")
 
 
@@ -85,10 +87,18 @@ def _to_hourly(
         if (n > 1).any():
             s, t = n[n > 1].index[0]
             lns = d.loc[(d.series == s) & (d.t == t), "line"].tolist()
-            raise SourceError(src, f"conflicting duplicate samples for {s} at {t.isoformat()} "
-                                   f"(lines {', '.join(map(str, lns))})", int(lns[-1]))
+            raise SourceError(
+                src,
+                f"conflicting duplicate samples for {s} at {t.isoformat()} "
+                f"(lines {', '.join(map(str, lns))})",
+                int(lns[-1]),
+            )
         extra = df.duplicated(["series", "t"], keep="first")
-        report.add("duplicate_dropped", int(extra.sum()), f"dropped {int(extra.sum())} identical duplicate sample(s)")
+        report.add(
+            "duplicate_dropped",
+            int(extra.sum()),
+            f"dropped {int(extra.sum())} identical duplicate sample(s)",
+        )
         df = df[~extra]
     df = df.assign(ts=df["t"].dt.floor("h"))
     out = []
@@ -110,21 +120,35 @@ def _to_hourly(
             missing = full.difference(hourly.index)
             if len(missing):
                 first = ", ".join(t.strftime("%Y-%m-%d %H:%M") for t in missing[:5])
-                report.add("missing_hours", len(missing),
-                           f"{s}: {len(missing)} hour(s) without samples, not filled (first: {first} UTC)")
+                report.add(
+                    "missing_hours",
+                    len(missing),
+                    f"{s}: {len(missing)} hour(s) without samples, not filled (first: {first} UTC)",
+                )
             partial = int((counts < per_hour).sum()) if per_hour > 1 else 0
-            report.add("partial_hours", partial,
-                       f"{s}: {partial} hour(s) with fewer than {per_hour} samples" if partial else None)
-        out.append(pd.DataFrame({"series": s, "ts": hourly.index, "value": hourly.to_numpy(dtype=float)}))
+            report.add(
+                "partial_hours",
+                partial,
+                f"{s}: {partial} hour(s) with fewer than {per_hour} samples" if partial else None,
+            )
+        out.append(
+            pd.DataFrame({"series": s, "ts": hourly.index, "value": hourly.to_numpy(dtype=float)})
+        )
     return pd.concat(out, ignore_index=True)
 
 
 def _finish(h: pd.DataFrame, site: str, unit: str, source: str, path: Path) -> pd.DataFrame:
-    f = pd.DataFrame({
-        "site": site, "series": h["series"].astype(str),
-        "ts": pd.to_datetime(h["ts"], utc=True).dt.as_unit("ns"),
-        "value": h["value"].astype(float), "unit": unit, "source": source, "received_at": file_mtime(path),
-    })
+    f = pd.DataFrame(
+        {
+            "site": site,
+            "series": h["series"].astype(str),
+            "ts": pd.to_datetime(h["ts"], utc=True).dt.as_unit("ns"),
+            "value": h["value"].astype(float),
+            "unit": unit,
+            "source": source,
+            "received_at": file_mtime(path),
+        }
+    )
     return f.sort_values(["series", "ts"], kind="stable").reset_index(drop=True)[LOAD_COLUMNS]
 
 
@@ -143,10 +167,10 @@ def read_telemetry_csv(
     """Generic data-centre telemetry → hourly LOAD_COLUMNS.
 
     Give either ``series_col`` (a column naming each row's series, e.g. an inference class) or
-    ``series`` (one name for the whole file). ``time_col`` is UTC when naive and ``tz`` is None, local
-    wall-clock in ``tz`` when naive and ``tz`` is given (ambiguous/nonexistent DST times raise), and is
-    converted when it carries an offset. ``agg``: ``"sum"`` for counts per interval (requests),
-    ``"mean"`` for levels (power in MW)."""
+    ``series`` (one name for the whole file). ``time_col`` is UTC when naive and ``tz`` is None,
+    local wall-clock in ``tz`` when naive and ``tz`` is given (ambiguous/nonexistent DST times
+    raise), and is converted when it carries an offset. ``agg``: ``"sum"`` for counts per interval
+    (requests), ``"mean"`` for levels (power in MW)."""
     path = Path(path)
     src = str(path)
     if (series_col is None) == (series is None):
@@ -178,11 +202,12 @@ def read_helios(
     """Helios "Venus" ``cluster_throughput.csv`` → hourly GPU demand (unit ``gpus``: the sum of
     ``submit_gpu_num``, GPUs requested by jobs submitted in that hour).
 
-    The trace's ``time`` is the **local time of the cluster**, which the trace does not state; we take
-    it as ``Asia/Shanghai`` (UTC+8, no daylight saving; SenseTime's clusters are in mainland China) and
-    convert to UTC, so the hours stay whole. Trailing local days whose bins are all zero (the last day,
-    2020-09-28, is all zero: the trace ended) are dropped and counted as ``trailing_zero_day_dropped``.
-    The series is heavy-tailed (one hour asks for 40,237 GPUs): kept as is."""
+    The trace's ``time`` is the **local time of the cluster**, which the trace does not state; we
+    take it as ``Asia/Shanghai`` (UTC+8, no daylight saving; SenseTime's clusters are in mainland
+    China) and convert to UTC, so the hours stay whole. Trailing local days whose bins are all zero
+    (the last day, 2020-09-28, is all zero: the trace ended) are dropped and counted as
+    ``trailing_zero_day_dropped``. The series is heavy-tailed (one hour asks for 40,237 GPUs): kept
+    as is."""
     path = Path(path)
     src = str(path)
     report = RepairReport(src)
@@ -207,11 +232,16 @@ def read_helios(
             dropped.append(d)
         if dropped and len(dropped) < len(day_sum):
             keep = ~day.isin(dropped).to_numpy()
-            report.add("trailing_zero_day_dropped", len(dropped),
-                       f"dropped trailing all-zero local day(s): "
-                       f"{', '.join(pd.Timestamp(d).strftime('%Y-%m-%d') for d in sorted(dropped))}")
+            report.add(
+                "trailing_zero_day_dropped",
+                len(dropped),
+                f"dropped trailing all-zero local day(s): "
+                f"{', '.join(pd.Timestamp(d).strftime('%Y-%m-%d') for d in sorted(dropped))}",
+            )
     t = _parse_ts([raw_t[i] for i in np.flatnonzero(keep)], line_arr[keep], tz, src, "time")
-    df = pd.DataFrame({"series": series, "t": t.to_numpy(), "value": v[keep], "line": line_arr[keep]})
+    df = pd.DataFrame(
+        {"series": series, "t": t.to_numpy(), "value": v[keep], "line": line_arr[keep]}
+    )
     df["t"] = pd.to_datetime(df["t"], utc=True)
     h = _to_hourly(df, "sum", src, report)
     report.notes.append(f"timestamps taken as local time {tz} and converted to UTC")
@@ -226,11 +256,11 @@ def read_alibaba_trace(
     """Alibaba GenAI ``lora_request_trace.csv`` (one row per request) → requests per hour per
     ``predict_type`` (``TXT_2_IMG``, ``IMG_2_IMG``, ``INPAINTING``), unit ``requests/h``.
 
-    **The calendar is shifted** for anonymity: the daily and weekly *shape* is real, the dates and the
-    hour of day are not; ``gmt_create`` is read as UTC. Every request counts whatever its
-    ``predict_status`` unless ``statuses`` restricts it (e.g. ``("SUCCEED",)``). Hours without a request
-    inside the trace's span are real zeros (a per-request log has no row for them): every series is
-    filled with 0 from the first to the last hour of the whole trace."""
+    **The calendar is shifted** for anonymity: the daily and weekly *shape* is real, the dates and
+    the hour of day are not; ``gmt_create`` is read as UTC. Every request counts whatever its
+    ``predict_status`` unless ``statuses`` restricts it (e.g. ``("SUCCEED",)``). Hours without a
+    request inside the trace's span are real zeros (a per-request log has no row for them): every
+    series is filled with 0 from the first to the last hour of the whole trace."""
     path = Path(path)
     src = str(path)
     report = RepairReport(src)
@@ -241,8 +271,10 @@ def read_alibaba_trace(
     if statuses is not None:
         st = _col(header, "predict_status", src)
         keep = np.array([r[st].strip() in statuses for r in rows])
-        report.notes.append(f"kept {int(keep.sum())} of {len(rows)} requests with status in {statuses}")
-        rows = [r for r, k in zip(rows, keep) if k]
+        report.notes.append(
+            f"kept {int(keep.sum())} of {len(rows)} requests with status in {statuses}"
+        )
+        rows = [r for r, k in zip(rows, keep, strict=True) if k]
         line_arr = line_arr[keep]
         if not rows:
             raise SourceError(src, f"no request with status in {statuses}")
@@ -258,6 +290,8 @@ def read_alibaba_trace(
         c = counts.loc[s].reindex(full, fill_value=0)
         parts.append(pd.DataFrame({"series": s, "ts": full, "value": c.to_numpy(dtype=float)}))
     h = pd.concat(parts, ignore_index=True)
-    report.notes.append(f"{len(rows)} requests over {len(full)} hours ({hours.nunique()} with requests); "
-                        f"calendar shifted for anonymity: shape real, dates/hours not")
+    report.notes.append(
+        f"{len(rows)} requests over {len(full)} hours ({hours.nunique()} with requests); "
+        f"calendar shifted for anonymity: shape real, dates/hours not"
+    )
     return _finish(h, site, "requests/h", "alibaba_trace", path), report

@@ -1,16 +1,18 @@
-"""Open-Meteo historical weather CSV (reanalysis, what happened) → WEATHER_COLUMNS, ``kind="observed"``.
+"""Open-Meteo historical weather CSV (reanalysis, what happened) → WEATHER_COLUMNS,
+``kind="observed"``.
 
 The shared files look like::
 
     time,temperature_2m,relative_humidity_2m,cloudcover,windspeed_10m
     2021-01-01T00:00,-0.2,96,65,3.8
 
-``time`` is **local standard time on a fixed offset, without daylight saving**: ``UTC = time − offset``
-(:data:`SHARED_WEATHER_OFFSETS`: CISO −7 h, so UTC = time + 7 h; DE-LU +1 h; GB 0). Both the old
-(``cloudcover``, ``windspeed_10m``) and the current Open-Meteo names (``cloud_cover``, ``wind_speed_10m``)
-are accepted. Variables absent from the file (the shared files have no ``wind_speed_100m`` nor
-``shortwave_radiation``) become NaN and are listed in the report notes. ``issued_at`` is NaT,
-``source="open_meteo_csv"``, ``received_at`` is the file's modification time (UTC).
+``time`` is **local standard time on a fixed offset, without daylight saving**: ``UTC = time −
+offset`` (:data:`SHARED_WEATHER_OFFSETS`: CISO −7 h, so UTC = time + 7 h; DE-LU +1 h; GB 0). Both
+the old (``cloudcover``, ``windspeed_10m``) and the current Open-Meteo names (``cloud_cover``,
+``wind_speed_10m``) are accepted. Variables absent from the file (the shared files have no
+``wind_speed_100m`` nor ``shortwave_radiation``) become NaN and are listed in the report notes.
+``issued_at`` is NaT, ``source="open_meteo_csv"``, ``received_at`` is the file's modification time
+(UTC).
 
 These are observations: using them as "known future" covariates leaks the future.
 
@@ -22,9 +24,9 @@ Repairs and errors:
 - Identical duplicate hours are dropped (``duplicate_dropped``); conflicting ones raise.
 - Missing hours are not invented: counted as ``missing_hours`` with the first few in the notes.
 - Empty file, header only, missing ``time``, truncated / short lines, unparseable or off-the-hour
-  times, non-numeric values and physically impossible values (humidity or cloud cover outside
-  0–100 %, negative wind speed or radiation) raise :class:`~sources.frames.SourceError` with the
-  1-based file line.
+  times, non-numeric values and physically impossible values (humidity or cloud cover outside 0–100
+  %, negative wind speed or radiation) raise :class:`~sources.frames.SourceError` with the 1-based
+  file line.
 """
 
 from __future__ import annotations
@@ -43,8 +45,14 @@ SOURCE = "open_meteo_csv"
 #: Fixed UTC offsets (hours) of the shared weather files, by zone directory: UTC = time − offset.
 SHARED_WEATHER_OFFSETS: dict[str, float] = {"US-CAL-CISO": -7.0, "DE-LU": 1.0, "GB": 0.0}
 
-VARIABLES = ["temperature_2m", "relative_humidity_2m", "cloud_cover", "wind_speed_10m",
-             "wind_speed_100m", "shortwave_radiation"]
+VARIABLES = [
+    "temperature_2m",
+    "relative_humidity_2m",
+    "cloud_cover",
+    "wind_speed_10m",
+    "wind_speed_100m",
+    "shortwave_radiation",
+]
 _ALIASES = {
     "temperature_2m": ("temperature_2m",),
     "relative_humidity_2m": ("relative_humidity_2m", "relativehumidity_2m"),
@@ -54,9 +62,12 @@ _ALIASES = {
     "shortwave_radiation": ("shortwave_radiation",),
 }
 _BOUNDS = {
-    "relative_humidity_2m": (0.0, 100.0), "cloud_cover": (0.0, 100.0),
-    "wind_speed_10m": (0.0, np.inf), "wind_speed_100m": (0.0, np.inf),
-    "shortwave_radiation": (0.0, np.inf), "temperature_2m": (-90.0, 60.0),
+    "relative_humidity_2m": (0.0, 100.0),
+    "cloud_cover": (0.0, 100.0),
+    "wind_speed_10m": (0.0, np.inf),
+    "wind_speed_100m": (0.0, np.inf),
+    "shortwave_radiation": (0.0, np.inf),
+    "temperature_2m": (-90.0, 60.0),
 }
 
 
@@ -98,7 +109,8 @@ def read_weather_csv(
     max_gap_h: int = 3,
 ) -> tuple[pd.DataFrame, RepairReport]:
     """Read one Open-Meteo historical CSV for ``location`` whose ``time`` is local standard time at
-    ``utc_offset_hours`` (UTC = time − offset). Returns ``(frame, report)``, WEATHER_COLUMNS, sorted by ts."""
+    ``utc_offset_hours`` (UTC = time − offset). Returns ``(frame, report)``, WEATHER_COLUMNS,
+    sorted by ts."""
     path = Path(path)
     src = str(path)
     report = RepairReport(src)
@@ -114,8 +126,12 @@ def read_weather_csv(
                 break
     present = [v for v in VARIABLES if v in idx]
     if not present:
-        raise SourceError(src, f"no weather column found (expected some of {', '.join(VARIABLES)}); "
-                               f"header is {header!r}", 1)
+        raise SourceError(
+            src,
+            f"no weather column found (expected some of {', '.join(VARIABLES)}); "
+            f"header is {header!r}",
+            1,
+        )
     absent = [v for v in VARIABLES if v not in idx]
     if absent:
         report.notes.append(f"column(s) not in file, left NaN: {', '.join(absent)}")
@@ -142,7 +158,9 @@ def read_weather_csv(
             continue
         raw = [r[idx[var]].strip() for r in rows]
         empty = np.array([s == "" or s.lower() in ("nan", "null", "none") for s in raw])
-        v = pd.to_numeric(pd.Series(np.where(empty, "nan", raw)), errors="coerce").to_numpy(dtype=float)
+        v = pd.to_numeric(pd.Series(np.where(empty, "nan", raw)), errors="coerce").to_numpy(
+            dtype=float
+        )
         bad = np.isnan(v) & ~empty
         if bad.any():
             i = int(np.argmax(bad))
@@ -151,7 +169,9 @@ def read_weather_csv(
         oob = (v < lo) | (v > hi)
         if oob.any():
             i = int(np.argmax(oob))
-            raise SourceError(src, f"{var!r} value {raw[i]!r} outside [{lo:g}, {hi:g}]", int(line_arr[i]))
+            raise SourceError(
+                src, f"{var!r} value {raw[i]!r} outside [{lo:g}, {hi:g}]", int(line_arr[i])
+            )
         data[var] = v
 
     wide = pd.DataFrame({"ts": ts, **data, "_line": line_arr})
@@ -162,11 +182,18 @@ def read_weather_csv(
         if (distinct > 1).any():
             t = distinct[distinct > 1].index[0]
             lns = d.loc[d.ts == t, "_line"].tolist()
-            raise SourceError(src, f"conflicting duplicate rows for {t.isoformat()} (lines "
-                                   f"{', '.join(map(str, lns))})", int(lns[-1]))
+            raise SourceError(
+                src,
+                f"conflicting duplicate rows for {t.isoformat()} (lines "
+                f"{', '.join(map(str, lns))})",
+                int(lns[-1]),
+            )
         drop = wide.duplicated("ts", keep="first")
-        report.add("duplicate_dropped", int(drop.sum()),
-                   f"dropped {int(drop.sum())} identical duplicate hour(s)")
+        report.add(
+            "duplicate_dropped",
+            int(drop.sum()),
+            f"dropped {int(drop.sum())} identical duplicate hour(s)",
+        )
         wide = wide[~drop]
     wide = wide.sort_values("ts", kind="stable").reset_index(drop=True)
 
@@ -174,7 +201,11 @@ def read_weather_csv(
     missing = full.difference(pd.DatetimeIndex(wide.ts))
     if len(missing):
         first = ", ".join(t.strftime("%Y-%m-%d %H:%M") for t in missing[:5])
-        report.add("missing_hours", len(missing), f"{len(missing)} missing hour(s) (first: {first}); not filled")
+        report.add(
+            "missing_hours",
+            len(missing),
+            f"{len(missing)} missing hour(s) (first: {first}); not filled",
+        )
 
     # short NaN gaps, along the hourly axis (only where hours are consecutive)
     consecutive = wide.ts.diff().ne(pd.Timedelta(hours=1)).cumsum()
@@ -188,17 +219,26 @@ def read_weather_csv(
             filled += f
             left += lft
         wide[var] = out
-        report.add("gap_interpolated", filled, f"{var}: {filled} value(s) in gaps <= {max_gap_h} h interpolated"
-                   if filled else None)
-        report.add("gap_left", left, f"{var}: {left} value(s) in longer/edge gaps left NaN" if left else None)
+        report.add(
+            "gap_interpolated",
+            filled,
+            f"{var}: {filled} value(s) in gaps <= {max_gap_h} h interpolated" if filled else None,
+        )
+        report.add(
+            "gap_left",
+            left,
+            f"{var}: {left} value(s) in longer/edge gaps left NaN" if left else None,
+        )
 
-    frame = pd.DataFrame({
-        "location": location,
-        "ts": wide["ts"],
-        **{v: wide[v].astype(float) for v in VARIABLES},
-        "kind": "observed",
-        "issued_at": pd.Series(pd.NaT, index=wide.index, dtype="datetime64[ns, UTC]"),
-        "source": SOURCE,
-        "received_at": file_mtime(path),
-    })
+    frame = pd.DataFrame(
+        {
+            "location": location,
+            "ts": wide["ts"],
+            **{v: wide[v].astype(float) for v in VARIABLES},
+            "kind": "observed",
+            "issued_at": pd.Series(pd.NaT, index=wide.index, dtype="datetime64[ns, UTC]"),
+            "source": SOURCE,
+            "received_at": file_mtime(path),
+        }
+    )
     return frame[WEATHER_COLUMNS], report

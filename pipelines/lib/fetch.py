@@ -31,24 +31,24 @@ def fetch_carbon(fleet: Fleet, start: pd.Timestamp, end: pd.Timestamp):
     if src == "electricitymaps_api":
         from sources.electricitymaps_api import ElectricityMapsClient
 
-        client = ElectricityMapsClient.from_env()
         parts, report = [], RepairReport("electricitymaps_api")
-        for z in zones:
-            f, r = client.past_range(z, start - REVISION_WINDOW, end)
-            parts.append(f)
-            report = report.merge(r)
+        with ElectricityMapsClient.from_env() as client:
+            for z in zones:
+                f, r = client.past_range(z, start - REVISION_WINDOW, end)
+                parts.append(f)
+                report = report.merge(r)
         return pd.concat(parts, ignore_index=True), report
     if src == "watttime":
         from sources.watttime import WattTimeClient
 
-        client = WattTimeClient.from_env()
         parts, report = [], RepairReport("watttime")
-        for s in fleet.sites.values():
-            if not s.watttime_region:
-                raise ValueError(f"fleet sources.carbon = 'watttime' but a site has no watttime_region ({s.zone})")
-            f, r = client.historical(s.watttime_region, start - REVISION_WINDOW, end)
-            parts.append(f)
-            report = report.merge(r)
+        with WattTimeClient.from_env() as client:
+            for name, s in fleet.sites.items():
+                if not s.watttime_region:
+                    raise ValueError(f"sources.carbon = 'watttime' but sites.{name}.watttime_region is unset")
+                f, r = client.historical(s.watttime_region, start - REVISION_WINDOW, end)
+                parts.append(f)
+                report = report.merge(r)
         return pd.concat(parts, ignore_index=True), report
     raise ValueError(
         f"sources.carbon = {src!r} is a bulk file source: load it with `gridflex import em-csv FILE...`"
@@ -64,15 +64,15 @@ def fetch_weather(fleet: Fleet, start: pd.Timestamp, end: pd.Timestamp):
         return obs.reset_index(drop=True), fc.reset_index(drop=True), RepairReport("demo")
     from sources.openmeteo import OpenMeteoClient
 
-    client = OpenMeteoClient()
     obs_parts, fc_parts, report = [], [], RepairReport("openmeteo")
-    for name, s in fleet.sites.items():
-        f, r = client.archive(s.lat, s.lon, (start - REVISION_WINDOW).date(), end.date(), location=name)
-        obs_parts.append(f[(f.ts >= start - REVISION_WINDOW) & (f.ts < end)])
-        report = report.merge(r)
-        f, r = client.forecast(s.lat, s.lon, days=3, location=name)
-        fc_parts.append(f)
-        report = report.merge(r)
+    with OpenMeteoClient.from_env() as client:
+        for name, s in fleet.sites.items():
+            f, r = client.archive(s.lat, s.lon, (start - REVISION_WINDOW).date(), end.date(), location=name)
+            obs_parts.append(f[(f.ts >= start - REVISION_WINDOW) & (f.ts < end)])
+            report = report.merge(r)
+            f, r = client.forecast(s.lat, s.lon, days=3, location=name)
+            fc_parts.append(f)
+            report = report.merge(r)
     return pd.concat(obs_parts, ignore_index=True), pd.concat(fc_parts, ignore_index=True), report
 
 

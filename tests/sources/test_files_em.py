@@ -8,14 +8,18 @@ import pytest
 from sources.em_csv import read_em_csv
 from sources.frames import CARBON_COLUMNS, SourceError
 
-HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
-          "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,"
-          "Data Source,Data Estimated,Data Estimation Method")
+HEADER = (
+    "Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
+    "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,"
+    "Data Source,Data Estimated,Data Estimation Method"
+)
 
 
 def row(ts: str, direct="156.03", lca="233.76", est="false", method="", zone="GB") -> str:
-    return (f"{ts},Great Britain,Great Britain,{zone},{direct},{lca},59.0,32.25,"
-            f" nationalgrideso.com; elexon.co.uk,{est},{method}")
+    return (
+        f"{ts},Great Britain,Great Britain,{zone},{direct},{lca},59.0,32.25,"
+        f" nationalgrideso.com; elexon.co.uk,{est},{method}"
+    )
 
 
 def write(tmp_path, lines, name="GB_2021_hourly.csv", eol="\r\n", trailing=True):
@@ -30,11 +34,18 @@ def hours(n, start="2021-01-01 00:00:00"):
 
 
 def test_reads_two_series(tmp_path):
-    lines = [HEADER] + [row(t, direct=str(100 + i), lca=str(200 + i)) for i, t in enumerate(hours(5))]
-    lines[3] = row(hours(5)[2], direct="102", lca="202", est="true", method="ESTIMATED_TIME_SLICER_AVERAGE")
+    lines = [HEADER] + [
+        row(t, direct=str(100 + i), lca=str(200 + i)) for i, t in enumerate(hours(5))
+    ]
+    lines[3] = row(
+        hours(5)[2], direct="102", lca="202", est="true", method="ESTIMATED_TIME_SLICER_AVERAGE"
+    )
     f, rep = read_em_csv(write(tmp_path, lines))
     assert list(f.columns) == CARBON_COLUMNS
-    assert str(f["ts"].dtype) == "datetime64[ns, UTC]" and str(f["received_at"].dtype) == "datetime64[ns, UTC]"
+    assert (
+        str(f["ts"].dtype) == "datetime64[ns, UTC]"
+        and str(f["received_at"].dtype) == "datetime64[ns, UTC]"
+    )
     assert set(f["series"]) == {"GB:average:direct", "GB:average:lifecycle"}
     d = f[f["factor"] == "direct"]
     assert d["value"].tolist() == [100, 101, 102, 103, 104]
@@ -48,7 +59,10 @@ def test_reads_two_series(tmp_path):
 
 
 def test_ascii_header_and_spaces(tmp_path):
-    header = " Datetime (UTC) ,Zone Id, Carbon Intensity gCO2eq/kWh (direct),Carbon Intensity gCO2eq/kWh (LCA)"
+    header = (
+        " Datetime (UTC) ,Zone Id, Carbon Intensity gCO2eq/kWh (direct),"
+        "Carbon Intensity gCO2eq/kWh (LCA)"
+    )
     lines = [header, "2021-01-01 00:00:00,DE,300,400", "2021-01-01T01:00:00Z,DE,310,410"]
     f, rep = read_em_csv(write(tmp_path, lines, eol="\n"))
     assert set(f["series"]) == {"DE:average:direct", "DE:average:lifecycle"}
@@ -149,10 +163,16 @@ def test_several_zones(tmp_path):
     lines = [HEADER, row(h[0]), row(h[1]), row(h[0], zone="FR"), row(h[1], zone="FR")]
     f, _ = read_em_csv(write(tmp_path, lines))
     assert f.groupby("series").size().to_dict() == {
-        "FR:average:direct": 2, "FR:average:lifecycle": 2, "GB:average:direct": 2, "GB:average:lifecycle": 2}
+        "FR:average:direct": 2,
+        "FR:average:lifecycle": 2,
+        "GB:average:direct": 2,
+        "GB:average:lifecycle": 2,
+    }
 
 
-EM_FILES = [f"{z}_{y}_hourly.csv" for z in ("US-CAL-CISO", "DE-LU", "GB") for y in (2021, 2022, 2023)]
+EM_FILES = [
+    f"{z}_{y}_hourly.csv" for z in ("US-CAL-CISO", "DE-LU", "GB") for y in (2021, 2022, 2023)
+]
 
 
 @pytest.mark.shared_data

@@ -38,24 +38,40 @@ def test_negative_prices_ok_and_currency(tmp_path):
 def test_spring_forward_filler_dropped(tmp_path):
     # Berlin 2021-03-28: 02:00 does not exist; the export repeats 01:00's price there
     lines = day("2021-03-28", values={2: 11.0})
-    f, rep = read_prices_csv(write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin")
+    f, rep = read_prices_csv(
+        write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin"
+    )
     assert rep.counts == {"dst_nonexistent_dropped": 1}
-    assert len(f) == 23 and f["ts"].is_unique and f["ts"].diff().dropna().eq(pd.Timedelta(hours=1)).all()
-    assert f.loc[f["ts"] == pd.Timestamp("2021-03-28 01:00", tz="UTC"), "price"].item() == 13.0  # 03:00 CEST
+    assert (
+        len(f) == 23
+        and f["ts"].is_unique
+        and f["ts"].diff().dropna().eq(pd.Timedelta(hours=1)).all()
+    )
+    assert (
+        f.loc[f["ts"] == pd.Timestamp("2021-03-28 01:00", tz="UTC"), "price"].item() == 13.0
+    )  # 03:00 CEST
 
 
 def test_spring_forward_london_hour(tmp_path):
     lines = day("2022-03-27")
-    f, rep = read_prices_csv(write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "GB", "Europe/London")
+    f, rep = read_prices_csv(
+        write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "GB", "Europe/London"
+    )
     assert rep.counts == {"dst_nonexistent_dropped": 1} and len(f) == 23
     assert 11.0 not in f["price"].tolist()  # the 01:00 row is the one that does not exist
 
 
 def test_autumn_single_repeated_hour_filled(tmp_path):
     lines = day("2022-10-30")
-    f, rep = read_prices_csv(write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin")
+    f, rep = read_prices_csv(
+        write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin"
+    )
     assert rep.counts == {"dst_hour_filled": 1}
-    assert len(f) == 25 and f["ts"].is_unique and f["ts"].diff().dropna().eq(pd.Timedelta(hours=1)).all()
+    assert (
+        len(f) == 25
+        and f["ts"].is_unique
+        and f["ts"].diff().dropna().eq(pd.Timedelta(hours=1)).all()
+    )
     two = f[f["ts"].isin(pd.to_datetime(["2022-10-30 00:00", "2022-10-30 01:00"], utc=True))]
     assert two["price"].tolist() == [12.0, 12.0]
 
@@ -63,7 +79,9 @@ def test_autumn_single_repeated_hour_filled(tmp_path):
 def test_autumn_stray_zero_replaced(tmp_path):
     # DE-LU 2021: a stray "02:00,0.0" before the day's rows
     lines = ["2021-10-31 02:00:00,0.0", *day("2021-10-31")]
-    f, rep = read_prices_csv(write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin")
+    f, rep = read_prices_csv(
+        write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin"
+    )
     assert rep.counts == {"dst_zero_replaced": 1}
     assert len(f) == 25 and f["ts"].is_unique and f["ts"].is_monotonic_increasing
     assert 0.0 not in f["price"].tolist()
@@ -72,7 +90,9 @@ def test_autumn_stray_zero_replaced(tmp_path):
 def test_autumn_both_occurrences_kept(tmp_path):
     lines = day("2022-10-30")
     lines.insert(3, "2022-10-30 02:00:00,99.0")
-    f, rep = read_prices_csv(write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin")
+    f, rep = read_prices_csv(
+        write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin"
+    )
     assert rep.total == 0 and len(f) == 25
     assert f.loc[f["ts"] == pd.Timestamp("2022-10-30 01:00", tz="UTC"), "price"].item() == 99.0
 
@@ -80,13 +100,17 @@ def test_autumn_both_occurrences_kept(tmp_path):
 def test_autumn_extra_identical_dropped(tmp_path):
     lines = day("2022-10-30")
     lines[2:3] = [lines[2]] * 3
-    f, rep = read_prices_csv(write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin")
+    f, rep = read_prices_csv(
+        write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin"
+    )
     assert rep.counts == {"dst_duplicate_dropped": 1} and len(f) == 25
 
 
 def test_missing_day_reported_not_invented(tmp_path):
     lines = day("2021-04-29") + day("2021-05-01")
-    f, rep = read_prices_csv(write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin")
+    f, rep = read_prices_csv(
+        write(tmp_path, ["Datetime,Price (EUR/MWh)", *lines]), "DE-LU", "Europe/Berlin"
+    )
     assert rep.counts == {"missing_day": 1} and len(f) == 48
     assert any("2021-04-30" in n for n in rep.notes)
 
@@ -101,15 +125,26 @@ def test_duplicates_and_order(tmp_path):
         read_prices_csv(write(tmp_path, ["Datetime,Price (USD/MWh)", *bad]), "X")
 
 
-@pytest.mark.parametrize("lines,match,row", [
-    ([], "empty", None),
-    (["Datetime,Price (USD/MWh)"], "header only", None),
-    (["Datetime,Cost", "2021-01-01 00:00:00,1"], "Price", 1),
-    (["Date,Price (USD/MWh)", "2021-01-01 00:00:00,1"], "Datetime", 1),
-    (["Datetime,Price (USD/MWh)", "2021-01-01 00:00:00,1", "2021-01-01 01:00:00,x"], "non-numeric", 3),
-    (["Datetime,Price (USD/MWh)", "2021-01-01 00:00:00,1", "2021-01-01 01:00:00"], "truncated", 3),
-    (["Datetime,Price (USD/MWh)", "2021-01-01 00:15:00,1"], "not on the hour", 2),
-])
+@pytest.mark.parametrize(
+    "lines,match,row",
+    [
+        ([], "empty", None),
+        (["Datetime,Price (USD/MWh)"], "header only", None),
+        (["Datetime,Cost", "2021-01-01 00:00:00,1"], "Price", 1),
+        (["Date,Price (USD/MWh)", "2021-01-01 00:00:00,1"], "Datetime", 1),
+        (
+            ["Datetime,Price (USD/MWh)", "2021-01-01 00:00:00,1", "2021-01-01 01:00:00,x"],
+            "non-numeric",
+            3,
+        ),
+        (
+            ["Datetime,Price (USD/MWh)", "2021-01-01 00:00:00,1", "2021-01-01 01:00:00"],
+            "truncated",
+            3,
+        ),
+        (["Datetime,Price (USD/MWh)", "2021-01-01 00:15:00,1"], "not on the hour", 2),
+    ],
+)
 def test_errors(tmp_path, lines, match, row):
     with pytest.raises(SourceError, match=match) as e:
         read_prices_csv(write(tmp_path, lines, trailing=False), "X")
@@ -118,13 +153,30 @@ def test_errors(tmp_path, lines, match, row):
 
 EXPECTED = {  # file → (repair counts, first UTC hour, hours)
     "DE-LU_electricity_prices_2021.csv": (
-        {"dst_nonexistent_dropped": 1, "dst_zero_replaced": 1, "missing_day": 1}, "2020-12-31 23:00", 8736),
+        {"dst_nonexistent_dropped": 1, "dst_zero_replaced": 1, "missing_day": 1},
+        "2020-12-31 23:00",
+        8736,
+    ),
     "DE-LU_electricity_prices_2022.csv": (
-        {"dst_nonexistent_dropped": 1, "dst_hour_filled": 1, "missing_day": 1}, "2021-12-31 23:00", 8736),
+        {"dst_nonexistent_dropped": 1, "dst_hour_filled": 1, "missing_day": 1},
+        "2021-12-31 23:00",
+        8736,
+    ),
     "DE-LU_electricity_prices_2023.csv": (
-        {"dst_nonexistent_dropped": 1, "dst_hour_filled": 1}, "2022-12-31 23:00", 8760),
-    "GB_electricity_prices_2022.csv": ({"dst_nonexistent_dropped": 1, "dst_hour_filled": 1}, "2022-01-21 00:00", 8280),
-    "GB_electricity_prices_2023.csv": ({"dst_nonexistent_dropped": 1, "dst_hour_filled": 1}, "2023-01-01 00:00", 8760),
+        {"dst_nonexistent_dropped": 1, "dst_hour_filled": 1},
+        "2022-12-31 23:00",
+        8760,
+    ),
+    "GB_electricity_prices_2022.csv": (
+        {"dst_nonexistent_dropped": 1, "dst_hour_filled": 1},
+        "2022-01-21 00:00",
+        8280,
+    ),
+    "GB_electricity_prices_2023.csv": (
+        {"dst_nonexistent_dropped": 1, "dst_hour_filled": 1},
+        "2023-01-01 00:00",
+        8760,
+    ),
     "US-CAL-CISO_electricity_prices_2021.csv": ({}, "2020-12-31 08:00", 8784),
     "US-CAL-CISO_electricity_prices_2022.csv": ({}, "2021-12-31 08:00", 8784),
     "US-CAL-CISO_electricity_prices_2023.csv": ({}, "2022-12-31 08:00", 8784),

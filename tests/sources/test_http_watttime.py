@@ -265,3 +265,14 @@ def test_from_env(monkeypatch):
     monkeypatch.setenv(USERNAME_ENV, USER)
     c = WattTimeClient.from_env(timeout=5)
     assert c.username == USER and PASSWORD not in repr(c)
+
+
+def test_token_renewed_after_ttl():
+    server = Server({"/v3/forecast": load("wt_forecast.json")})
+    now = [0.0]
+    c, _ = client(server, token_ttl_s=1500, monotonic=lambda: now[0])
+    c.forecast("CAISO_NORTH")
+    now[0] = 1501.0
+    server.valid = SECOND
+    c.forecast("CAISO_NORTH")
+    assert server.paths() == ["/login", "/v3/forecast", "/login", "/v3/forecast"]

@@ -1,0 +1,275 @@
+"""Forecast glue: warehouse history -> :mod:`forecasting` -> ``forecasts.*``; no Dagster here.
+
+Two targets, one TFT each, across all series of the target:
+
+- ``carbon``: one series per *site* (its grid zone's intensity, gCO2eq/kWh, the fleet's planned signal).
+  Known-future inputs: the weather **forecast** for the site (wind at 100 m, shortwave radiation, cloud
+  cover) as issued — for every hour the latest forecast issued at or before it; for the hours being
+  forecast, the latest issued at or before the issue time. Observed weather is never used.
+- ``load``: one series per inference class (requests/h). Calendar and lags only.
+
+A model is *usable* when its row in ``forecasts.models`` has status ``ok``; the newest usable one is in
+use, so a failed retraining leaves the previous model serving. When no usable model is fresh (its
+training data ends more than ``max_age`` before the issue time) or inference fails, the forecast falls
+back to **persistence** (same hour yesterday) and is stored with ``degraded = true`` and
+``model = 'persistence'``: the plan says so too.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from forecasting.spec import SeriesSpec, TrainConfig
+from mpc.fleet import Fleet
+from warehouse import Warehouse
+
+HOUR = pd.Timedelta(hours=1)
+CARBON_WEATHER = ("wind_speed_100m", "shortwave_radiation", "cloud_cover")
+TABLE = {"carbon": "forecasts.carbon", "load": "forecasts.load"}
+
+
+def spec_for(target: str, horizon: int) -> SeriesSpec:
+    """The model spec of each target. Encoder 3 days + a weekly lag: fits the demo's three weeks."""
+    lag = max(168, horizon)
+    if target == "carbon":
+        return SeriesSpec(known_reals=CARBON_WEATHER, encoder_length=72, horizon=horizon,
+                          target_lags=(lag,))
+    if target == "load":
+        return SeriesSpec(encoder_length=72, horizon=horizon, target_lags=(lag,))
+    raise ValueError(f"unknown forecast target {target!r} (carbon | load)")
+
+
+def train_config(profile: str) -> TrainConfig:
+    if profile == "fast":
+        return TrainConfig.fast(progress_bar=False)
+    if profile == "tiny":
+        return TrainConfig.tiny()
+    if profile == "full":
+        return TrainConfig(progress_bar=False)
+    raise ValueError(f"unknown training profile {profile!r} (tiny | fast | full)")
+
+
+# ----------------------------------------------------------------------------------------------
+# history frames read from the warehouse
+
+
+def carbon_history(wh: Warehouse, fleet: Fleet, start, end) -> pd.DataFrame:
+    """``series`` (site), ``ts``, ``value`` for hours ``[start, end)`` + the weather-forecast covariates."""
+    series_site = {fleet.carbon_series(s): s for s in fleet.sites}
+    df = wh.query(
+        "select series as zone_series, ts, value from staging.carbon_intensity "
+        "where series in ? and ts >= ? and ts < ? order by ts",
+        [list(series_site), _py(start), _py(end)],
+    )
+    frames = []
+    for zs, site in series_site.items():
+        part = df[df.zone_series == zs][["ts", "value"]].assign(series=site)
+        frames.append(part)
+    hist = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["series", "ts", "value"])
+    cov = weather_as_known(wh, list(fleet.sites), start, end)
+    return hist.merge(cov, on=["series", "ts"], how="left")[["series", "ts", "value", *CARBON_WEATHER]]
+
+
+def weather_as_known(wh: Warehouse, sites: list[str], start, end, issued_by=None) -> pd.DataFrame:
+    """Weather forecasts as they were known: for each (site, hour) in ``[start, end)`` the value from the
+    latest issue at or before ``issued_by`` (default: at or before the hour itself)."""
+    cols = ", ".join(f"arg_max({c}, issued_at) as {c}" for c in CARBON_WEATHER)
+    cond = "issued_at <= ts" if issued_by is None else "issued_at <= ?"
+    params = [sites, _py(start), _py(end)] + ([] if issued_by is None else [_py(issued_by)])
+    return wh.query(
+        f"select location as series, ts, {cols} from staging.weather_forecast "
+        f"where location in ? and ts >= ? and ts < ? and {cond} group by location, ts",
+        params,
+    )
+
+
+def future_covariates(wh: Warehouse, fleet: Fleet, target: str, issues, horizon: int):
+    """Known-future inputs for forecasts issued at ``issues``: weather forecasts as known at each issue
+    time, keyed (series, issued_at, ts). ``None`` for targets without known-future inputs."""
+    if target != "carbon":
+        return None
+    parts = []
+    for t in pd.DatetimeIndex(issues):
+        w = weather_as_known(wh, list(fleet.sites), t, t + horizon * HOUR, issued_by=t)
+        parts.append(w.assign(issued_at=t))
+    return pd.concat(parts, ignore_index=True)
+
+
+def load_history(wh: Warehouse, fleet: Fleet, start, end) -> pd.DataFrame:
+    return wh.query(
+        "select series, ts, sum(value) as value from staging.load "
+        "where series in ? and ts >= ? and ts < ? group by series, ts order by series, ts",
+        [list(fleet.classes), _py(start), _py(end)],
+    )
+
+
+def history(wh: Warehouse, fleet: Fleet, target: str, start, end) -> pd.DataFrame:
+    return (carbon_history if target == "carbon" else load_history)(wh, fleet, start, end)
+
+
+def _py(t):
+    return pd.Timestamp(t).to_pydatetime()
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+
+
+@dataclass
+class TrainOutcome:
+    model_id: str
+    status: str
+    checkpoint: str | None
+    metrics: dict
+    message: str | None = None
+
+
+def train_model(wh: Warehouse, fleet: Fleet, target: str, out_root: str | Path, *, train_end,
+                history_days: int = 90, profile: str = "fast") -> TrainOutcome:
+    """Train the ``target`` TFT on hours before ``train_end`` and register it in ``forecasts.models``.
+
+    The model's own validation period is its last ``val_hours`` of training data; the MAE of
+    persistence on that same period is stored beside it so the UI can show "MAE vs baseline".
+    On failure a ``failed`` row is written (with the message) and the exception is re-raised: the
+    previous ``ok`` model stays in use.
+    """
+    from forecasting import tft
+    from forecasting.baselines import persistence
+    from forecasting.metrics import attach_actuals, mae
+
+    train_end = pd.Timestamp(train_end)
+    model_id = f"{target}-tft-{train_end:%Y%m%dT%H}-{uuid.uuid4().hex[:6]}"
+    spec = spec_for(target, fleet.planning.horizon_h)
+    cfg = train_config(profile)
+    start = train_end - pd.Timedelta(days=history_days)
+    t0 = time.perf_counter()
+    try:
+        frame = history(wh, fleet, target, start, train_end)
+        if frame.empty:
+            raise ValueError(f"no {target} history in the warehouse before {train_end}")
+        out = Path(out_root) / target / model_id
+        model = tft.train(frame, spec, out, cfg)
+        # persistence on the same validation targets: issues every 24 h inside the validation period
+        val_start = frame.ts.max() + HOUR - pd.Timedelta(hours=cfg.val_hours)
+        issues = pd.date_range(val_start, frame.ts.max() + HOUR - pd.Timedelta(hours=spec.horizon),
+                               freq="24h")
+        pers = attach_actuals(persistence(frame, issues, spec.horizon), frame)
+        future = future_covariates(wh, fleet, target, issues, spec.horizon)
+        tftf = attach_actuals(tft.predict_many(model, frame, issues, future), frame)
+        metrics = {
+            "val_mae": float(mae(tftf["actual"], tftf["p50"])),
+            "val_mae_persistence": float(mae(pers["actual"], pers["p50"])),
+            "epochs": int(model.metrics.get("epochs", 0)),
+            "train_seconds": round(time.perf_counter() - t0, 1),
+            "rows": len(frame),
+            "val_issues": len(issues),
+        }
+        _register(wh, model_id, target, str(model.checkpoint_path.parent), train_end, metrics, "ok", None)
+        return TrainOutcome(model_id, "ok", str(model.checkpoint_path.parent), metrics)
+    except Exception as exc:
+        _register(wh, model_id, target, None, train_end,
+                  {"train_seconds": round(time.perf_counter() - t0, 1)}, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _register(wh, model_id, target, path, train_end, metrics, status, message) -> None:
+    row = pd.DataFrame([{
+        "model_id": model_id, "target": target, "checkpoint_path": path,
+        "trained_at": pd.Timestamp.now(tz="UTC"), "train_end": train_end,
+        "epochs": metrics.get("epochs"), "train_seconds": metrics.get("train_seconds"),
+        "val_mae": metrics.get("val_mae"), "val_mae_persistence": metrics.get("val_mae_persistence"),
+        "status": status, "message": (message or "")[:2000] or None,
+    }])
+    wh.replace_window("forecasts.models", row)
+
+
+def usable_model(wh: Warehouse, target: str, issued_at, max_age: pd.Timedelta) -> dict | None:
+    """The newest ``ok`` model trained on data ending at or before ``issued_at`` and not older than
+    ``max_age``; ``None`` means degraded mode."""
+    df = wh.query(
+        "select * from forecasts.models where target = ? and status = 'ok' and train_end <= ? "
+        "order by train_end desc, trained_at desc limit 1",
+        [target, _py(issued_at)],
+    )
+    if df.empty:
+        return None
+    row = df.iloc[0].to_dict()
+    if pd.Timestamp(issued_at) - pd.Timestamp(row["train_end"]) > max_age:
+        return None
+    return row
+
+
+_MODEL_CACHE: dict[str, object] = {}
+
+
+def _load(path: str):
+    from forecasting import tft
+
+    if path not in _MODEL_CACHE:
+        _MODEL_CACHE[path] = tft.load(path)
+    return _MODEL_CACHE[path]
+
+
+# ----------------------------------------------------------------------------------------------
+# issuing forecasts
+
+
+@dataclass
+class IssuedForecast:
+    frame: pd.DataFrame          # issued_at, target_time, series, model, p10, p50, p90, degraded
+    model: str
+    degraded: bool
+    reason: str | None
+    seconds: float
+
+
+def issue_forecast(wh: Warehouse, fleet: Fleet, target: str, issued_at, *,
+                   max_age: pd.Timedelta = pd.Timedelta(days=8)) -> IssuedForecast:
+    """Forecast ``target`` for ``[issued_at, issued_at + H)`` from what the warehouse knew before
+    ``issued_at``; TFT when a fresh model exists, persistence otherwise (degraded)."""
+    from forecasting.baselines import persistence
+
+    t0 = time.perf_counter()
+    issued_at = pd.Timestamp(issued_at)
+    H = fleet.planning.horizon_h
+    spec = spec_for(target, H)
+    hist = history(wh, fleet, target, issued_at - pd.Timedelta(hours=spec.history_needed + 48), issued_at)
+    row = usable_model(wh, target, issued_at, max_age)
+    reason = None
+    out = None
+    if row is None:
+        reason = f"no usable {target} model trained within {max_age} before {issued_at}"
+    else:
+        try:
+            model = _load(row["checkpoint_path"])
+            future = future_covariates(wh, fleet, target, [issued_at], H)
+            if target == "carbon":
+                hist = hist.dropna(subset=list(CARBON_WEATHER))
+            from forecasting import tft
+
+            out = tft.predict(model, hist, issued_at, future)
+            name = row["model_id"]
+        except Exception as exc:  # noqa: BLE001 - degrade, but say why
+            reason = f"model {row['model_id']} failed: {type(exc).__name__}: {exc}"
+            out = None
+    if out is None:
+        out = persistence(hist[["series", "ts", "value"]], issued_at, H)
+        name = "persistence"
+    frame = out.assign(model=name, degraded=reason is not None)[
+        ["issued_at", "target_time", "series", "model", "p10", "p50", "p90", "degraded"]]
+    frame["p50"] = frame["p50"].clip(lower=0)
+    frame["p10"] = frame[["p10", "p50"]].min(axis=1).clip(lower=0)
+    frame["p90"] = frame[["p90", "p50"]].max(axis=1)
+    return IssuedForecast(frame, name, reason is not None, reason, time.perf_counter() - t0)
+
+
+def store_forecast(wh: Warehouse, target: str, fc: IssuedForecast):
+    """Replace this issue's rows (all models) — a re-run of the same hour is idempotent, and a later
+    issue never touches an earlier one."""
+    t = fc.frame["issued_at"].iloc[0]
+    return wh.replace_window(TABLE[target], fc.frame, window=(t, t + HOUR), ts_column="issued_at")
