@@ -1,0 +1,148 @@
+"""The receding-horizon step, the forecasts and the closed-loop simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mpc import State, simulate, solve, step
+from mpc.instance import Battery
+from mpc.receding import persistence_forecast, savings, window_budget
+
+
+def _two_sites(tiny, hours, **kw):
+    sig = tiny.signals(hours, ["A", "B"], **kw)
+    return [tiny.site("A"), tiny.site("B")], sig
+
+
+def test_running_job_cannot_move(tiny):
+    # Job r runs at dirty A with 2 h left; B is clean. It stays at A for exactly 2 more hours.
+    sites, sig = _two_sites(tiny, 4, carbon={"A": 800.0, "B": 10.0})
+    r = tiny.job("r", 10, 3, 0, 3, 500, sites=("A", "B"))
+    inst = tiny.instance(sites, sig, [r], carbon_price=100.0)
+    st = State.initial(inst.sites, tiny.T0)
+    st = State(time=st.time, soc_mwh=st.soc_mwh, running={"r": ("A", 2)})
+    out = step(st, inst)
+    runs = out.plan.runs
+    assert set(runs["site"]) == {"A"} and len(runs) == 2
+    assert out.next_state.running == {"r": ("A", 1)}
+    assert out.committed.totals["job_value"] == 0.0  # value was earned when it started
+    out2 = step(out.next_state, tiny.instance(sites, sig.window(tiny.T0 + tiny.H1, 3), [r],
+                                              carbon_price=100.0))
+    assert out2.next_state.running == {} and "r" in out2.next_state.finished
+
+
+def test_job_with_deadline_beyond_horizon_may_wait(tiny):
+    # Window of 2 h, dirty; the job's deadline is hour 5 (beyond the window): it waits.
+    sig = tiny.signals(6, ["A"], carbon={"A": [900, 900, 900, 50, 50, 90]})
+    j = tiny.job("j", 10, 2, 0, 5, 1000)
+    st = State.initial((tiny.site("A"),), tiny.T0)
+    inst = tiny.instance([tiny.site("A")], sig.window(tiny.T0, 2), [j], carbon_price=100.0)
+    out = step(st, inst)
+    assert out.started == {} and not out.next_state.missed
+    # With the whole horizon visible it is scheduled in the clean hours.
+    full = solve(tiny.instance([tiny.site("A")], sig, [j], carbon_price=100.0))
+    assert [t.hour for t in full.runs["time"]] == [3, 4]
+
+
+def test_budget_is_split_and_carried(tiny):
+    st = State(time=tiny.T0, soc_mwh={"A": 0.0}, budget_left_t=10.0,
+               budget_end=tiny.T0 + 4 * tiny.H1)
+    assert window_budget(st, 2) == pytest.approx(5.0)
+    assert window_budget(st, 8) == pytest.approx(10.0)
+    sig = tiny.signals(2, ["A"], carbon=500.0)
+    inst = tiny.instance([tiny.site("A", base=2.0)], sig)
+    out = step(st, inst)
+    assert out.next_state.budget_left_t == pytest.approx(10.0 - 1.0)  # 2 MWh × 0.5 t/MWh
+    assert out.next_state.time == tiny.T0 + tiny.H1
+
+
+def test_realised_demand_above_capacity_is_unserved(tiny):
+    # Forecast 1000 units/h (1 MW); realised 5000 (5 MW) but only 3 MW of capacity left.
+    k = tiny.cls("chat", "A", 0.001, 0.5, {"A": 5.0}, 50.0)
+    fc = tiny.signals(2, ["A"], ["chat"], demand={"chat": 1000.0})
+    real = tiny.signals(2, ["A"], ["chat"], demand={"chat": 5000.0})
+    inst = tiny.instance([tiny.site("A", cap=5.0, base=2.0)], fc, classes=[k])
+    out = step(State.initial(inst.sites, tiny.T0), inst, realised=real)
+    c = out.committed
+    assert c.routing["units"].sum() == pytest.approx(3000.0)
+    assert c.totals["unserved_units"] == pytest.approx(2000.0)
+    assert c.unserved["units"].tolist() == pytest.approx([2000.0])
+
+
+def test_realised_carbon_used_for_emissions(tiny):
+    fc = tiny.signals(2, ["A"], carbon=100.0)
+    real = tiny.signals(2, ["A"], carbon=300.0)
+    inst = tiny.instance([tiny.site("A", base=10.0)], fc)
+    out = step(State.initial(inst.sites, tiny.T0), inst, realised=real)
+    assert out.committed.emissions_t == pytest.approx(3.0)
+    assert out.plan.site_hours["emissions_t"].iloc[0] == pytest.approx(1.0)
+
+
+def test_persistence_is_same_hour_yesterday(tiny):
+    sig = tiny.signals(72, ["A"], carbon={"A": list(range(72))})
+    fc = persistence_forecast(sig)
+    t0 = tiny.T0 + 30 * tiny.H1
+    idx = pd.date_range(t0, periods=30, freq="h", tz="UTC")
+    out = fc(t0, idx)
+    lead = np.arange(30)
+    expect = 30 + lead - 24 * (lead // 24 + 1)
+    assert out.carbon["A"].tolist() == expect.tolist()
+    assert (out.carbon.index == idx).all()
+
+
+def _loop_instance(tiny):
+    b = Battery(energy_mwh=10, charge_mw=5, discharge_mw=5, soc0=0.5, throughput_cost=1.0)
+    sites = [tiny.site("A", cap=30, base=5, battery=b), tiny.site("B", cap=20, base=3)]
+    carbon = {"A": [400, 300, 100, 100, 300, 500, 500, 200], "B": [200, 250, 300, 350, 200, 100, 150, 300]}
+    price = {"A": [80, 60, 20, 20, 60, 120, 120, 50], "B": [70, 70, 70, 70, 40, 30, 40, 70]}
+    k = tiny.cls("chat", "A", 0.001, 0.3, {"A": 5.0, "B": 20.0}, 50.0)
+    sig = tiny.signals(8, ["A", "B"], ["chat"], carbon=carbon, price=price,
+                       export={"A": 0.0, "B": 0.0}, demand={"chat": [2000, 3000, 4000, 5000,
+                                                                     5000, 4000, 3000, 2000]})
+    jobs = [tiny.job("j1", 8, 3, 0, 6, 3000, sites=("A", "B")),
+            tiny.job("j2", 5, 2, 2, 7, 1500, sites=("A", "B"), home_site="B"),
+            tiny.job("j3", 6, 2, 1, 4, 1200, sites=("A",))]
+    return sites, [k], jobs, sig
+
+
+def test_closed_loop_perfect_foresight_equals_full_horizon(tiny):
+    sites, classes, jobs, sig = _loop_instance(tiny)
+    rep = simulate(sig, tuple(sites), classes, tuple(jobs), horizon=8, forecast="perfect",
+                   carbon_price=50.0, mip_gap=1e-6)
+    full = solve(tiny.instance(sites, sig, jobs, classes, carbon_price=50.0), mip_gap=1e-6)
+    assert rep.totals["objective"] == pytest.approx(full.objective, rel=1e-5)
+    assert rep.totals["emissions_t"] == pytest.approx(full.emissions_t, rel=1e-4)
+    assert rep.totals["missed_deadlines"] == 0 and rep.totals["unserved_units"] == pytest.approx(0)
+    assert len(rep.site_hours) == 8 * 2 and len(rep.steps) == 8
+    assert set(rep.schedule["job"]) == {"j1", "j2", "j3"}
+    ag = simulate(sig, tuple(sites), classes, tuple(jobs), forecast="carbon_agnostic",
+                  carbon_price=50.0)
+    sv = savings(rep, ag, rep)
+    assert sv["emissions_saved_t"] > 0 and sv["share_of_oracle_emissions"] == pytest.approx(1.0)
+
+
+def test_closed_loop_persistence_and_callable_forecast(tiny):
+    sites, classes, jobs, sig = _loop_instance(tiny)
+    calls = []
+
+    def my_forecast(issued_at, index):
+        calls.append(issued_at)
+        return sig.reindex(index)
+
+    rep = simulate(sig, tuple(sites), classes, tuple(jobs), horizon=4, forecast=my_forecast,
+                   carbon_price=50.0, hours=6, carbon_budget_t=100.0)
+    assert len(calls) == 6 and calls[0] == tiny.T0
+    assert rep.final_state.budget_left_t == pytest.approx(100.0 - rep.totals["emissions_t"])
+    rp = simulate(sig, tuple(sites), classes, tuple(jobs), horizon=4, forecast="persistence",
+                  carbon_price=50.0)
+    assert rp.totals["unserved_units"] >= 0 and len(rp.steps) == 8
+
+
+def test_closed_loop_reports_missed_deadline(tiny):
+    # j needs 25 MW for 2 h at A (cap 20 with 0 base): impossible → missed, not a crash.
+    sig = tiny.signals(4, ["A"])
+    j = tiny.job("j", 25, 2, 0, 2, 1000)
+    rep = simulate(sig, (tiny.site("A", cap=20.0),), (), (j,), horizon=4)
+    assert rep.missed == ["j"] and rep.totals["missed_deadlines"] == 1
