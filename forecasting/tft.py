@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -162,6 +163,9 @@ def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
                 return
             m = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
             history.append({"epoch": trainer.current_epoch, **m})
+            if cfg.progress_bar:
+                print(f"epoch {trainer.current_epoch}: val_loss {m.get('val_loss', float('nan')):.4f}"
+                      f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
 
     ckpt_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
                               save_top_k=1)
@@ -346,9 +350,11 @@ def explain(model: TrainedModel, history: pd.DataFrame, issued_at,
     (index: hours relative to the issue time, -encoder_length..-1)."""
     from pytorch_forecasting import TimeSeriesDataSet
 
+    import torch
+
+    _quiet()
     windows = make_windows(history, model.spec, [issued_at], future_covariates)
     ds = TimeSeriesDataSet.from_parameters(model.dataset_parameters, windows, predict=True)
-    import torch
 
     net = model.net
     with torch.no_grad():

@@ -38,6 +38,7 @@ HOUR = pd.Timedelta(hours=1)
 #: Penalties of the elastic window model ($ per unit of slack).
 PENALTY_MISSED_JOB = 1e6  # $ per mandatory job not started inside its window
 PENALTY_SHED = 1e4  # $/MWh of facility load not supplied
+PENALTY_OVERLOAD = 1e7  # $/MW above IT capacity (only to keep a step from failing; never expected)
 PENALTY_CARBON_OVER = 5e3  # $/t over the window's carbon allocation
 PENALTY_SOC_TERMINAL = 1e3  # $/MWh below the terminal state of charge (realised hour only)
 
@@ -120,7 +121,7 @@ def _elastic(inst: Instance, realised: bool = False) -> dict[str, float]:
     e = [k.energy_mwh for k in inst.classes] or [0.0]
     rho = [k.revenue for k in inst.classes] or [0.0]
     unit = 10 * max(rho) + PENALTY_SHED * max(e)  # a unit unserved costs more than serving it
-    el = {"inference": unit, "balance": PENALTY_SHED, "it_capacity": PENALTY_SHED}
+    el = {"inference": unit, "balance": PENALTY_SHED, "it_capacity": PENALTY_OVERLOAD}
     if realised:
         el["terminal_soc"] = PENALTY_SOC_TERMINAL
     else:

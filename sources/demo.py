@@ -512,3 +512,9 @@ def _demo_jobs(ts: pd.DatetimeIndex, seed: int, site_names: list[str], n_jobs: i
         }
     )
     return f[JOB_COLUMNS]
+
+
+def pv_capacity_factor(shortwave_w_m2, temperature_c) -> np.ndarray:
+    """PV capacity factor (0..1) from irradiance and air temperature — the formula the demo uses, public
+    so that plans can turn a *weather forecast* into expected PV availability the same way."""
+    return _pv_cf(np.asarray(shortwave_w_m2, float), np.asarray(temperature_c, float))

@@ -3,6 +3,6 @@
 Imports nothing else of gridflex. See :mod:`warehouse.db`.
 """
 
-from warehouse.db import DEFAULT_DB, UpsertStats, Warehouse, WarehouseError
+from warehouse.db import DEFAULT_DB, UpsertStats, Warehouse, WarehouseError, Write
 
-__all__ = ["DEFAULT_DB", "UpsertStats", "Warehouse", "WarehouseError"]
+__all__ = ["DEFAULT_DB", "UpsertStats", "Warehouse", "WarehouseError", "Write"]

@@ -34,6 +34,18 @@ VOLATILE_COLUMNS = frozenset({"received_at"})
 DEFAULT_DB = Path(os.environ.get("GRIDFLEX_DB", ".gridflex/gridflex.duckdb"))
 
 
+@dataclass
+class Write:
+    """One window replacement for :meth:`Warehouse.replace_windows` (see ``replace_window``)."""
+
+    table: str
+    frame: pd.DataFrame
+    scope: dict[str, object] | None = None
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None
+    ts_column: str = "ts"
+    log: dict | None = None
+
+
 class WarehouseError(RuntimeError):
     """A write that was refused; nothing was written."""
 
@@ -198,39 +210,54 @@ class Warehouse:
         Everything happens in one transaction: on any error nothing changes and the error names the table.
         If ``log`` is given a ``raw.ingest_log`` row is written in the same transaction.
         """
+        spec = Write(table, frame, scope=scope, window=window, ts_column=ts_column, log=log)
+        return self.replace_windows([spec])[0]
+
+    def replace_windows(self, writes: Sequence[Write]) -> list[UpsertStats]:
+        """Several :meth:`replace_window` writes in ONE transaction: all land or none does."""
         with self.writer() as con:
-            cols = self.columns(con, table)
-            missing = [c for c in cols if c not in frame.columns and not self._has_default(con, table, c)]
-            if missing:
-                raise WarehouseError(f"{table}: incoming frame lacks columns {missing}")
-            key = self.primary_key(con, table)
-            use_cols = [c for c in cols if c in frame.columns]
-            incoming = frame[use_cols].copy()
-            dup = incoming.duplicated(subset=key, keep=False)
-            if dup.any():
-                first = incoming.loc[dup, key].head(3).to_dict("records")
-                raise WarehouseError(
-                    f"{table}: incoming frame has {int(dup.sum())} rows sharing a key {key}, e.g. {first}"
-                )
-            con.register("incoming_df", incoming)
+            prepared = [(w, self._prepare(con, w)) for w in writes]
             con.execute("BEGIN")
             try:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(use_cols)} "
-                    f"FROM incoming_df"
-                )
-                stats = self._merge(con, table, key, use_cols, scope, window, ts_column, len(incoming))
-                if log is not None:
-                    self._write_log(con, table, stats, log)
+                out = []
+                for i, (w, (key, cols, incoming)) in enumerate(prepared):
+                    name = f"incoming_df_{i}"
+                    con.register(name, incoming)
+                    con.execute(
+                        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(cols)} FROM {name}"
+                    )
+                    stats = self._merge(con, w.table, key, cols, w.scope, w.window, w.ts_column,
+                                        len(incoming))
+                    if w.log is not None:
+                        self._write_log(con, w.table, stats, w.log)
+                    con.unregister(name)
+                    out.append(stats)
                 con.execute("COMMIT")
+                return out
             except Exception as exc:
                 con.execute("ROLLBACK")
                 if isinstance(exc, WarehouseError):
                     raise
-                raise WarehouseError(f"{table}: write failed, nothing was changed: {exc}") from exc
-            finally:
-                con.unregister("incoming_df")
-            return stats
+                tables = ", ".join(w.table for w in writes)
+                raise WarehouseError(f"{tables}: write failed, nothing was changed: {exc}") from exc
+
+    def _prepare(self, con, w: Write) -> tuple[list[str], list[str], pd.DataFrame]:
+        cols = self.columns(con, w.table)
+        if not cols:
+            raise WarehouseError(f"{w.table}: no such table")
+        missing = [c for c in cols if c not in w.frame.columns and not self._has_default(con, w.table, c)]
+        if missing:
+            raise WarehouseError(f"{w.table}: incoming frame lacks columns {missing}")
+        key = self.primary_key(con, w.table)
+        use_cols = [c for c in cols if c in w.frame.columns]
+        incoming = w.frame[use_cols].copy()
+        dup = incoming.duplicated(subset=key, keep=False)
+        if dup.any():
+            first = incoming.loc[dup, key].head(3).to_dict("records")
+            raise WarehouseError(
+                f"{w.table}: incoming frame has {int(dup.sum())} rows sharing a key {key}, e.g. {first}"
+            )
+        return key, use_cols, incoming
 
     @staticmethod
     def _has_default(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:

@@ -229,9 +229,9 @@ class IssuedForecast:
 
 
 def issue_forecast(wh: Warehouse, fleet: Fleet, target: str, issued_at, *,
-                   max_age: pd.Timedelta = pd.Timedelta(days=8)) -> IssuedForecast:
+                   max_age: pd.Timedelta = pd.Timedelta(days=8), use_model: bool = True) -> IssuedForecast:
     """Forecast ``target`` for ``[issued_at, issued_at + H)`` from what the warehouse knew before
-    ``issued_at``; TFT when a fresh model exists, persistence otherwise (degraded)."""
+    ``issued_at``; TFT when a fresh model exists (and ``use_model``), persistence otherwise (degraded)."""
     from forecasting.baselines import persistence
 
     t0 = time.perf_counter()
@@ -239,11 +239,12 @@ def issue_forecast(wh: Warehouse, fleet: Fleet, target: str, issued_at, *,
     H = fleet.planning.horizon_h
     spec = spec_for(target, H)
     hist = history(wh, fleet, target, issued_at - pd.Timedelta(hours=spec.history_needed + 48), issued_at)
-    row = usable_model(wh, target, issued_at, max_age)
-    reason = None
+    row = usable_model(wh, target, issued_at, max_age) if use_model else None
+    reason = None if use_model else "persistence requested"
     out = None
     if row is None:
-        reason = f"no usable {target} model trained within {max_age} before {issued_at}"
+        if use_model:
+            reason = f"no usable {target} model trained within {max_age} before {issued_at}"
     else:
         try:
             model = _load(row["checkpoint_path"])

@@ -1,48 +1,56 @@
--- One row per hourly plan (the mpc_plan partition): how it was solved and on what.
+-- Receding-horizon plans. Each hourly partition of mpc_plan writes one plans.runs row, the whole horizon
+-- (site_hours, job_runs, job_starts, routing), the committed first hour (dispatch*) and the state the next
+-- hour starts from. Column meanings follow mpc.results.Result.
+
+-- The sites the fleet plans and the carbon series each one is planned on (written by every plan).
+CREATE TABLE IF NOT EXISTS plans.sites (
+    site          VARCHAR PRIMARY KEY,
+    zone          VARCHAR NOT NULL,
+    carbon_series VARCHAR NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS plans.runs (
-    plan_hour        TIMESTAMPTZ PRIMARY KEY,   -- t0: the hour the plan was made for
+    plan_hour        TIMESTAMPTZ PRIMARY KEY,   -- t0: the hour the plan was made at
     horizon_h        INTEGER NOT NULL,
-    status           VARCHAR NOT NULL,
+    status           VARCHAR NOT NULL,          -- optimal | feasible (time limit, incumbent) | ...
     termination      VARCHAR,
-    objective        DOUBLE,
+    objective        DOUBLE,                    -- $ over the horizon, objective (1)
+    bound            DOUBLE,
     mip_gap          DOUBLE,
     build_s          DOUBLE,
     solve_s          DOUBLE,
-    forecast_policy  VARCHAR NOT NULL,          -- tft | persistence (degraded) | perfect
-    degraded         BOOLEAN NOT NULL,
+    forecast_policy  VARCHAR NOT NULL,          -- the carbon/load forecast model ids, or 'persistence'
+    degraded         BOOLEAN NOT NULL,          -- planned on persistence because no fresh model forecast
     degraded_reason  VARCHAR,
     expected_emissions_t DOUBLE,
     expected_cost    DOUBLE,
-    budget_left_t    DOUBLE,
+    budget_left_t    DOUBLE,                    -- carbon budget left for the day at t0 (NULL: no budget)
+    window_budget_t  DOUBLE,                    -- the share of it this window may use
+    jobs_started     VARCHAR[],                 -- jobs started in the committed hour
+    jobs_missed      VARCHAR[],
     created_at       TIMESTAMPTZ NOT NULL
 );
 
--- The whole horizon of each plan, per site and hour.
 CREATE TABLE IF NOT EXISTS plans.site_hours (
     plan_hour     TIMESTAMPTZ NOT NULL,
     target_time   TIMESTAMPTZ NOT NULL,
     site          VARCHAR NOT NULL,
-    it_mw         DOUBLE, facility_mw DOUBLE, generation_mw DOUBLE,
-    import_mw     DOUBLE, export_mw DOUBLE,
-    charge_mw     DOUBLE, discharge_mw DOUBLE, soc_mwh DOUBLE,
-    carbon_g_kwh  DOUBLE, price_import DOUBLE,
-    emissions_t   DOUBLE, cost DOUBLE,
-    jobs_running  VARCHAR[],
-    inference_units DOUBLE,
+    it_mw DOUBLE, training_mw DOUBLE, inference_mw DOUBLE, base_mw DOUBLE, facility_mw DOUBLE,
+    gen_available_mw DOUBLE, gen_used_mw DOUBLE, import_mw DOUBLE, export_mw DOUBLE,
+    charge_mw DOUBLE, discharge_mw DOUBLE, soc_mwh DOUBLE,
+    emissions_t DOUBLE, carbon_g_kwh DOUBLE, price_import DOUBLE, price_export DOUBLE, shed_mw DOUBLE,
     PRIMARY KEY (plan_hour, target_time, site)
 );
 
--- Job placements planned at each plan hour (start hour and site per job).
-CREATE TABLE IF NOT EXISTS plans.job_starts (
+CREATE TABLE IF NOT EXISTS plans.job_runs (
     plan_hour   TIMESTAMPTZ NOT NULL,
+    target_time TIMESTAMPTZ NOT NULL,
     job_id      VARCHAR NOT NULL,
     site        VARCHAR NOT NULL,
-    start_time  TIMESTAMPTZ NOT NULL,
-    duration_h  INTEGER NOT NULL,
-    PRIMARY KEY (plan_hour, job_id)
+    power_mw    DOUBLE NOT NULL,
+    PRIMARY KEY (plan_hour, target_time, job_id)
 );
 
--- Inference routing planned per class, site and hour.
 CREATE TABLE IF NOT EXISTS plans.routing (
     plan_hour   TIMESTAMPTZ NOT NULL,
     target_time TIMESTAMPTZ NOT NULL,
@@ -52,37 +60,57 @@ CREATE TABLE IF NOT EXISTS plans.routing (
     PRIMARY KEY (plan_hour, target_time, class, site)
 );
 
--- The committed first hour, with what was realised (realised carbon intensity and demand).
+-- The committed hour as realised (re-balanced against realised demand and intensity where known).
 CREATE TABLE IF NOT EXISTS plans.dispatch (
     hour          TIMESTAMPTZ NOT NULL,
     site          VARCHAR NOT NULL,
-    it_mw DOUBLE, facility_mw DOUBLE, generation_mw DOUBLE,
-    import_mw DOUBLE, export_mw DOUBLE, charge_mw DOUBLE, discharge_mw DOUBLE, soc_mwh DOUBLE,
+    it_mw DOUBLE, training_mw DOUBLE, inference_mw DOUBLE, base_mw DOUBLE, facility_mw DOUBLE,
+    gen_available_mw DOUBLE, gen_used_mw DOUBLE, import_mw DOUBLE, export_mw DOUBLE,
+    charge_mw DOUBLE, discharge_mw DOUBLE, soc_mwh DOUBLE,
+    emissions_t DOUBLE, carbon_g_kwh DOUBLE, price_import DOUBLE, price_export DOUBLE, shed_mw DOUBLE,
+    cost          DOUBLE,                 -- import cost - export revenue ($)
     jobs_running  VARCHAR[],
-    inference_units DOUBLE,
-    carbon_g_kwh  DOUBLE,                 -- realised
-    emissions_t   DOUBLE,                 -- realised
-    cost          DOUBLE,                 -- realised: import cost - export revenue
-    agnostic_emissions_t DOUBLE,          -- the carbon-agnostic policy in the same hour
-    agnostic_cost DOUBLE,
-    forecast_policy VARCHAR,
     PRIMARY KEY (hour, site)
 );
 
--- State carried from one hour to the next (JSON: SoC per site, running jobs, finished jobs, budget left).
-CREATE TABLE IF NOT EXISTS plans.state (
-    hour        TIMESTAMPTZ PRIMARY KEY,   -- state at the START of this hour
-    state       JSON NOT NULL,
-    agnostic_state JSON
+CREATE TABLE IF NOT EXISTS plans.dispatch_routing (
+    hour   TIMESTAMPTZ NOT NULL,
+    class  VARCHAR NOT NULL,
+    site   VARCHAR NOT NULL,
+    units  DOUBLE NOT NULL,
+    PRIMARY KEY (hour, class, site)
 );
 
--- Closed-loop backtest results (gridflex backtest / the backtest asset).
+-- What the carbon-agnostic policy (jobs as soon as possible at home, inference at home, passive energy)
+-- does in the same hours on the same realised signals: the baseline for savings.
+CREATE TABLE IF NOT EXISTS plans.agnostic (
+    hour        TIMESTAMPTZ NOT NULL,
+    site        VARCHAR NOT NULL,
+    facility_mw DOUBLE, import_mw DOUBLE, export_mw DOUBLE,
+    emissions_t DOUBLE,
+    cost        DOUBLE,
+    PRIMARY KEY (hour, site)
+);
+
+-- State at the START of each hour (JSON of mpc.receding.State).
+CREATE TABLE IF NOT EXISTS plans.state (
+    hour        TIMESTAMPTZ PRIMARY KEY,
+    state       JSON NOT NULL,
+    written_by  TIMESTAMPTZ NOT NULL          -- the plan_hour whose step produced it
+);
+
+-- Closed-loop backtests (gridflex backtest / the backtest asset).
 CREATE TABLE IF NOT EXISTS plans.backtests (
     backtest_id  VARCHAR NOT NULL,
     policy       VARCHAR NOT NULL,
-    emissions    DOUBLE, cost DOUBLE, missed_deadlines INTEGER,
-    savings_vs_agnostic_pct DOUBLE, share_of_oracle_savings DOUBLE,
     hours        INTEGER,
+    emissions    DOUBLE,
+    cost         DOUBLE,
+    objective    DOUBLE,
+    missed_deadlines INTEGER,
+    unserved_units   DOUBLE,
+    savings_vs_agnostic_pct DOUBLE,
+    share_of_oracle_savings DOUBLE,
     created_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (backtest_id, policy)
 );

@@ -1,0 +1,376 @@
+"""Plan glue: warehouse -> one receding-horizon step (:func:`mpc.receding.step`) -> ``plans.*``.
+
+What the MILP sees at hour ``t0`` (all as known at ``t0``):
+
+- carbon intensity and inference demand: the p50 of the forecasts issued at ``t0`` (``forecasts.*``);
+  when none exists (no fresh model, or the forecast asset did not run) the step plans on
+  **persistence** — stored in ``forecasts.*`` with ``degraded = true`` — and the plan says so;
+- prices: ``staging.prices`` for the horizon, treated as day-ahead prices known in advance (the demo's
+  and the shared files' prices are day-ahead); an hour without a price falls back to the price 24 h
+  earlier;
+- local generation and the cooling coefficient: from the latest *weather forecast* issued at or before
+  ``t0`` (PV and wind capacity factors through the demo's formulas, κ through the fleet's cooling model);
+- jobs: the queue as known with a release before ``t0 + H`` (jobs are submitted ahead with a release
+  time — the same assumption as :func:`mpc.receding.simulate`), plus the jobs still running.
+
+The committed hour is re-balanced against *realised* signals when the warehouse already has them (a
+backfill, the demo); live, the realised hour is not known yet and the committed hour is the plan's.
+
+State (battery SoC, running/finished/missed jobs, carbon budget left) is stored per hour in
+``plans.state``; a step reads the state at ``t0`` and writes the state at ``t0 + 1 h`` in the same
+transaction as the plan, so a plan and the state it leads to never disagree. The carbon budget is daily
+(``planning.daily_carbon_budget_t``): it is refilled at 00:00 UTC, and each window may use the share of
+what is left that its hours represent (``mpc.receding.window_budget``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mpc.fleet import Fleet
+from pipelines.lib import forecast as fc
+from warehouse import Warehouse, Write
+
+HOUR = pd.Timedelta(hours=1)
+DAY = pd.Timedelta(days=1)
+PLAN_COLUMNS = [
+    "it_mw", "training_mw", "inference_mw", "base_mw", "facility_mw", "gen_available_mw",
+    "gen_used_mw", "import_mw", "export_mw", "charge_mw", "discharge_mw", "soc_mwh", "emissions_t",
+    "carbon_g_kwh", "price_import", "price_export", "shed_mw",
+]
+
+
+class PlanError(RuntimeError):
+    """A plan that cannot be made; the message says which input is missing or wrong."""
+
+
+def _py(t):
+    return pd.Timestamp(t).to_pydatetime()
+
+
+# ----------------------------------------------------------------------------------------------
+# state
+
+
+def state_to_json(st) -> str:
+    return json.dumps({
+        "time": st.time.isoformat(), "soc_mwh": st.soc_mwh,
+        "running": {k: [s, int(n)] for k, (s, n) in st.running.items()},
+        "finished": sorted(st.finished), "missed": sorted(st.missed),
+        "budget_left_t": st.budget_left_t,
+        "budget_end": st.budget_end.isoformat() if st.budget_end is not None else None,
+    })
+
+
+def state_from_json(text: str):
+    from mpc.receding import State
+
+    d = json.loads(text)
+    return State(
+        time=pd.Timestamp(d["time"]), soc_mwh={k: float(v) for k, v in d["soc_mwh"].items()},
+        running={k: (s, int(n)) for k, (s, n) in d["running"].items()},
+        finished=frozenset(d["finished"]), missed=frozenset(d["missed"]),
+        budget_left_t=d["budget_left_t"],
+        budget_end=pd.Timestamp(d["budget_end"]) if d["budget_end"] else None,
+    )
+
+
+def load_state(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp):
+    """The state at the start of ``t0``. A fleet with no plan before ``t0`` starts fresh (batteries at
+    their configured state of charge, nothing running); a gap (plans before ``t0`` but no state for it)
+    is an error: plan the missing hours first, in order."""
+    from mpc.receding import State
+
+    row = wh.query("select state from plans.state where hour = ?", [_py(t0)])
+    if not row.empty:
+        st = state_from_json(row.state[0])
+    else:
+        earlier = wh.query("select max(plan_hour) h from plans.runs where plan_hour < ?", [_py(t0)]).h[0]
+        if earlier is not None and not pd.isna(earlier):
+            raise PlanError(
+                f"no state stored for {t0:%Y-%m-%d %H:%M} UTC although hours up to {pd.Timestamp(earlier):%Y-%m-%d %H:%M} "
+                "were planned: plan the hours in between first (mpc_plan depends on its previous partition)"
+            )
+        st = State.initial(fleet.mpc_sites(), t0)
+    budget = fleet.planning.daily_carbon_budget_t
+    if budget is not None and (st.budget_end is None or st.budget_end <= t0):
+        day_end = t0.floor("D") + DAY
+        st = type(st)(**{**st.__dict__, "budget_left_t": float(budget), "budget_end": day_end})
+    if budget is None and st.budget_left_t is not None:
+        st = type(st)(**{**st.__dict__, "budget_left_t": None, "budget_end": None})
+    return st
+
+
+# ----------------------------------------------------------------------------------------------
+# signals
+
+
+def _grid(index: pd.DatetimeIndex, columns) -> pd.DataFrame:
+    return pd.DataFrame(index=index, columns=list(columns), dtype=float)
+
+
+def _weather_known(wh: Warehouse, sites, start, end, issued_by) -> pd.DataFrame:
+    cols = ("temperature_2m", "shortwave_radiation", "wind_speed_100m")
+    sel = ", ".join(f"arg_max({c}, issued_at) as {c}" for c in cols)
+    return wh.query(
+        f"select location as site, ts, {sel} from staging.weather_forecast "
+        "where location in ? and ts >= ? and ts < ? and issued_at <= ? group by location, ts",
+        [list(sites), _py(start), _py(end), _py(issued_by)],
+    )
+
+
+def _prices(wh: Warehouse, fleet: Fleet, index: pd.DatetimeIndex) -> tuple[pd.DataFrame, int]:
+    zones = {n: (s.price_zone or s.zone) for n, s in fleet.sites.items()}
+    start, end = index[0] - DAY, index[-1] + HOUR
+    df = wh.query("select zone, ts, avg(price) price from staging.prices where zone in ? and ts >= ? "
+                  "and ts < ? group by zone, ts", [sorted(set(zones.values())), _py(start), _py(end)])
+    wide = df.pivot(index="ts", columns="zone", values="price") if not df.empty else pd.DataFrame()
+    full = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
+    wide = wide.reindex(full)
+    filled = 0
+    out = _grid(index, fleet.sites)
+    for site, z in zones.items():
+        col = wide[z] if z in wide else pd.Series(np.nan, index=full)
+        col = col.copy()
+        for t in index:  # persistence (same hour yesterday) where the day-ahead price is missing
+            if pd.isna(col.get(t)):
+                col[t] = col.get(t - DAY)
+                filled += 1
+        out[site] = col.reindex(index).to_numpy()
+        if out[site].isna().any():
+            raise PlanError(f"no price for zone {z!r} (site {site}) in {index[0]}..{index[-1]} nor the day before")
+    return out, filled
+
+
+def _generation_kappa(fleet: Fleet, weather: pd.DataFrame, index, what: str):
+    from sources.demo import pv_capacity_factor, wind_power_curve
+
+    gen, kappa = _grid(index, fleet.sites), _grid(index, fleet.sites)
+    for site in fleet.sites:
+        w = weather[weather.site == site].set_index("ts").reindex(index)
+        if w[["temperature_2m"]].isna().any().any():
+            missing = w.index[w.temperature_2m.isna()]
+            raise PlanError(f"no {what} weather for site {site!r} at {len(missing)} hour(s) from {missing[0]}")
+        pv = pv_capacity_factor(w.shortwave_radiation.fillna(0.0), w.temperature_2m)
+        wind = wind_power_curve(w.wind_speed_100m.fillna(0.0).to_numpy() / 3.6)
+        gen[site] = fleet.generation_mw(site, pv, wind)
+        kappa[site] = fleet.kappa(site, w.temperature_2m)
+    return gen, kappa
+
+
+@dataclass
+class ForecastUsed:
+    carbon_model: str
+    load_model: str
+    degraded: bool
+    reasons: list[str] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)  # persistence forecasts made here, stored with the plan
+
+    @property
+    def policy(self) -> str:
+        return "persistence" if self.carbon_model == self.load_model == "persistence" else (
+            f"carbon={self.carbon_model}; load={self.load_model}")
+
+
+def _forecast_p50(wh: Warehouse, fleet: Fleet, target: str, t0, index, used: ForecastUsed) -> pd.DataFrame:
+    series = list(fleet.sites) if target == "carbon" else list(fleet.classes)
+    df = wh.query(f"select * from {fc.TABLE[target]} where issued_at = ?", [_py(t0)])
+    model = df.model.iloc[0] if not df.empty else None
+    degraded = bool(df.degraded.any()) if not df.empty else True
+    wide = df.pivot(index="target_time", columns="series", values="p50").reindex(index) if not df.empty else None
+    if wide is None or wide.reindex(columns=series).isna().any().any():
+        issued = fc.issue_forecast(wh, fleet, target, t0, use_model=False)
+        reason = f"no complete {target} forecast issued at {t0:%Y-%m-%d %H:%M}: planned on persistence"
+        used.reasons.append(reason)
+        used.writes.append(Write(fc.TABLE[target], issued.frame, window=(t0, t0 + HOUR), ts_column="issued_at"))
+        model, degraded = "persistence", True
+        wide = issued.frame.pivot(index="target_time", columns="series", values="p50").reindex(index)
+    elif degraded:
+        used.reasons.append(f"{target} forecast at {t0:%Y-%m-%d %H:%M} is degraded ({model})")
+    setattr(used, f"{target}_model", model)
+    used.degraded = used.degraded or degraded
+    return wide[series].astype(float)
+
+
+def plan_signals(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, horizon: int):
+    """The forecast :class:`mpc.instance.Signals` for ``[t0, t0 + horizon)`` and what forecasts fed it."""
+    from mpc.instance import Signals
+
+    index = pd.date_range(t0, periods=horizon, freq="h", tz="UTC")
+    used = ForecastUsed("?", "?", False)
+    carbon = _forecast_p50(wh, fleet, "carbon", t0, index, used)
+    demand = _forecast_p50(wh, fleet, "load", t0, index, used).clip(lower=0)
+    price, filled = _prices(wh, fleet, index)
+    if filled:
+        used.reasons.append(f"{filled} price hour(s) missing: used the price 24 h earlier")
+    weather = _weather_known(wh, fleet.sites, index[0], index[-1] + HOUR, issued_by=t0)
+    gen, kappa = _generation_kappa(fleet, weather, index, "forecast")
+    factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
+    sig = Signals(carbon=carbon.clip(lower=0), price_import=price, price_export=price * factor,
+                  generation=gen, kappa=kappa, demand=demand)
+    return sig, used
+
+
+def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
+    """What actually happened in ``[start, end)``, or ``None`` when the warehouse does not have all of it
+    yet (live operation: the hour has not happened)."""
+    from mpc.instance import Signals
+
+    index = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
+    series = {fleet.carbon_series(s): s for s in fleet.sites}
+    c = wh.query("select series, ts, value from staging.carbon_intensity where series in ? and ts >= ? "
+                 "and ts < ?", [list(series), _py(start), _py(end)])
+    d = fc.load_history(wh, fleet, start, end)
+    w = wh.query("select location site, ts, temperature_2m from staging.weather_observed "
+                 "where location in ? and ts >= ? and ts < ?", [list(fleet.sites), _py(start), _py(end)])
+    g = wh.query("select site, ts, avg(pv_cf) pv_cf, avg(wind_cf) wind_cf from staging.generation "
+                 "where site in ? and ts >= ? and ts < ? group by all", [list(fleet.sites), _py(start), _py(end)])
+    if c.empty or d.empty or w.empty or g.empty:
+        return None
+    carbon = c.assign(site=c.series.map(series)).pivot_table(index="ts", columns="site", values="value")
+    carbon = carbon.reindex(index=index, columns=list(fleet.sites))
+    demand = d.pivot(index="ts", columns="series", values="value").reindex(index=index, columns=list(fleet.classes))
+    gen, kappa = _grid(index, fleet.sites), _grid(index, fleet.sites)
+    for site in fleet.sites:
+        gs = g[g.site == site].set_index("ts").reindex(index)
+        gen[site] = fleet.generation_mw(site, gs.pv_cf, gs.wind_cf)
+        ws = w[w.site == site].set_index("ts").reindex(index)
+        kappa[site] = fleet.kappa(site, ws.temperature_2m)
+        if gs.pv_cf.isna().any() or ws.temperature_2m.isna().any():
+            return None
+    if carbon.isna().any().any() or demand.isna().any().any():
+        return None
+    price, _ = _prices(wh, fleet, index)
+    factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
+    return Signals(carbon=carbon, price_import=price, price_export=price * factor, generation=gen,
+                   kappa=kappa, demand=demand)
+
+
+def load_jobs(wh: Warehouse, fleet: Fleet, t0, horizon: int, running: dict) -> tuple:
+    from mpc.instance import jobs_from_frame
+
+    df = wh.query(
+        "select job_id, power_mw, duration_h, release, deadline, value, eligible_sites from staging.jobs "
+        "where (release < ? and deadline >= ?) or job_id in ? order by release, job_id",
+        [_py(t0 + horizon * HOUR), _py(t0), list(running) or [""]],
+    )
+    df["eligible_sites"] = [list(x) for x in df["eligible_sites"]]
+    home = fleet.jobs.home_site
+    return jobs_from_frame(df, {j: home for j in df.job_id} if home else None)
+
+
+# ----------------------------------------------------------------------------------------------
+# one hourly step
+
+
+@dataclass
+class PlanOutcome:
+    t0: pd.Timestamp
+    status: str
+    objective: float
+    gap: float
+    build_s: float
+    solve_s: float
+    total_s: float
+    forecast: ForecastUsed
+    expected_emissions_t: float
+    expected_cost: float
+    committed_emissions_t: float
+    committed_cost: float
+    jobs_started: list[str]
+    jobs_missed: list[str]
+    plan_site_hours: pd.DataFrame
+    realised_known: bool
+    next_state: object
+
+
+def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
+    """Plan ``[t0, t0+H)``, commit ``t0``, store everything (one transaction) and return the outcome."""
+    from mpc.instance import Instance
+    from mpc.receding import step, window_budget
+
+    tic = time.perf_counter()
+    t0 = pd.Timestamp(t0)
+    H = fleet.planning.horizon_h
+    state = load_state(wh, fleet, t0)
+    sig, used = plan_signals(wh, fleet, t0, H)
+    jobs = load_jobs(wh, fleet, t0, H, state.running)
+    inst = Instance(sites=fleet.mpc_sites(), classes=fleet.mpc_classes(), jobs=jobs, signals=sig,
+                    carbon_price=fleet.planning.carbon_price, name=f"plan-{t0:%Y%m%dT%H}")
+    realised = realised_signals(wh, fleet, t0, t0 + HOUR)
+    sr = step(state, inst, realised=realised, time_limit=fleet.planning.time_limit_s,
+              mip_gap=fleet.planning.mip_gap)
+    plan, com = sr.plan, sr.committed
+
+    def cost(df):
+        return df.import_mw * df.price_import - df.export_mw * df.price_export
+
+    sh = plan.site_hours.rename(columns={"time": "target_time"}).assign(plan_hour=t0)
+    runs = plan.runs.rename(columns={"time": "target_time", "job": "job_id"}).assign(plan_hour=t0)
+    routing = plan.routing.rename(columns={"time": "target_time", "cls": "class"}).assign(plan_hour=t0)
+    disp = com.site_hours.rename(columns={"time": "hour"})
+    disp = disp.assign(cost=cost(disp))
+    running_now = com.runs.groupby("site")["job"].apply(lambda s: sorted(s)).to_dict() if len(com.runs) else {}
+    disp["jobs_running"] = [running_now.get(s, []) for s in disp.site]
+    drout = com.routing.rename(columns={"time": "hour", "cls": "class"})
+    run_row = pd.DataFrame([{
+        "plan_hour": t0, "horizon_h": H, "status": plan.status,
+        "termination": plan.termination_condition, "objective": plan.objective, "bound": plan.bound,
+        "mip_gap": plan.gap, "build_s": plan.build_s + plan.translate_s, "solve_s": plan.solve_s,
+        "forecast_policy": used.policy, "degraded": used.degraded,
+        "degraded_reason": "; ".join(used.reasons) or None,
+        "expected_emissions_t": float(sh.emissions_t.sum()), "expected_cost": float(cost(sh).sum()),
+        "budget_left_t": state.budget_left_t, "window_budget_t": window_budget(state, H),
+        "jobs_started": sorted(sr.started), "jobs_missed": list(sr.missed),
+        "created_at": pd.Timestamp.now(tz="UTC"),
+    }])
+    sites = pd.DataFrame([{"site": n, "zone": s.zone, "carbon_series": fleet.carbon_series(n)}
+                          for n, s in fleet.sites.items()])
+    nxt = t0 + HOUR
+    state_row = pd.DataFrame([{"hour": nxt, "state": state_to_json(sr.next_state), "written_by": t0}])
+    one = (t0, nxt)
+    writes = [
+        *used.writes,
+        Write("plans.sites", sites),
+        Write("plans.runs", run_row, window=one, ts_column="plan_hour"),
+        Write("plans.site_hours", sh, window=one, ts_column="plan_hour"),
+        Write("plans.job_runs", runs, window=one, ts_column="plan_hour"),
+        Write("plans.routing", routing, window=one, ts_column="plan_hour"),
+        Write("plans.dispatch", disp, window=one, ts_column="hour"),
+        Write("plans.dispatch_routing", drout, window=one, ts_column="hour"),
+        Write("plans.state", state_row, window=(nxt, nxt + HOUR), ts_column="hour"),
+    ]
+    wh.replace_windows(writes)
+    return PlanOutcome(
+        t0=t0, status=plan.status, objective=plan.objective, gap=plan.gap,
+        build_s=plan.build_s + plan.translate_s, solve_s=plan.solve_s,
+        total_s=time.perf_counter() - tic, forecast=used,
+        expected_emissions_t=float(sh.emissions_t.sum()), expected_cost=float(cost(sh).sum()),
+        committed_emissions_t=float(disp.emissions_t.sum()), committed_cost=float(disp.cost.sum()),
+        jobs_started=sorted(sr.started), jobs_missed=list(sr.missed), plan_site_hours=sh,
+        realised_known=realised is not None, next_state=sr.next_state,
+    )
+
+
+def agnostic_hours(wh: Warehouse, fleet: Fleet, start, end) -> pd.DataFrame:
+    """The carbon-agnostic policy (jobs ASAP at home, inference at home, passive energy) over the realised
+    hours ``[start, end)``, stored in ``plans.agnostic``. It is causal, so recomputing a longer period
+    reproduces the earlier hours and the upsert leaves them unchanged."""
+    from mpc.receding import simulate
+
+    realised = realised_signals(wh, fleet, start, end)
+    if realised is None:
+        return pd.DataFrame()
+    jobs = load_jobs(wh, fleet, pd.Timestamp(start), int((pd.Timestamp(end) - pd.Timestamp(start)) / HOUR), {})
+    rep = simulate(realised, fleet.mpc_sites(), fleet.mpc_classes(), jobs, forecast="carbon_agnostic")
+    sh = rep.site_hours.rename(columns={"time": "hour"})
+    sh = sh.assign(cost=sh.import_mw * sh.price_import - sh.export_mw * sh.price_export)
+    frame = sh[["hour", "site", "facility_mw", "import_mw", "export_mw", "emissions_t", "cost"]]
+    wh.replace_windows([Write("plans.agnostic", frame, window=(pd.Timestamp(start), pd.Timestamp(end)),
+                              ts_column="hour")])
+    return frame
