@@ -1,11 +1,13 @@
-"""gridflex forecasting: Temporal Fusion Transformer forecasts of grid carbon intensity and data-centre
-load, with baselines and an honest rolling-origin evaluation. Plain library: DataFrames in, forecast
-frames and checkpoints out (no Dagster, no DuckDB).
+"""gridflex forecasting: Temporal Fusion Transformer forecasts of grid carbon intensity and
+data-centre load, with baselines and an honest rolling-origin evaluation. Plain library: DataFrames
+in, forecast frames and checkpoints out (no Dagster, no DuckDB).
 
-API (importing ``forecasting`` is light; torch / pytorch-forecasting load on first train/load/predict)
-------------------------------------------------------------------------------------------------------
+API (importing ``forecasting`` is light; torch / pytorch-forecasting load on first train/load)
+--------------------------------------------------------------------------------------------
 Input frame (long): ``series`` (str), ``ts`` (tz-aware UTC hour start, one row per series-hour, no
-gaps, no NaN), the target column (default ``value``) and optional covariate columns.
+gaps, no NaN), the target column (default ``value``) and the covariate columns named in the spec
+(for past rows too: a known-future column holds, for each past hour, the value that was forecast
+for it).
 
 Roles are declared in ``SeriesSpec`` (``forecasting.spec``)::
 
@@ -13,50 +15,56 @@ Roles are declared in ``SeriesSpec`` (``forecasting.spec``)::
                encoder_length=168, horizon=24, target_lags=(168,), calendar=True,
                target_transform=None)          # "log1p" for heavy-tailed non-negative load
 
-``known_reals`` are known-future covariates (weather *forecasts*, day-ahead prices); ``observed_reals``
-are encoder-only; ``target_lags`` become known-future ``lag<L>`` columns and must be >= ``horizon``
-(else ``LeakageError``); ``calendar`` adds UTC ``hour`` and ``weekday`` categoricals.
+``known_reals`` are known-future covariates (weather *forecasts*, day-ahead prices);
+``observed_reals`` are encoder-only; ``target_lags`` become known-future ``lag<L>`` columns and
+must be >= ``horizon`` (else ``LeakageError``); ``calendar`` adds UTC ``hour`` and ``weekday``
+categoricals (holiday-agnostic). ``series`` is always a static categorical.
 
 Training / inference (``forecasting.tft``, re-exported here)::
 
     train(frame, spec, out_dir, config=TrainConfig(), **config_overrides) -> TrainedModel
-        # config_overrides e.g. max_epochs=..., hidden_size=..., seed=...; TrainConfig.fast() ~30-60 s
+        # overrides e.g. max_epochs=..., hidden_size=..., seed=...
+        # TrainConfig.fast(): ~30-60 s for a few series x a few weeks; TrainConfig.tiny(): tests
         # writes out_dir/model.ckpt, out_dir/dataset_parameters.pt, out_dir/model.json
         # TrainedModel: .net, .spec, .config, .checkpoint_path, .metrics (val_mae, val_mape,
-        #               val_pinball, val_coverage_p10_p90, train_seconds, epochs, history)
+        #   val_pinball, val_coverage_p10_p90, train_seconds, epochs, history)
     load(path) -> TrainedModel                 # path = out_dir or out_dir/model.ckpt
-    predict(model, history, issued_at, future_covariates=None) -> DataFrame
-    predict_many(model, history, issued_ats, future_covariates=None) -> DataFrame   # batched
+    predict(model, history, issued_at, future_covariates=None) -> DataFrame      # ~0.1-0.3 s
+    predict_many(model, history, issued_ats, future_covariates=None) -> DataFrame
+        # batched: 14 days x 24 hourly issues x 3 series ~ 10 s on a busy 2-core machine
     explain(model, history, issued_at, future_covariates=None) -> dict[str, pd.Series]
-        # variable importances (static/encoder/decoder) and attention over encoder hours
+        # variable importances (static / encoder / decoder) and attention over encoder hours
 
-Forecast frames (TFT and baselines alike): ``issued_at, target_time, series, p02, p10, p25, p50, p75,
-p90, p98``; ``target_time`` runs ``issued_at .. issued_at + horizon - 1 h`` (the first hour forecast is
-the one starting at the issue time). Only rows with ``ts < issued_at`` of ``history`` are read; the
-known-future covariates of the forecast hours come from ``future_covariates`` (``series, ts, <known
-reals>``, optionally ``issued_at`` for vintage forecasts and ``available_at``, which is checked).
-Passing the target or an observed-only column there raises ``LeakageError``.
+Forecast frames (TFT and baselines alike): ``issued_at, target_time, series, p02, p10, p25, p50,
+p75, p90, p98``. ``target_time`` runs from ``issued_at`` to ``issued_at + horizon - 1 h`` (the first
+hour forecast is the one starting at the issue time). Only rows of ``history`` with
+``ts < issued_at`` are read. Known-future covariates of the forecast hours come from
+``future_covariates`` (``series, ts, <known reals>``; optionally ``issued_at`` for vintage forecasts
+and ``available_at``, which is checked against the issue time). Passing the target or an
+observed-only column there raises ``LeakageError``. The same frame may serve as history and
+future_covariates when its known-future columns are genuine forecasts.
 
 Baselines (``forecasting.baselines``), same output shape, one or many issue times::
 
-    persistence(history, issued_at, horizon=24, target="value")   # t - 24 h, else latest same hour
-    seasonal_naive(history, issued_at, horizon=24, target="value")  # t - 168 h
+    persistence(history, issued_at, horizon=24, target="value")     # t-24 h, else latest same hour
+    seasonal_naive(history, issued_at, horizon=24, target="value")  # t-168 h
     RegressionBaseline(spec).fit(train_frame).predict(history, issued_at, future_covariates)
     regression(train_frame, spec, history, issued_at, future_covariates=None)
 
 Metrics and evaluation (``forecasting.metrics``, ``forecasting.backtest``)::
 
-    mae(y, yhat); mape(y, yhat)  # % over non-zero actuals; pinball(y, q_pred, q); coverage(y, lo, hi)
+    mae(y, yhat); mape(y, yhat)      # % over non-zero actuals
+    pinball(y, q_pred, q); coverage(y, lo, hi)
     score(forecasts, actuals, target="value", by=("bucket",)) -> DataFrame
-        # per horizon bucket 0-24/24-48/48-72/72-96 h: n, mae, mape(+median/p90/p95), pinball,
-        # coverage_p10_p90
-    backtest(forecaster, frame, issued_ats, target="value") -> BacktestResult(forecasts, scores)
-    daily_issues(start, end, hour=0) / hourly_issues(start, end)
+        # per horizon bucket 0-24 / 24-48 / 48-72 / 72-96 h: n, mae, mape (+ median, p90, p95), #
+    pinball, coverage_p10_p90 backtest(forecaster, frame, issued_ats, target="value") ->
+        BacktestResult # forecaster(history, issued_ats) -> forecast frame; .forecasts, .scores,
+    .scores_by_series daily_issues(start, end, hour=0); hourly_issues(start, end)
 
-Errors: ``ForecastInputError`` (gaps, NaN, too little history, constant series, missing covariates),
-``LeakageError`` (a subclass: a feature from at/after the issue time).
+Errors: ``ForecastInputError`` (gaps, NaN, too little history, constant series, missing
+covariates) and its subclass ``LeakageError`` (a feature from at or after the issue time).
 
-Synthetic data for tests/demos: ``forecasting.synthetic.make_series(n_series, days, seed=...)``.
+Synthetic data for tests and demos: ``forecasting.synthetic.make_series(n_series, days, seed=...)``.
 Benchmarks: ``forecasting.bench`` (``gridflex bench forecast-dacf`` / ``forecast-load``).
 """
 

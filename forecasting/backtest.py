@@ -2,10 +2,10 @@
 horizon bucket.
 
 A forecaster is any ``f(history, issued_ats) -> forecast frame``. The library's forecasters
-(``tft.predict_many``, the baselines) read only rows with ``ts < issued_at`` for each issue time, so they
-can be handed the whole frame at once (fast, batched). ``strict=True`` instead calls the forecaster once
-per issue time with the frame cut at that issue time, which guarantees the property for any callable
-(slow for the TFT; use it to check a new forecaster).
+(``tft.predict_many``, the baselines) read only rows with ``ts < issued_at`` for each issue time, so
+they can be handed the whole frame at once (fast, batched). ``strict=True`` instead calls the
+forecaster once per issue time with the frame cut at that issue time, which guarantees the property
+for any callable (slow for the TFT; use it to check a new forecaster).
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Baselines with the TFT's output shape: ``issued_at, target_time, series, p02 .. p98``.
 
-* :func:`persistence`: the value at ``target_time - 24 h`` if that is before the issue time, else the
-  latest value at the same hour of day before it (``target_time - 24 k h``, smallest such k).
+* :func:`persistence`: the value at ``target_time - 24 h`` if that is before the issue time, else
+  the latest value at the same hour of day before it (``target_time - 24 k h``, smallest such k).
 * :func:`seasonal_naive`: the same with a 168 h period (same hour last week).
 * :class:`RegressionBaseline`: one ridge regression per lead hour on the same features as the TFT
   (calendar, lagged targets, last observed values, known-future covariates).
 
-Point baselines get quantiles from their own recent errors: p_q = point + (q-quantile - median) of the
-errors the same rule made over the ``resid_days`` days before the issue time (only data before the
-issue time), so p50 is exactly the rule's value.
+Point baselines get quantiles from their own recent errors: p_q = point + (q-quantile - median) of
+the errors the same rule made over the ``resid_days`` days before the issue time (only data before
+the issue time), so p50 is exactly the rule's value.
 Light module (numpy, pandas; scikit-learn imported inside the regression).
 """
 
@@ -134,7 +134,8 @@ def _design(h: pd.DataFrame, spec: SeriesSpec, issues: pd.DatetimeIndex,
             ok &= pos + H <= len(y)
         elif not ok.all() or (pos > len(y)).any():
             bad = issues[~ok | (pos > len(y))][0]
-            raise ForecastInputError(f"series {name!r}: regression needs 337 h of history before {bad}")
+            raise ForecastInputError(
+                f"series {name!r}: regression needs 337 h of history before {bad}")
         pos = pos[ok]
         n = len(pos)
         tgt = pos[:, None] + lead[None, :]
@@ -247,6 +248,7 @@ class RegressionBaseline:
 
 def regression(train_frame: pd.DataFrame, spec: SeriesSpec, history: pd.DataFrame, issued_at,
                future_covariates: pd.DataFrame | None = None, **kw) -> pd.DataFrame:
-    """Fit :class:`RegressionBaseline` on ``train_frame`` and forecast ``issued_at`` from ``history``."""
+    """Fit :class:`RegressionBaseline` on ``train_frame`` and forecast ``issued_at`` from
+    ``history``."""
     return RegressionBaseline(spec, **kw).fit(train_frame).predict(history, issued_at,
                                                                    future_covariates)

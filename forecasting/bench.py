@@ -2,18 +2,20 @@
 
 DACF protocol (carbonfirst/DACF, e-Energy '22), as implemented here:
 
-* Train and validate on data up to 2021-06-30 23:00 UTC only (the last ``val_hours`` of that for early
-  stopping); nothing from the test period is seen in training.
+* Train and validate on data up to 2021-06-30 23:00 UTC only (the last ``val_hours`` of that for
+  early stopping); nothing from the test period is seen in training.
 * Day-ahead = one forecast per test day D (2021-07-01 .. 2021-12-31), issued at D 00:00 UTC for the
   24 hours of D, from carbon intensity and generation mix observed up to D-1 23:00 UTC (the encoder
-  reads only ``ts < issued_at``). That assumes the previous hour's EIA-930 data is available at the issue
-  time; EIA publishes with some delay, so this is the optimistic reading of "known before the day", the
-  same one persistence uses here.
-* Known-future inputs for the hours of D: the file's GFS weather forecast columns (real forecasts), UTC
-  calendar, and the carbon intensity 24 h and 168 h before each target hour (all before the issue time).
-  The file's ``avg_*_production_forecast`` columns (the published model's outputs) are not used.
-* Score: hourly MAPE over the 4,416 test hours (mean, median, p90, p95) for gridflex's TFT (p50), the
-  published forecast in the file, persistence (same hour yesterday) and the ridge regression baseline.
+  reads only ``ts < issued_at``). That assumes the previous hour's EIA-930 data is available at the
+  issue time; EIA publishes with some delay, so this is the optimistic reading of "known before the
+  day", the same one persistence uses here.
+* Known-future inputs for the hours of D: the file's GFS weather forecast columns (real forecasts),
+  UTC calendar, and the carbon intensity 24 h and 168 h before each target hour (all before the
+  issue time). The file's ``avg_*_production_forecast`` columns (the published model's outputs) are
+  not used.
+* Score: hourly MAPE over the 4,416 test hours (mean, median, p90, p95) for gridflex's TFT (p50),
+  the published forecast in the file, persistence (same hour yesterday) and the ridge regression
+  baseline.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ TEST_START, TEST_END = "2021-07-01", "2021-12-31"
 
 def dacf_config(**overrides: Any) -> TrainConfig:
     """Training configuration of the DACF benchmark (sized for 2 CPU cores, < 30 min per region)."""
-    base = TrainConfig(max_epochs=30, hidden_size=24, attention_head_size=2,
-                       hidden_continuous_size=8, dropout=0.1, learning_rate=0.005, batch_size=128,
-                       limit_train_batches=60, limit_val_batches=1.0, patience=5,
+    base = TrainConfig(max_epochs=15, hidden_size=16, attention_head_size=2,
+                       hidden_continuous_size=8, dropout=0.1, learning_rate=0.01, batch_size=128,
+                       limit_train_batches=100, limit_val_batches=1.0, patience=4,
                        val_hours=24 * 30, max_time_s=20 * 60)
     return replace(base, **overrides)
 
@@ -64,7 +66,8 @@ def _log(msg: str) -> None:
 
 def run_dacf(data_dir: str | Path, region: str, *, config: TrainConfig | None = None,
              out_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train on the DACF training period, forecast each test day, score against published/persistence."""
+    """Train on the DACF training period, forecast each test day, score against
+    published/persistence."""
     frame, published, notes = load_dacf(data_dir, region)
     for n in notes:
         _log(f"[{region}] note: {n}")
@@ -133,7 +136,8 @@ def load_spec() -> SeriesSpec:
                       target_transform="log1p")
 
 
-def run_load(path: str | Path, *, config: TrainConfig | None = None, test_days: int = LOAD_TEST_DAYS,
+def run_load(path: str | Path, *, config: TrainConfig | None = None,
+             test_days: int = LOAD_TEST_DAYS,
              out_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Helios GPU demand: train on all but the last ``test_days`` days, then forecast each test day
     (issued 00:00 UTC, 24 h ahead, from data before it); TFT vs persistence and seasonal naive."""

@@ -28,9 +28,10 @@ def load_dacf(data_dir: str | Path, region: str) -> tuple[pd.DataFrame, pd.DataF
 
     ``frame``: ``series=region, ts, value`` (carbon intensity, gCO2eq/kWh), generation shares
     ``share_<source>`` (observed-only), total generation ``gen_total`` (observed-only), and the five
-    GFS columns renamed ``wx_<name>`` (known-future). The file's ``avg_*_production_forecast`` columns
-    (the published model's own outputs) are dropped. GFS values that are exactly 0 on the file's last
-    day (a known artefact) are replaced by the same hour of the previous day, which was known earlier;
+    GFS columns renamed ``wx_<name>`` (known-future). The file's ``avg_*_production_forecast``
+    columns (the published model's own outputs) are dropped. GFS values that are exactly 0 on the
+    file's last day (a known artefact) are replaced by the same hour of the previous day, which was
+    known earlier;
     ``notes`` says how many.
     ``published``: ``series, ts, actual, published`` for the test period.
     """

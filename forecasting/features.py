@@ -9,8 +9,8 @@ Two builders, one per use:
   ``horizon`` hours from it. The decoder's target and observed-only columns are *not* read from the
   input: they are filled with the last encoder value (the TFT never reads them; they are only there
   because ``TimeSeriesDataSet`` wants a full table). Known-future covariates of the decoder come
-  from ``future_covariates`` only, and the builder refuses (``LeakageError``) any input that would carry
-  information from at or after the issue time.
+  from ``future_covariates`` only, and the builder refuses (``LeakageError``) any input that would
+  carry information from at or after the issue time.
 
 Light module (pandas + numpy).
 """
@@ -79,7 +79,8 @@ def make_model_table(frame: pd.DataFrame, spec: SeriesSpec, *, check_constant: b
 
 def _future_lookup(future: pd.DataFrame | None, spec: SeriesSpec, keys: pd.DataFrame,
                    ) -> pd.DataFrame:
-    """Known-future covariates for decoder rows ``keys`` (series, ts, issued_at), leakage-checked."""
+    """Known-future covariates for decoder rows ``keys`` (series, ts, issued_at),
+    leakage-checked."""
     cols = list(spec.known_reals)
     if not cols:
         return pd.DataFrame(index=keys.index)
@@ -132,12 +133,13 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
     """Inference table: one group ``_gid = "<series>|<issue iso>"`` per (series, issue time).
 
     ``history``: long frame; only rows with ``ts < issued_at`` are read for a given issue time (the
-    encoder and the lags). Every series must have a gap-free stretch of ``spec.history_needed`` hours
-    ending at ``issued_at - 1 h``, else :class:`ForecastInputError` (too little history / gap).
-    ``future_covariates``: known-future reals for the decoder hours, keyed (series, ts) or, for vintage
-    forecasts, (series, issued_at, ts); an ``available_at`` column, if present, is checked against the
-    issue time. Returns the table with columns ``series, ts, issued_at, _gid, time_idx``, the target,
-    covariates, calendar and lag columns.
+    encoder and the lags). Every series must have a gap-free stretch of ``spec.history_needed``
+    hours ending at ``issued_at - 1 h``, else :class:`ForecastInputError` (too little history /
+    gap).
+    ``future_covariates``: known-future reals for the decoder hours, keyed (series, ts) or, for
+    vintage forecasts, (series, issued_at, ts); an ``available_at`` column, if present, is checked
+    against the issue time. Returns the table with columns ``series, ts, issued_at, _gid,
+    time_idx``, the target, covariates, calendar and lag columns.
     """
     issues = [as_utc(t) for t in (
         [issued_ats] if isinstance(issued_ats, str | pd.Timestamp) else list(issued_ats))]
@@ -162,21 +164,25 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
         if short.any():
             t0 = issue_arr[short.nonzero()[0][0]]
             raise ForecastInputError(
-                f"series {name!r}: too little history before {t0} (has {max(int(pos[short][0]), 0)} h, "
+                f"series {name!r}: too little history before {t0} "
+                f"(has {max(int(pos[short][0]), 0)} h, "
                 f"needs {need} h = encoder {enc} + longest lag {L})")
         # rows at or after the issue time are never read: the encoder ends at pos - 1
         late = pos > len(g)
         if late.any():
             t0 = issue_arr[late.nonzero()[0][0]]
             raise ForecastInputError(
-                f"series {name!r}: history ends {g[TS].iloc[-1]}, more than an hour before the issue "
+                f"series {name!r}: history ends {g[TS].iloc[-1]}, more than an hour before the "
+                f"issue "
                 f"time {t0}; the encoder would have a gap")
         y = g[spec.target].to_numpy(float)
         n_iss = len(issues)
         rel = np.arange(-enc, H)
         rows = pos[:, None] + rel[None, :]  # (n_iss, enc+H) positions on the series grid
         enc_rows = rows[:, :enc]
+        iso = np.array([f"{name}|{t.isoformat()}" for t in issue_arr], dtype=object)
         block = {
+            GID: np.repeat(iso, enc + H),
             SERIES: np.repeat(name, n_iss * (enc + H)),
             ISSUED_AT: np.repeat(issue_arr, enc + H),
             TIME_IDX: (start + rows).reshape(-1),
@@ -188,7 +194,8 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
             block[c] = np.concatenate([v[enc_rows], dec], axis=1).reshape(-1)
         for c in hist_known:
             v = g[c].to_numpy(float)
-            block[c] = np.concatenate([v[enc_rows], np.full((n_iss, H), np.nan)], axis=1).reshape(-1)
+            dec_nan = np.full((n_iss, H), np.nan)
+            block[c] = np.concatenate([v[enc_rows], dec_nan], axis=1).reshape(-1)
         for lag, col in zip(spec.target_lags, spec.lag_columns, strict=True):
             src = rows - lag
             assert (src[:, enc:] < pos[:, None]).all()  # lag >= horizon: only pre-issue values
@@ -212,7 +219,6 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
         if forbidden:
             raise LeakageError(f"future_covariates carries {forbidden}: not known ahead")
     assert_no_leakage(t, spec)
-    t[GID] = t[SERIES] + "|" + t[ISSUED_AT].map(pd.Timestamp.isoformat)
     if spec.calendar:
         add_calendar(t)
     return t
@@ -229,5 +235,6 @@ def assert_no_leakage(windows: pd.DataFrame, spec: SeriesSpec) -> None:
         last = enc.groupby([SERIES, ISSUED_AT])[[spec.target, *spec.observed_reals]].last()
         d = dec.join(last, on=[SERIES, ISSUED_AT], rsuffix="__last")
         for c in [spec.target, *spec.observed_reals]:
-            if not np.allclose(d[c].to_numpy(float), d[c + "__last"].to_numpy(float), equal_nan=True):
+            a, b = d[c].to_numpy(float), d[c + "__last"].to_numpy(float)
+            if not np.allclose(a, b, equal_nan=True):
                 raise LeakageError(f"decoder column {c!r} holds values from after the issue time")

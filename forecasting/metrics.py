@@ -4,8 +4,8 @@ Light module (numpy + pandas). Conventions:
 
 * ``mape`` is in percent and skips hours whose actual is 0 (undefined there); it raises if none is
   left. ``mape_values`` returns the per-hour absolute percentage errors (for median/p90/p95).
-* ``pinball(y, q_pred, q)`` is the mean quantile loss of one quantile; ``mean_pinball`` averages it over
-  the ``pXX`` columns of a forecast frame.
+* ``pinball(y, q_pred, q)`` is the mean quantile loss of one quantile; ``mean_pinball`` averages it
+  over the ``pXX`` columns of a forecast frame.
 * ``coverage(y, lo, hi)`` is the fraction of actuals in ``[lo, hi]`` (p10-p90: nominal 0.8).
 * Lead time of a row = ``target_time - issued_at`` in hours, 0 for the issue hour itself; horizon
   bucket ``"0-24"`` holds leads 0..23, ``"24-48"`` leads 24..47, and so on.
@@ -98,7 +98,8 @@ def score(forecasts: pd.DataFrame, actuals: pd.DataFrame | None = None, *, targe
           by: tuple[str, ...] = ("bucket",)) -> pd.DataFrame:
     """Scores per horizon bucket (and optionally per series): n, MAE, MAPE, mean pinball, p10-p90
     coverage. ``forecasts`` needs ``issued_at, target_time, series, p50`` (+ quantiles); actuals are
-    joined from ``actuals`` or read from an ``actual`` column. Rows without an actual are dropped."""
+    joined from ``actuals`` or read from an ``actual`` column. Rows without an actual are
+    dropped."""
     f = forecasts if actuals is None else attach_actuals(forecasts, actuals, target)
     f = f.dropna(subset=["actual"]).copy()
     lead = (f["target_time"] - f["issued_at"]) / pd.Timedelta(hours=1)
@@ -114,7 +115,8 @@ def score(forecasts: pd.DataFrame, actuals: pd.DataFrame | None = None, *, targe
 
 
 def score_frame(g: pd.DataFrame) -> dict[str, float]:
-    """MAE, MAPE (mean/median/p90/p95 of hourly APE), pinball, coverage of one forecast frame with an
+    """MAE, MAPE (mean/median/p90/p95 of hourly APE), pinball, coverage of one forecast frame with
+    an
     ``actual`` column."""
     ape = mape_values(g["actual"], g["p50"])
     r: dict[str, float] = {"n": int(len(g)), "mae": mae(g["actual"], g["p50"])}

@@ -1,12 +1,11 @@
-"""What a forecasting problem is (:class:`SeriesSpec`), how to train it (:class:`TrainConfig`), and the
-input checks every entry point runs first.
+"""What a forecasting problem is (:class:`SeriesSpec`), how to train it (:class:`TrainConfig`), and
+the input checks every entry point runs first.
 
 Light module: pandas and numpy only, so pipelines can import it without paying for torch.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -39,16 +38,21 @@ class SeriesSpec:
     """Roles of the columns of a long frame ``series, ts, <target>, <covariates...>``.
 
     * ``target``: the column forecast (default ``value``).
-    * ``static_categoricals``: columns constant within a series (site, zone, kind). ``series`` itself is
-      always a static categorical and the group of the target normaliser.
+    * ``static_categoricals``: columns constant within a series (site, zone, kind). ``series``
+      itself is always a static categorical and the group of the target normaliser.
     * ``known_reals``: known-future covariates: values for a target hour are known at the issue time
       (weather *forecasts*, day-ahead prices, planned capacity). At inference they come from
-      ``future_covariates``; passing observations (reanalysis) here is leakage the caller must declare.
-    * ``observed_reals``: observed-only covariates (generation mix, realised load): encoder side only.
-    * ``target_lags``: lagged targets used as known-future reals (``lag168`` = value 168 h before the
-      target hour). A lag below ``horizon`` would read values after the issue time, so it is refused.
-    * ``calendar``: add ``hour`` and ``weekday`` (UTC, holiday-agnostic) as known-future categoricals.
-    * ``target_transform``: target normaliser transformation (``None``, ``"log1p"``, ``"softplus"``):
+      ``future_covariates``; passing observations (reanalysis) here is leakage the caller must
+      declare.
+    * ``observed_reals``: observed-only covariates (generation mix, realised load): encoder side
+    only.
+    * ``target_lags``: lagged targets used as known-future reals (``lag168`` = value 168 h before
+      the target hour). A lag below ``horizon`` would read values after the issue time, so it is
+      refused.
+    * ``calendar``: add ``hour`` and ``weekday`` (UTC, holiday-agnostic) as known-future
+    categoricals.
+    * ``target_transform``: target normaliser transformation (``None``, ``"log1p"``,
+    ``"softplus"``):
       ``log1p`` suits heavy-tailed non-negative load.
     """
 
@@ -70,7 +74,8 @@ class SeriesSpec:
         bad = [lag for lag in self.target_lags if lag < self.horizon]
         if bad:
             raise LeakageError(
-                f"target lags {bad} are shorter than the horizon {self.horizon} h: for the later target "
+                f"target lags {bad} are shorter than the horizon {self.horizon} h: for the later "
+                "target "
                 "hours they would read values at or after the issue time. Use lags >= horizon "
                 "(or leave the recent past to the encoder)."
             )
@@ -110,10 +115,15 @@ class SeriesSpec:
 class TrainConfig:
     """Training options of the TFT. ``TrainConfig.fast()`` trains in ~30-60 s on 2 CPU cores.
 
-    ``val_hours``: the last hours of every series are the validation period (early stopping, metrics).
+    ``val_hours``: the last hours of every series are the validation period (early stopping,
+    metrics).
     ``limit_train_batches``: cap on batches per epoch (int) or fraction (float): consecutive windows
     overlap by all but one hour, so a sample of them per epoch loses little.
     ``trainer_kwargs``: passed through to ``lightning.pytorch.Trainer``.
+    ``num_threads``: torch threads (default 1). Measured on a shared 2-core machine: a TFT batch
+    took 0.4-0.7 s on one thread and 0.7-5.8 s on two (the second thread mostly waits on the busy
+    core); set 2+ on a machine of your own. ``max_time_s`` stops training at a wall-clock budget
+    (the run is then no longer reproducible epoch for epoch).
     """
 
     max_epochs: int = 20
@@ -139,10 +149,11 @@ class TrainConfig:
 
     @classmethod
     def fast(cls, **overrides: Any) -> TrainConfig:
-        """Small and quick (~30-60 s on 2 cores for a few series x a few weeks): demos and smoke runs."""
+        """Small and quick (~30-60 s on 2 cores for a few series x a few weeks): demos and smoke
+        runs."""
         base = cls(max_epochs=4, hidden_size=8, attention_head_size=1, hidden_continuous_size=4,
-                   batch_size=64, limit_train_batches=25, limit_val_batches=10, patience=2,
-                   learning_rate=0.03, val_hours=24 * 3, max_time_s=60.0)
+                   batch_size=64, limit_train_batches=20, limit_val_batches=10, patience=2,
+                   learning_rate=0.03, val_hours=24 * 3, max_time_s=45.0)
         return replace(base, **overrides)
 
     @classmethod
@@ -154,7 +165,7 @@ class TrainConfig:
         return replace(base, **overrides)
 
     def threads(self) -> int:
-        return self.num_threads or min(2, os.cpu_count() or 1)
+        return self.num_threads or 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,9 +181,9 @@ def check_frame(frame: pd.DataFrame, spec: SeriesSpec, *, what: str = "frame",
     """Validate a long frame and return it sorted by (series, ts) with a fresh index.
 
     Raises :class:`ForecastInputError` on: missing columns, naive or non-hour timestamps, duplicate
-    (series, ts), gaps in a series' hourly grid, NaN/inf in the target or a covariate, a series shorter
-    than ``min_rows``, and (``check_constant``) a constant target, on which a scale-normalised model
-    learns nothing and would divide by zero.
+    (series, ts), gaps in a series' hourly grid, NaN/inf in the target or a covariate, a series
+    shorter than ``min_rows``, and (``check_constant``) a constant target, on which a
+    scale-normalised model learns nothing and would divide by zero.
     """
     need = [SERIES, TS, spec.target]
     if require_covariates:
@@ -204,13 +215,15 @@ def check_frame(frame: pd.DataFrame, spec: SeriesSpec, *, what: str = "frame",
             after = g[TS].iloc[i]
             raise ForecastInputError(
                 f"{what}: series {name!r} has a gap of {step.iloc[i]} ending {g[TS].iloc[i + 1]} "
-                f"(after {after}); fill or cut it before forecasting (no silent interpolation here)")
+                f"(after {after}); fill or cut it before forecasting (no silent interpolation)")
         if min_rows is not None and len(g) < min_rows:
             raise ForecastInputError(
                 f"{what}: series {name!r} has {len(g)} hours, needs at least {min_rows} "
-                f"(encoder {spec.encoder_length} h + longest lag {max(spec.target_lags, default=0)} h"
+                f"(encoder {spec.encoder_length} h + longest lag "
+                f"{max(spec.target_lags, default=0)} h"
                 f" + what training/validation needs)")
-    num_cols = [spec.target] + ([*spec.known_reals, *spec.observed_reals] if require_covariates else [])
+    cov = [*spec.known_reals, *spec.observed_reals] if require_covariates else []
+    num_cols = [spec.target, *cov]
     for c in num_cols:
         v = pd.to_numeric(out[c], errors="coerce")
         bad = ~np.isfinite(v.to_numpy(dtype=float))

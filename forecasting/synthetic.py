@@ -21,7 +21,8 @@ def make_series(n_series: int = 2, days: int = 28, *, seed: int = 0,
     frames = []
     for i in range(n_series):
         phase = rng.uniform(0, 2 * np.pi)
-        temp = 10 + 5 * np.sin(2 * np.pi * (hour - 15) / 24) + rng.normal(0, 1, len(ts)).cumsum() * 0.1
+        drift = rng.normal(0, 1, len(ts)).cumsum() * 0.1
+        temp = 10 + 5 * np.sin(2 * np.pi * (hour - 15) / 24) + drift
         v = (base * (1 + 0.3 * i)
              + 60 * np.sin(2 * np.pi * hour / 24 + phase)
              + 25 * (dow >= 5)

@@ -3,8 +3,9 @@
 One wrapper owns checkpoint naming and placement. ``train(..., out_dir)`` writes::
 
     out_dir/model.ckpt              best checkpoint (lightning; holds the dataset parameters too)
-    out_dir/dataset_parameters.pt   TimeSeriesDataSet.get_parameters() (encoders, scalers, normaliser)
-    out_dir/model.json              spec, train config, val metrics, epochs, seconds, versions
+    out_dir/dataset_parameters.pt   TimeSeriesDataSet.get_parameters() (encoders, scalers,
+    normaliser) out_dir/model.json              spec, train config, val metrics, epochs, seconds,
+    versions
 
 Heavy imports (torch, lightning, pytorch_forecasting) happen inside functions: importing this module
 is cheap, the first train/load pays ~8 s.
@@ -164,7 +165,9 @@ def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
             m = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
             history.append({"epoch": trainer.current_epoch, **m})
             if cfg.progress_bar:
-                print(f"epoch {trainer.current_epoch}: val_loss {m.get('val_loss', float('nan')):.4f}"
+                vl = m.get("val_loss", float("nan"))
+                print(f"epoch {trainer.current_epoch}: val_loss {vl:.4f}"
+                      f" val_MAPE {100 * m.get('val_MAPE', float('nan')):.2f} %"
                       f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
 
     ckpt_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
@@ -200,8 +203,8 @@ def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
     params = ds_train.get_parameters()
     torch.save(params, out / PARAMS)
     model = _load_net(ckpt, params, spec, cfg)
-    metrics = {"train_seconds": round(train_s, 2), "epochs": int(trainer.current_epoch)
-               + (0 if trainer.interrupted else 0), "best_val_loss": float(ckpt_cb.best_model_score),
+    metrics = {"train_seconds": round(train_s, 2), "epochs": len(history),
+               "best_val_loss": float(ckpt_cb.best_model_score),
                "history": history, "train_windows": len(ds_train), "val_windows": len(ds_val)}
     metrics.update(_val_metrics(model, ds_val, cfg))
     model.metrics = metrics
@@ -271,7 +274,8 @@ def load(path: str | Path) -> TrainedModel:
 
 
 def _run(net, dataloader, want_y: bool = False, want_x: bool = False):
-    """Forward every batch in eval mode, no grad: quantiles (n, horizon, n_quantiles) [, y] [, xs]."""
+    """Forward every batch in eval mode, no grad: quantiles (n, horizon, n_quantiles) [, y] [,
+    xs]."""
     import torch
 
     outs, ys, xs = [], [], []
@@ -298,8 +302,8 @@ def predict_many(model: TrainedModel, history: pd.DataFrame, issued_ats: Sequenc
                  series: Sequence[str] | None = None) -> pd.DataFrame:
     """Forecast every (series, issue time) in one batched pass.
 
-    For each issue time only rows of ``history`` with ``ts < issued_at`` are read (encoder and lags);
-    known-future covariates of the forecast hours come from ``future_covariates`` (see
+    For each issue time only rows of ``history`` with ``ts < issued_at`` are read (encoder and
+    lags); known-future covariates of the forecast hours come from ``future_covariates`` (see
     :func:`forecasting.features.make_windows`). Returns ``issued_at, target_time, series, p02, p10,
     p25, p50, p75, p90, p98`` sorted by (issued_at, series, target_time).
     """
@@ -348,9 +352,8 @@ def explain(model: TrainedModel, history: pd.DataFrame, issued_at,
     """The TFT's interpretation for one issue time, summed over series: variable importances
     (static / encoder / decoder, each normalised to sum 1) and attention over encoder positions
     (index: hours relative to the issue time, -encoder_length..-1)."""
-    from pytorch_forecasting import TimeSeriesDataSet
-
     import torch
+    from pytorch_forecasting import TimeSeriesDataSet
 
     _quiet()
     windows = make_windows(history, model.spec, [issued_at], future_covariates)

@@ -1,6 +1,6 @@
-"""``gridflex bench forecast-dacf`` and ``gridflex bench forecast-load``: TFT forecasts against published
-and naive baselines on real data. Heavy imports stay inside the commands; progress goes to stderr so
-``--json`` output on stdout stays machine-readable."""
+"""``gridflex bench forecast-dacf`` and ``gridflex bench forecast-load``: TFT forecasts against
+published and naive baselines on real data. Heavy imports stay inside the commands; progress goes to
+stderr so ``--json`` output on stdout stays machine-readable."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -22,16 +23,17 @@ def _table(rows: list[list], headers: list[str]) -> str:
 
 @bench_app.command("forecast-dacf")
 def forecast_dacf(
-    data: Path = typer.Option(..., "--data", help="DACF folder with <R>_direct_emissions.csv etc."),
-    region: list[str] = typer.Option(..., "--region", help="CISO, PJM or ERCO (repeatable)"),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
-    max_epochs: int = typer.Option(None, help="Override the benchmark's max epochs."),
-    hidden_size: int = typer.Option(None, help="Override the TFT hidden size."),
-    seed: int = typer.Option(42, help="Random seed."),
-    out: Path = typer.Option(None, help="Folder for checkpoints (default: a temp folder)."),
+    data: Annotated[Path, typer.Option("--data", help="DACF folder (<R>_direct_emissions.csv)")],
+    region: Annotated[list[str], typer.Option("--region", help="CISO, PJM or ERCO (repeatable)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    max_epochs: Annotated[int | None, typer.Option(help="Override max epochs.")] = None,
+    hidden_size: Annotated[int | None, typer.Option(help="Override the TFT hidden size.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    out: Annotated[Path | None, typer.Option(help="Checkpoint folder (default: temp).")] = None,
 ) -> None:
     """DACF day-ahead carbon-intensity protocol: train to 2021-06-30, forecast each day of 2021-H2
-    (issued 00:00 UTC from data up to 23:00 the day before), hourly MAPE vs published and persistence."""
+    (issued 00:00 UTC from data up to 23:00 the day before), hourly MAPE vs published and
+    persistence."""
     from forecasting.bench import dacf_config, run_dacf
 
     kw: dict = {"seed": seed}
@@ -61,11 +63,11 @@ def forecast_dacf(
 
 @bench_app.command("forecast-load")
 def forecast_load(
-    data: Path = typer.Option(..., "--data", help="Helios cluster_throughput.csv (or its folder)."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
-    max_epochs: int = typer.Option(None, help="Override max epochs."),
-    seed: int = typer.Option(42, help="Random seed."),
-    out: Path = typer.Option(None, help="Folder for the checkpoint (default: a temp folder)."),
+    data: Annotated[Path, typer.Option("--data", help="Helios cluster_throughput.csv or folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    max_epochs: Annotated[int | None, typer.Option(help="Override max epochs.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    out: Annotated[Path | None, typer.Option(help="Checkpoint folder (default: temp).")] = None,
 ) -> None:
     """Helios GPU demand (GPUs requested per hour): TFT vs persistence and seasonal naive, day-ahead
     forecasts for each of the last 8 weeks."""
@@ -85,5 +87,6 @@ def forecast_load(
     print(_table(rows, ["model", "MAE (GPUs)", "MAPE mean", "MAPE median", "p10-p90 cov",
                         "pinball"]))
     print(f"TFT MAE reduction vs best naive: {100 * res['mae_reduction_vs_best_naive']:.1f} %  "
-          f"(train {res['train_seconds']:.0f} s, {res['epochs']} epochs, {res['test_days']} test days;"
+          f"(train {res['train_seconds']:.0f} s, {res['epochs']} epochs, "
+          f"{res['test_days']} test days;"
           f" MAPE over {res['mape_defined_hours']} hours with non-zero demand)")

@@ -24,7 +24,8 @@ def mpc_paper(
     time_limit: float = typer.Option(60.0, help="Solver time limit per method (s)."),
     mip_gap: float = typer.Option(0.01, help="Relative MIP gap."),
 ) -> None:
-    """Solve the paper's default instance (3 sites × 24 h × 6 jobs × 3 classes) with every method."""
+    """Solve the paper's default instance (3 sites × 24 h × 6 jobs × 3 classes) with every
+    method."""
     from tabulate import tabulate
 
     from mpc.baselines import METHODS, solve

@@ -66,3 +66,31 @@ def fleet_check(file: Path = typer.Argument(..., help="fleet TOML file")) -> Non
         f"{len(fleet.classes)} inference classes ({', '.join(fleet.classes)}), jobs from {fleet.jobs.source}, "
         f"carbon from {fleet.sources.carbon} ({fleet.planning.carbon_signal})"
     )
+
+
+def _dagster_home() -> Path:
+    """A persistent Dagster instance (so `make dev` shows the demo's runs): $DAGSTER_HOME or
+    ./.dagster_home with the repo's dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = Path(__file__).resolve().parents[1] / "dagster.yaml"
+    if cfg.exists() and not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(cfg.read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@app.command("demo")
+def demo(
+    db: Path = DB_OPTION,
+    hours: int = typer.Option(24, help="hourly plans to make, in sequence"),
+    profile: str = typer.Option("fast", help="TFT training profile: tiny | fast | full"),
+    models_dir: Path = typer.Option(Path(".gridflex/models"), "--models", help="checkpoint folder"),
+) -> None:
+    """Run the main job on the built-in demo: ingest 3 weeks of the demo grid, train the carbon and load
+    forecasters on it, then make `hours` hourly receding-horizon plans in sequence (each a real Dagster
+    run: forecast -> plan -> dispatch), refresh the marts, and show example queries. No network, no keys."""
+    from pipelines.lib.demo_cli import run_demo
+
+    _dagster_home()
+    run_demo(db=db, hours=hours, profile=profile, models_dir=models_dir, echo=typer.echo)

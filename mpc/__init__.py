@@ -12,8 +12,9 @@ Inputs (``mpc.instance``; validated at construction, :class:`InstanceError` name
     battery=Battery(...), inference_cap_mw=None)``
     ``Battery(energy_mwh, charge_mw, discharge_mw, eta_c, eta_d, soc0, soc_min, soc_max,
     throughput_cost)`` — soc0/soc_min/soc_max are fractions of ``energy_mwh``.
-    ``InferenceClass(name, home_site, energy_mwh, revenue, latency_ms: {site: ms}, latency_limit_ms)``
-    ``Job(job_id, power_mw, duration_h, release, deadline, value, eligible_sites, home_site=None,
+    ``InferenceClass(name, home_site, energy_mwh, revenue, latency_ms: {site: ms},
+    latency_limit_ms)`` ``Job(job_id, power_mw, duration_h, release, deadline, value,
+    eligible_sites, home_site=None,
     mandatory=True)``; ``jobs_from_frame(df)`` reads a ``sources.frames.JOB_COLUMNS`` frame.
     ``Signals(carbon, price_import, price_export, generation, kappa, demand)``: DataFrames on one
     index; one column per site (carbon g/kWh — converted to t/MWh inside —, $/MWh, available local
@@ -48,8 +49,9 @@ Receding horizon (``mpc.receding``)
     ``savings(report, carbon_agnostic_report, oracle_report)``: savings and share of the oracle's.
 
 Instances
-    ``mpc.paper.default_instance()``: the paper's default instance (sites ``sanjose``, ``frankfurt``,
-    ``london``; classes ``chat``, ``vision``, ``code``); static parameters in ``PAPER_SITES``,
+    ``mpc.paper.default_instance()``: the paper's default instance (sites ``sanjose``,
+    ``frankfurt``, ``london``; classes ``chat``, ``vision``, ``code``); static parameters in
+    ``PAPER_SITES``,
     ``PAPER_CLASSES``, ``PAPER_JOBS``. ``mpc.generator.random_instance(n_sites, hours, n_jobs,
     n_classes, seed=0)``: seeded random instances of the same family.
 """

@@ -160,7 +160,8 @@ def solve(instance: Instance, *, method: str = "joint", time_limit: float = 60.0
                      gap=stage1.gap, build_s=stage1.build_s, translate_s=stage1.translate_s,
                      solve_s=stage1.solve_s, n_variables=stage1.n_variables,
                      n_binaries=stage1.n_binaries, n_constraints=stage1.n_constraints)
-        r.message = f"compute_only: stage 1 {stage1.status}, passive energy, objective {r.objective:,.1f}"
+        r.message = (f"compute_only: stage 1 {stage1.status}, passive energy, "
+                     f"objective {r.objective:,.1f}")
         return r
     if method == "energy_only":
         starts, q, unserved = naive_workload(instance)

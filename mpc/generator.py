@@ -1,8 +1,9 @@
 """Seeded random instances of the paper's family (scaling benchmark, invariant tests).
 
 Sites sit in three regions (latency 5 ms on site, 10–25 ms within a region, 70–160 ms across);
-signals are daily profiles (solar dip, evening peak) with per-site phase, level and AR(1)-like noise;
-jobs take ~35 % of the spare IT capacity so mandatory jobs almost always fit. Same arguments and
+signals are daily profiles (solar dip, evening peak) with per-site phase, level and AR(1)-like
+noise; jobs take ~35 % of the spare IT capacity so mandatory jobs almost always fit. Same arguments
+and
 seed → identical instance.
 """
 
@@ -62,7 +63,8 @@ def random_instance(n_sites: int = 3, hours: int = 24, n_jobs: int = 6, n_classe
                 lat[s] = float(rng.uniform(70, 160))
         limit = float(rng.choice([40.0, 120.0, 200.0]))
         e_k = float(rng.uniform(1e-5, 2e-5))
-        classes.append(InferenceClass(f"class{k:02d}", home, e_k, float(e_k * rng.uniform(250, 450)),
+        rho = float(e_k * rng.uniform(250, 450))
+        classes.append(InferenceClass(f"class{k:02d}", home, e_k, rho,
                                       lat, limit))
         peak_mw = 0.25 * spare[home]
         h = (utc_h + offset[region[home]]) % 24

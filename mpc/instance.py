@@ -1,4 +1,5 @@
-"""Typed, validated inputs of the scheduling model: fleet (sites, batteries, classes), jobs, signals.
+"""Typed, validated inputs of the scheduling model: fleet (sites, batteries, classes), jobs,
+signals.
 
 Everything here is plain data (frozen dataclasses + pandas DataFrames); nothing imports Pyomo.
 Validation happens at construction and raises :class:`InstanceError` whose message names the field
@@ -53,8 +54,8 @@ def _utc_hour(field_name: str, ts) -> pd.Timestamp:
 class Battery:
     """A site battery. ``energy_mwh = 0`` means no battery.
 
-    energy_mwh E_s, charge_mw Pc_s, discharge_mw Pd_s, eta_c ηc, eta_d ηd, soc0 as a *fraction* of E_s
-    (the initial state and the terminal target), soc_min/soc_max σmin/σmax (fractions),
+    energy_mwh E_s, charge_mw Pc_s, discharge_mw Pd_s, eta_c ηc, eta_d ηd, soc0 as a *fraction* of
+    E_s (the initial state and the terminal target), soc_min/soc_max σmin/σmax (fractions),
     throughput_cost ψ ($/MWh charged or discharged).
     """
 
@@ -91,7 +92,8 @@ class Battery:
 
 @dataclass(frozen=True)
 class Site:
-    """A data centre and its microgrid. Powers in MW; ``inference_cap_mw`` caps Σ_k e_k q_kst (12)."""
+    """A data centre and its microgrid. Powers in MW; ``inference_cap_mw`` caps Σ_k e_k q_kst
+    (12)."""
 
     name: str
     it_capacity_mw: float
@@ -114,8 +116,9 @@ class Site:
 
 @dataclass(frozen=True)
 class InferenceClass:
-    """An elastic inference class. ``latency_ms`` maps site → ms from the class's users; the class may be
-    served at site s iff ``latency_ms[s] <= latency_limit_ms`` (A_k). ``energy_mwh`` e_k per unit,
+    """An elastic inference class. ``latency_ms`` maps site → ms from the class's users; the class
+    may be served at site s iff ``latency_ms[s] <= latency_limit_ms`` (A_k). ``energy_mwh`` e_k per
+    unit,
     ``revenue`` ρ_k $ per unit."""
 
     name: str
@@ -131,9 +134,10 @@ class InferenceClass:
 
 @dataclass(frozen=True)
 class Job:
-    """A rigid training job: ``power_mw`` P_j for ``duration_h`` D_j consecutive hours at one site of
-    ``eligible_sites``; may start in the ``release`` hour and must end by the end of the ``deadline``
-    hour (both UTC hour starts). ``value`` V_j $ earned when it runs. ``home_site`` is where the
+    """A rigid training job: ``power_mw`` P_j for ``duration_h`` D_j consecutive hours at one site
+    of ``eligible_sites``; may start in the ``release`` hour and must end by the end of the
+    ``deadline`` hour (both UTC hour starts). ``value`` V_j $ earned when it runs. ``home_site`` is
+    where the
     carbon-agnostic / energy-only baselines run it (default: first eligible site)."""
 
     job_id: str
@@ -157,8 +161,9 @@ class Job:
 
 @dataclass(frozen=True)
 class RunningJob:
-    """A job already started (in a receding-horizon window): it occupies ``power_mw`` at ``site`` for the
-    next ``periods_left`` periods and cannot move or pause. Its value was earned when it started."""
+    """A job already started (in a receding-horizon window): it occupies ``power_mw`` at ``site``
+    for the next ``periods_left`` periods and cannot move or pause. Its value was earned when it
+    started."""
 
     job_id: str
     site: str
@@ -170,8 +175,8 @@ class RunningJob:
 class Signals:
     """Exogenous time series over one index (hour-start UTC).
 
-    carbon (gCO2/kWh), price_import / price_export ($/MWh), generation (MW available), kappa (cooling
-    overhead κ): one column per site. demand (units/h): one column per inference class.
+    carbon (gCO2/kWh), price_import / price_export ($/MWh), generation (MW available), kappa
+    (cooling overhead κ): one column per site. demand (units/h): one column per inference class.
     """
 
     carbon: pd.DataFrame
@@ -354,7 +359,8 @@ def make_job(job_id: str, power_mw: float, duration_h: int, release, deadline, v
                pd.Timestamp(deadline), float(value), tuple(eligible_sites), home_site, mandatory)
 
 
-def jobs_from_frame(frame: pd.DataFrame, home_sites: Mapping[str, str] | None = None) -> tuple[Job, ...]:
+def jobs_from_frame(frame: pd.DataFrame,
+                    home_sites: Mapping[str, str] | None = None) -> tuple[Job, ...]:
     """Jobs from a ``sources.frames.JOB_COLUMNS`` frame (``job_id, power_mw, duration_h, release,
     deadline, value, eligible_sites``; optional ``home_site``, ``mandatory``)."""
     out = []

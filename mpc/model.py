@@ -3,8 +3,8 @@
 Reading order follows the paper: :func:`define_sets`, :func:`define_parameters`,
 :func:`define_variables`, one small function per constraint family (``define_c02_it_load`` ...
 ``define_c16_carbon``; each docstring carries its equation and a legend), :func:`define_objective`.
-:func:`build_model` calls them in that order. The builder reads only an :class:`~mpc.instance.Instance`
-and :class:`ModelOptions`; it never touches files or solvers.
+:func:`build_model` calls them in that order. The builder reads only an
+:class:`~mpc.instance.Instance` and :class:`ModelOptions`; it never touches files or solvers.
 
 Departures from the paper, same meaning:
 
@@ -17,16 +17,17 @@ Departures from the paper, same meaning:
 * Mode binaries ``u_st`` (import/export) and ``w_st`` (charge/discharge) are relaxed to [0, 1] when
   that is safe (``relax_modes="auto"``): import prices ≥ 0 and export price ≤ import price make
   simultaneous import and export never profitable (and emissions only fall when both shrink), and a
-  positive throughput cost ψ makes simultaneous charge/discharge strictly worse than curtailing local
-  generation. Any tie or sub-optimal incumbent left with both non-zero is netted out afterwards
+  positive throughput cost ψ makes simultaneous charge/discharge strictly worse than curtailing
+  local generation. Any tie or sub-optimal incumbent left with both non-zero is netted out
+  afterwards
   (:func:`mpc.results.net_simultaneous`), which never raises cost or emissions.
 * A receding-horizon window: jobs whose deadline lies beyond the horizon are optional in the window
   (they may wait); jobs already running add a fixed load ``F_st``; the terminal state of charge is
   bounded below by ``soc_T_s`` (the configured ``soc0``, not the current state, so windows do not
   ratchet the battery).
 * Elastic mode (``ModelOptions.elastic``): the named constraint families get non-negative slack
-  variables penalised in the objective (used to serve what is feasible in a realised hour, and by the
-  infeasibility diagnosis, which minimises total slack alone).
+  variables penalised in the objective (used to serve what is feasible in a realised hour, and by
+  the infeasibility diagnosis, which minimises total slack alone).
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def define_parameters(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -
     Cap_s, Base_s IT capacity / always-on load (MW); F_st load of jobs already running (MW);
     κ_st cooling overhead; G_st local generation available (MW); π_st, π^x_st import / export price
     ($/MWh); c_st grid carbon intensity (t/MWh = g/kWh / 1000); Imax_s, Xmax_s grid limits (MW);
-    E_s, Pc_s, Pd_s, ηc_s, ηd_s, soc0_s, σmin_s·E_s, σmax_s·E_s, ψ_s battery; soc_T_s terminal bound;
-    P_j, D_j, V_j job power (MW), duration (periods), value ($); e_k, ρ_k, λ_kt inference energy
+    E_s, Pc_s, Pd_s, ηc_s, ηd_s, soc0_s, σmin_s·E_s, σmax_s·E_s, ψ_s battery; soc_T_s terminal
+    bound; P_j, D_j, V_j job power (MW), duration (periods), value ($); e_k, ρ_k, λ_kt inference
+    energy
     (MWh/unit), revenue ($/unit), demand (units/h); InfCap_s inference capacity (MW);
     B carbon budget (t); p_c carbon price ($/t); Δ period length (h).
     """
@@ -437,7 +439,8 @@ def define_c16_carbon(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -
 
         em_st = c_st · imp_st · Δ,   Σ_{s,t} em_st <= B (+ slack)
 
-    c_st grid intensity (t/MWh), B budget (t). The budget is dropped when B is None or for no-carbon.
+    c_st grid intensity (t/MWh), B budget (t). The budget is dropped when B is None or for
+    no-carbon.
     """
     m.c16_emissions = pyo.Constraint(
         m.S, m.T, rule=lambda _m, s, t: m.em[s, t] == m.c[s, t] * m.imp[s, t] * m.dt)
@@ -451,7 +454,8 @@ def define_c16_carbon(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -
 def objective_expression(m: pyo.ConcreteModel):
     """(1) net operational benefit::
 
-        Σ_j V_j Σ_{s,t} y_jst + Σ_{k,s,t} ρ_k q_kst + Σ_{s,t} π^x_st exp_st Δ − Σ_{s,t} π_st imp_st Δ
+        Σ_j V_j Σ_{s,t} y_jst + Σ_{k,s,t} ρ_k q_kst
+        + Σ_{s,t} π^x_st exp_st Δ − Σ_{s,t} π_st imp_st Δ
         − p_c Σ_{s,t} em_st − ψ_s Σ_{s,t} (ch_st + dis_st) Δ
     """
     return (sum(m.V[j] * m.y[j, s, t] for (j, s, t) in m.Y)

@@ -13,14 +13,14 @@ Sites (MW, MWh, $/MWh):
 site        IT cap  base   import  export  local gen.   battery E/Pc=Pd        grid
 ==========  ======  =====  ======  ======  ===========  ====================  =============
 sanjose     60      18     90      40      PV 45 MWp    80 MWh / 20 MW        CISO 110–310 g
-frankfurt   50      15     80      20      PV 12 + wind 10  40 MWh / 10 MW    DE 330–560 g
+frankfurt   50      15     80      30      PV 30 + wind 15  40 MWh / 10 MW    DE 330–560 g
 london      45      12     70      20      wind 18      40 MWh / 10 MW        GB 120–260 g
 ==========  ======  =====  ======  ======  ===========  ====================  =============
 
 Batteries: ηc = ηd = 0.95, soc0 = 50 %, σ ∈ [10 %, 90 %], throughput cost ψ = 2 $/MWh (so the
 mode binaries can be LP-relaxed, see :mod:`mpc.model`). Cooling κ = 0.12 + 0.012·max(0, T − 18 °C)
 with a sinusoidal local temperature (San Jose 14–30 °C, Frankfurt 12–24, London 11–20).
-Prices: export = 0.85 × import. Carbon price 120 $/t; budget 900 t for the day (slack: the
+Prices: export = 0.85 × import. Carbon price 120 $/t; budget 400 t for the day (slack: the
 joint optimum stays well below it, so no-carbon ≈ joint as in the paper).
 
 Inference (units = requests; demand = requests/h, peaking ~14:00 home-local time):
@@ -50,7 +50,7 @@ from mpc.instance import Battery, InferenceClass, Instance, Job, Signals, Site
 DAY = pd.Timestamp("2024-06-12 00:00", tz="UTC")
 HOURS = 24
 CARBON_PRICE = 120.0  # $/t
-CARBON_BUDGET = 900.0  # t for the 24 h horizon
+CARBON_BUDGET = 400.0  # t for the 24 h horizon
 
 _BATT = dict(eta_c=0.95, eta_d=0.95, soc0=0.5, soc_min=0.1, soc_max=0.9, throughput_cost=2.0)
 
@@ -58,7 +58,7 @@ _BATT = dict(eta_c=0.95, eta_d=0.95, soc0=0.5, soc_min=0.1, soc_max=0.9, through
 PAPER_SITES: tuple[Site, ...] = (
     Site("sanjose", it_capacity_mw=60, base_load_mw=18, import_limit_mw=90, export_limit_mw=40,
          battery=Battery(energy_mwh=80, charge_mw=20, discharge_mw=20, **_BATT)),
-    Site("frankfurt", it_capacity_mw=50, base_load_mw=15, import_limit_mw=80, export_limit_mw=20,
+    Site("frankfurt", it_capacity_mw=50, base_load_mw=15, import_limit_mw=80, export_limit_mw=30,
          battery=Battery(energy_mwh=40, charge_mw=10, discharge_mw=10, **_BATT)),
     Site("london", it_capacity_mw=45, base_load_mw=12, import_limit_mw=70, export_limit_mw=20,
          battery=Battery(energy_mwh=40, charge_mw=10, discharge_mw=10, **_BATT)),
@@ -70,7 +70,7 @@ PAPER_SITES: tuple[Site, ...] = (
 SITE_PROFILES = {
     "sanjose": dict(utc_offset=-7, pv_mw=45.0, wind_mw=0.0, ci=(250.0, 140.0, 60.0),
                     price=(70.0, 50.0, 55.0), temp=(22.0, 8.0)),
-    "frankfurt": dict(utc_offset=2, pv_mw=12.0, wind_mw=10.0, ci=(470.0, 110.0, 90.0),
+    "frankfurt": dict(utc_offset=2, pv_mw=30.0, wind_mw=15.0, ci=(470.0, 110.0, 90.0),
                       price=(105.0, 30.0, 45.0), temp=(18.0, 6.0)),
     "london": dict(utc_offset=1, pv_mw=0.0, wind_mw=18.0, ci=(190.0, 40.0, 70.0),
                    price=(90.0, 15.0, 50.0), temp=(15.5, 4.5)),
@@ -83,7 +83,8 @@ PAPER_CLASSES: tuple[InferenceClass, ...] = (
     InferenceClass("vision", home_site="frankfurt", energy_mwh=2.0e-5, revenue=0.008,
                    latency_ms={"sanjose": 150, "frankfurt": 5, "london": 15}, latency_limit_ms=40),
     InferenceClass("code", home_site="sanjose", energy_mwh=1.5e-5, revenue=0.006,
-                   latency_ms={"sanjose": 5, "frankfurt": 150, "london": 140}, latency_limit_ms=200),
+                   latency_ms={"sanjose": 5, "frankfurt": 150, "london": 140},
+                   latency_limit_ms=200),
 )
 
 #: Demand shape per class: (night requests/h, 14:00-local peak requests/h).
@@ -155,8 +156,8 @@ def default_instance() -> Instance:
 
 
 def multi_day_jobs(days: int, start: pd.Timestamp = DAY) -> tuple[Job, ...]:
-    """:data:`PAPER_JOBS` repeated every day for ``days`` days (ids suffixed ``-d<n>``): the job queue
-    of the multi-day closed-loop benchmark."""
+    """:data:`PAPER_JOBS` repeated every day for ``days`` days (ids suffixed ``-d<n>``): the job
+    queue of the multi-day closed-loop benchmark."""
     out = []
     for d in range(days):
         day = start + pd.Timedelta(days=d)

@@ -73,7 +73,8 @@ class State:
 class StepResult:
     """plan: the window's :class:`Result` (all H hours); committed: the realised first hour
     (a :class:`Result` over one period whose frames are the committed decisions); next_state;
-    started: jobs started in the committed hour; missed: jobs that can no longer meet their deadline."""
+    started: jobs started in the committed hour; missed: jobs that can no longer meet their
+    deadline."""
 
     plan: Result
     committed: Result
@@ -95,8 +96,8 @@ def window_budget(state: State, hours: int) -> float | None:
 
 def window_instance(state: State, inst: Instance) -> tuple[Instance, list[str]]:
     """Apply the state to a window instance: drop finished/missed jobs, turn running ones into fixed
-    loads, set the initial battery state and the window's carbon allocation. Returns the instance and
-    the jobs found missed (latest start already past)."""
+    loads, set the initial battery state and the window's carbon allocation. Returns the instance
+    and the jobs found missed (latest start already past)."""
     t0 = inst.index[0]
     jobs, missed, running = [], [], []
     by_id = {j.job_id: j for j in inst.jobs}
@@ -164,8 +165,9 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
          options: ModelOptions | None = None) -> StepResult:
     """One receding-horizon step.
 
-    ``instance``: the window ``[t0, t0+H)`` with the *forecast* signals issued at ``t0 = state.time``
-    and the full job list (finished / running / missed ones are handled from the state).
+    ``instance``: the window ``[t0, t0+H)`` with the *forecast* signals issued at ``t0 =
+    state.time`` and the full job list (finished / running / missed ones are handled from the
+    state).
     ``realised``: signals that cover ``t0`` as it actually happened (default: the forecast).
     Returns the plan, the committed (realised) first hour and the next state.
     """
@@ -177,8 +179,16 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
     opts = dataclasses.replace(options or ModelOptions(), elastic=_elastic(w))
     plan = solve_model(w, opts, method="plan", time_limit=time_limit, mip_gap=mip_gap,
                        count_size=False)
-    if not plan.ok:
-        raise RuntimeError(f"window at {state.time}: {plan.message}")
+    if not plan.ok:  # no incumbent within the time limit: fall back to the carbon-agnostic plan
+        from mpc.baselines import carbon_agnostic
+
+        log.warning("window at %s: %s; falling back to the carbon-agnostic plan",
+                    state.time, plan.message)
+        failed = plan
+        plan = carbon_agnostic(w)
+        plan.method, plan.status = "plan", "fallback"
+        plan.termination_condition = failed.termination_condition
+        plan.message = f"fallback to carbon-agnostic: {failed.message}"
     if plan.status != "optimal":
         log.warning("window at %s: %s", state.time, plan.message)
     d = plan.decisions
@@ -370,8 +380,8 @@ def _simulate_agnostic(realised: Signals, sites, classes, jobs, carbon_price, bu
 
 
 def savings(report: SimReport, reference: SimReport, oracle: SimReport | None = None) -> dict:
-    """Savings of ``report`` vs ``reference`` (carbon-agnostic) and, with ``oracle``, the share of the
-    oracle's savings achieved (emissions and objective)."""
+    """Savings of ``report`` vs ``reference`` (carbon-agnostic) and, with ``oracle``, the share of
+    the oracle's savings achieved (emissions and objective)."""
     out = {"emissions_saved_t": reference.totals["emissions_t"] - report.totals["emissions_t"],
            "objective_gain": report.totals["objective"] - reference.totals["objective"],
            "cost_saved": reference.totals["energy_cost"] - report.totals["energy_cost"]}

@@ -1,8 +1,9 @@
 """Decisions → tidy DataFrames and the model's accounting, shared by every method.
 
 Every method (the MILP, the baselines, the carbon-agnostic heuristic, the realised hour of the
-receding horizon) ends in a :class:`Decisions` object; :func:`evaluate` turns it into the tidy frames
-and the totals of objective (1) with one piece of code, so all methods are compared on the same
+receding horizon) ends in a :class:`Decisions` object; :func:`evaluate` turns it into the tidy
+frames and the totals of objective (1) with one piece of code, so all methods are compared on the
+same
 accounting. No Pyomo here.
 """
 
@@ -42,7 +43,8 @@ class Result:
     """What one solve (or one baseline evaluation) returns.
 
     status: ``optimal`` | ``feasible`` (time limit or gap with an incumbent) | ``infeasible`` |
-    ``no_solution`` | ``evaluated`` (a heuristic, no optimisation) | ``error``.
+    ``no_solution`` | ``evaluated`` (a heuristic, no optimisation) | ``fallback`` (a receding-horizon
+    window with no incumbent, planned by the carbon-agnostic heuristic instead).
     termination_condition: the solver's own words. objective / bound / gap: of (1) as recomputed
     on the decisions (``objective``) and the solver's dual bound (``bound``; NaN for heuristics);
     gap = (bound − objective) / max(1, |objective|). build_s: Pyomo model construction;
@@ -106,15 +108,17 @@ class Result:
                 "solve_s": self.solve_s}
 
     def __repr__(self) -> str:
-        return (f"Result(method={self.method!r}, status={self.status!r}, objective={self.objective:.1f},"
+        return (f"Result(method={self.method!r}, status={self.status!r}, "
+                f"objective={self.objective:.1f},"
                 f" emissions_t={self.emissions_t:.2f}, gap={self.gap:.4f})")
 
 
 def net_simultaneous(inst: Instance, d: Decisions) -> Decisions:
     """Remove simultaneous import/export and charge/discharge from relaxed-mode solutions.
 
-    Import and export are reduced by their common part (balance kept, cost and emissions do not rise).
-    Charge and discharge are replaced by the net flow with the same state of charge; the energy that
+    Import and export are reduced by their common part (balance kept, cost and emissions do not
+    rise). Charge and discharge are replaced by the net flow with the same state of charge; the
+    energy that
     frees up reduces import first, then local generation used (curtailment).
     """
     both = np.minimum(d.imp, d.exp)
@@ -215,7 +219,8 @@ def evaluate(inst: Instance, d: Decisions, method: str, **meta) -> Result:
         "shed_mwh": float(shed.sum() * dt),
         "jobs_started": float(len(d.starts)),
     }
-    totals["energy_cost"] = totals["import_cost"] - totals["export_revenue"] + totals["battery_cost"]
+    totals["energy_cost"] = (totals["import_cost"] - totals["export_revenue"]
+                             + totals["battery_cost"])
     totals["revenue"] = totals["job_value"] + totals["inference_revenue"]
     totals["carbon_cost"] = inst.carbon_price * totals["emissions_t"]
     totals["objective"] = totals["revenue"] - totals["energy_cost"] - totals["carbon_cost"]

@@ -134,7 +134,7 @@ def solve_model(inst: Instance, opt: ModelOptions | None = None, *, method: str 
     r = Result(method=method, status=status, objective=float("nan"), bound=bound,
                gap=float("nan"), **meta)
     if diagnose_infeasible and not opt.phase1:
-        r.diagnosis = diagnose(inst, opt, time_limit=time_limit)
+        r.diagnosis = diagnose(inst, opt, time_limit=max(time_limit, 30.0))
     r.message = (f"{method}: {status} ({tc.name})"
                  + (": " + "; ".join(r.diagnosis) if r.diagnosis else ""))
     return r
@@ -150,13 +150,17 @@ def diagnose(inst: Instance, opt: ModelOptions | None = None, *, time_limit: flo
 
     import pyomo.environ as pyo
 
-    opt = dataclasses.replace(opt or ModelOptions(), phase1=True, elastic=dict.fromkeys(FAMILIES, 1.0))
+    opt = dataclasses.replace(opt or ModelOptions(), phase1=True,
+                              elastic=dict.fromkeys(FAMILIES, 1.0))
     m = build_model(inst, opt)
     solver = _highs(time_limit, 0.0)
     res = solver.solve(m)
     if res.best_feasible_objective is None or not math.isfinite(res.best_feasible_objective):
         return [f"diagnosis run found no solution ({res.termination_condition.name})"]
     res.solution_loader.load_vars()
+    from pyomo.contrib.appsi.base import TerminationCondition as TC
+
+    proven = res.termination_condition == TC.optimal
     out = []
     for var in m.slack.component_objects(pyo.Var):
         vals = {i: var[i].value or 0.0 for i in var}
@@ -167,6 +171,11 @@ def diagnose(inst: Instance, opt: ModelOptions | None = None, *, time_limit: flo
         where = ", ".join(f"{_fmt_index(var.local_name, i, inst)}: {v:.3g}" for i, v in worst)
         out.append(f"{FAMILIES[var.local_name]} violated (total slack {sum(pos.values()):.3g}; "
                    f"{where})")
+    if not out and proven:
+        return ["no constraint family needs slack: the model is feasible (the failure was a limit)"]
+    if out and not proven:
+        out.insert(0, f"inconclusive: the diagnosis run stopped at "
+                      f"{res.termination_condition.name}, the listed slack may not be needed")
     return out
 
 

@@ -1,18 +1,25 @@
-"""The Dagster code location: ``dagster dev`` (or ``dg dev``) from the repo root loads ``defs``."""
+"""The Dagster code location: ``make dev`` (``dagster dev -m pipelines.definitions``) loads ``defs``.
 
+Asset groups: ingest (hourly signals -> staging.*), forecast (TFT models and hourly forecasts),
+plan (receding-horizon plan, committed dispatch, marts views). Resources default to the built-in demo
+fleet and ``.gridflex/gridflex.duckdb``; environment variables ``GRIDFLEX_DB`` / ``GRIDFLEX_FLEET``
+(e.g. in ``.env``) override them.
+"""
 
 import dagster as dg
 
+from pipelines.defs.automation import ALL_CHECKS_EXTRA, JOBS, SCHEDULES
+from pipelines.defs.backtest import BACKTEST_ASSETS
 from pipelines.defs.checks import INGEST_CHECKS
+from pipelines.defs.forecast import FORECAST_ASSETS
 from pipelines.defs.ingest import INGEST_ASSETS
-from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
+from pipelines.defs.plan import PLAN_ASSETS
+from pipelines.defs.resources import default_resources
 
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS],
-    asset_checks=[*INGEST_CHECKS],
-    resources={
-        "warehouse": WarehouseResource(),
-        "fleet": FleetResource(),
-        "models": ModelStoreResource(),
-    },
+    assets=[*INGEST_ASSETS, *FORECAST_ASSETS, *PLAN_ASSETS, *BACKTEST_ASSETS],
+    asset_checks=[*INGEST_CHECKS, *ALL_CHECKS_EXTRA],
+    jobs=JOBS,
+    schedules=SCHEDULES,
+    resources=default_resources(),
 )

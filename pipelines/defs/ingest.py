@@ -82,12 +82,15 @@ def weather(
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset(**INGEST, description="Wholesale electricity prices per zone -> staging.prices")
+@dg.asset(**INGEST, description="Day-ahead electricity prices per zone, for the window and the planning "
+          "horizon after it (published ahead) -> staging.prices")
 def prices(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
     start, end = hour_window(context)
-    frame, report = fetch.fetch_prices(fleet.load(), start, end)
+    f = fleet.load()
+    end = end + pd.Timedelta(hours=f.planning.horizon_h)
+    frame, report = fetch.fetch_prices(f, start, end)
     res = store(warehouse.get(), "staging.prices", frame, report, window=_span(frame, "ts", start, end))
     return dg.MaterializeResult(metadata=_metadata([res], frame, start, end))
 
@@ -112,11 +115,13 @@ def inference_demand(
     return dg.MaterializeResult(metadata=_metadata([res], frame, start, end))
 
 
-@dg.asset(**INGEST, description="Training-job queue (jobs released in the window) -> staging.jobs")
+@dg.asset(**INGEST, description="Training-job queue: jobs submitted with a release in the window or the "
+          "planning horizon after it -> staging.jobs")
 def job_queue(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
     start, end = hour_window(context)
+    end = end + pd.Timedelta(hours=fleet.load().planning.horizon_h)
     frame, report = fetch.fetch_jobs(fleet.load(), start, end)
     if frame.empty:
         return dg.MaterializeResult(metadata={"dagster/row_count": 0, "note": "no job released in window"})

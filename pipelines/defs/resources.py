@@ -36,3 +36,18 @@ class ModelStoreResource(dg.ConfigurableResource):
     max_model_age_hours: int = Field(
         24 * 8, description="a model older than this (by its last training hour) counts as stale"
     )
+
+
+def default_resources() -> dict:
+    """Resources for ``defs``: paths from ``GRIDFLEX_DB`` / ``GRIDFLEX_FLEET`` / ``GRIDFLEX_MODELS`` when
+    set (Dagster resolves ``EnvVar`` at launch, not at import), else the demo defaults."""
+    import os
+
+    def env(name: str, default):
+        return dg.EnvVar(name) if os.environ.get(name) else default
+
+    return {
+        "warehouse": WarehouseResource(path=env("GRIDFLEX_DB", ".gridflex/gridflex.duckdb")),
+        "fleet": FleetResource(path=env("GRIDFLEX_FLEET", None)),
+        "models": ModelStoreResource(directory=env("GRIDFLEX_MODELS", ".gridflex/models")),
+    }

@@ -111,3 +111,31 @@ def import_em_csv(wh: Warehouse, paths: Iterable[str | Path]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def ingest_window(wh: Warehouse, fleet, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Bulk-ingest every signal of ``fleet``'s sources for hours ``[start, end)`` — what the hourly ingest
+    assets do for one hour, for a whole history at once (bootstrapping a warehouse, the demo). Prices and
+    the job queue reach one planning horizon further, as the hourly assets do. Returns one row per table."""
+    from pipelines.lib import fetch
+
+    ahead = end + pd.Timedelta(hours=fleet.planning.horizon_h)
+    results: list[IngestResult] = []
+    frame, report = fetch.fetch_carbon(fleet, start, end)
+    results.append(store(wh, "staging.carbon_intensity", frame, report, window=(min(start, frame.ts.min()), end)))
+    obs, fcst, report = fetch.fetch_weather(fleet, start, end)
+    results.append(store(wh, "staging.weather_observed", obs, report, window=(min(start, obs.ts.min()), end)))
+    if not fcst.empty:
+        results.append(store(wh, "staging.weather_forecast", fcst, None,
+                             window=(min(start, fcst.issued_at.min()), end)))
+    frame, report = fetch.fetch_prices(fleet, start, ahead)
+    results.append(store(wh, "staging.prices", frame, report, window=(start, ahead)))
+    frame, report = fetch.fetch_generation(fleet, start, end)
+    results.append(store(wh, "staging.generation", frame, report, window=(start, end)))
+    frame, report = fetch.fetch_inference(fleet, start, end)
+    results.append(store(wh, "staging.load", frame, report, window=(start, end)))
+    frame, report = fetch.fetch_jobs(fleet, start, ahead)
+    if not frame.empty:
+        frame = frame.assign(source=fleet.jobs.source, received_at=frame["release"])
+        results.append(store(wh, "staging.jobs", frame, report, window=(start, ahead)))
+    return pd.DataFrame([{**r.stats.as_dict(), "repaired": sum(r.repairs.values())} for r in results])

@@ -19,7 +19,8 @@ def frame_from(values, start="2024-01-01", series="a") -> pd.DataFrame:
     return pd.DataFrame({"series": series, "ts": ts, "value": np.asarray(values, float)})
 
 
-# --- metrics ---------------------------------------------------------------------------------------
+# --- metrics
+# ---------------------------------------------------------------------------------------
 
 def test_mae_mape_hand_computed():
     y, p = [100, 200, 400], [110, 180, 400]
@@ -59,7 +60,8 @@ def test_score_per_bucket():
     assert s.loc["24-48", "mape"] == pytest.approx(100 * 20 / 30)
 
 
-# --- baselines -------------------------------------------------------------------------------------
+# --- baselines
+# -------------------------------------------------------------------------------------
 
 def test_persistence_same_hour_yesterday_and_latest_for_long_leads():
     v = np.arange(24 * 10, dtype=float)  # value = hour number
@@ -132,7 +134,8 @@ def test_backtest_strict_equals_batched_for_persistence():
     assert set(a.scores["bucket"]) == {"0-24"}
 
 
-# --- input checks ----------------------------------------------------------------------------------
+# --- input checks
+# ----------------------------------------------------------------------------------
 
 SPEC = SeriesSpec(encoder_length=24, horizon=24, target_lags=(24,))
 

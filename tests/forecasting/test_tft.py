@@ -1,4 +1,5 @@
-"""Tiny TFT on generated data: trains, checkpoints, reloads identically, quantiles ordered, no leakage.
+"""Tiny TFT on generated data: trains, checkpoints, reloads identically, quantiles ordered, no
+leakage.
 
 One model is trained per session (module fixture) and shared by the tests; the training itself is
 marked slow-free because it takes ~10-20 s with a hidden size of 4, 1 epoch and 3 batches.
@@ -108,7 +109,8 @@ def test_deterministic_with_seed(data, tmp_path, trained):
                                   tft.predict(again, data, ISSUE, known(data)))
 
 
-# --- leakage and bad input (no training needed) ------------------------------------------------------
+# --- leakage and bad input (no training needed)
+# ------------------------------------------------------
 
 def test_builder_refuses_future_target_in_covariates(data):
     fut = data[["series", "ts", "temp_fc", "value"]]
@@ -120,7 +122,8 @@ def test_builder_refuses_covariate_available_after_issue(data):
     fut = known(data).assign(available_at=ISSUE - pd.Timedelta(hours=1))
     make_windows(data, SPEC, ISSUE, fut)  # all known an hour before: fine
     late = fut.copy()
-    late.loc[late.ts == ISSUE + pd.Timedelta(hours=5), "available_at"] = ISSUE + pd.Timedelta(hours=2)
+    at5 = late.ts == ISSUE + pd.Timedelta(hours=5)
+    late.loc[at5, "available_at"] = ISSUE + pd.Timedelta(hours=2)
     with pytest.raises(LeakageError, match="available"):
         make_windows(data, SPEC, ISSUE, late)
 
@@ -132,7 +135,8 @@ def test_builder_windows_use_only_past(data):
     assert (enc.ts < ISSUE).all() and (dec.ts >= ISSUE).all()
     last = data[(data.ts == ISSUE - pd.Timedelta(hours=1))].set_index("series")["value"]
     for s, g in dec.groupby("series"):
-        assert (g["value"] == last[s]).all()  # decoder target is the last known value, not the future
+        # decoder target is the last known value, not the future
+        assert (g["value"] == last[s]).all()
         src = data[data.series == s].set_index("ts")["value"]
         np.testing.assert_array_equal(g["lag24"].to_numpy(),
                                       src.reindex(g.ts - pd.Timedelta(hours=24)).to_numpy())

@@ -30,7 +30,8 @@ def check_invariants(inst, r):
         assert (soc <= b.soc_max * b.energy_mwh + TOL).all()
         prev = np.r_[inst.soc_init(s), soc[:-1]]
         if b.energy_mwh > 0:
-            expect = prev + b.eta_c * x["charge_mw"].to_numpy() - x["discharge_mw"].to_numpy() / b.eta_d
+            ch, dis = x["charge_mw"].to_numpy(), x["discharge_mw"].to_numpy()
+            expect = prev + b.eta_c * ch - dis / b.eta_d
             assert np.allclose(soc, expect, atol=1e-4)
             assert soc[-1] >= inst.soc_target(s) - 1e-4
     # no simultaneous import/export, charge/discharge
@@ -48,7 +49,8 @@ def check_invariants(inst, r):
         if j.mandatory:
             assert j.job_id in set(r.runs["job"])
     # (11) inference fully served
-    served = r.routing.groupby(["time", "cls"])["units"].sum().unstack().reindex(inst.index).fillna(0)
+    served = r.routing.groupby(["time", "cls"])["units"].sum().unstack()
+    served = served.reindex(inst.index).fillna(0)
     assert np.allclose(served[inst.class_names].to_numpy(),
                        inst.signals.demand[inst.class_names].to_numpy(), rtol=1e-6, atol=1e-3)
     # (16) emissions within budget
@@ -102,3 +104,16 @@ def test_paper_table_shape():
     for m in ("compute_only", "energy_only", "no_routing", "carbon_agnostic"):
         assert obj[m] < joint and em[m] > em["joint"], m
     check_invariants(default_instance(), res["joint"])
+
+
+def test_time_limit_returns_incumbent_with_gap_or_explains():
+    inst = random_instance(6, 24, 25, 3, seed=1)
+    r = solve(inst, time_limit=0.5, mip_gap=0.0)
+    assert r.termination_condition in ("maxTimeLimit", "optimal")
+    if r.status == "feasible":
+        assert np.isfinite(r.gap) and r.gap >= 0 and np.isfinite(r.bound)
+        check_invariants(inst, r)
+    elif r.status == "no_solution":
+        assert r.diagnosis and "limit" in r.diagnosis[0]
+    else:
+        assert r.status == "optimal"

@@ -95,7 +95,8 @@ def test_persistence_is_same_hour_yesterday(tiny):
 def _loop_instance(tiny):
     b = Battery(energy_mwh=10, charge_mw=5, discharge_mw=5, soc0=0.5, throughput_cost=1.0)
     sites = [tiny.site("A", cap=30, base=5, battery=b), tiny.site("B", cap=20, base=3)]
-    carbon = {"A": [400, 300, 100, 100, 300, 500, 500, 200], "B": [200, 250, 300, 350, 200, 100, 150, 300]}
+    carbon = {"A": [400, 300, 100, 100, 300, 500, 500, 200],
+              "B": [200, 250, 300, 350, 200, 100, 150, 300]}
     price = {"A": [80, 60, 20, 20, 60, 120, 120, 50], "B": [70, 70, 70, 70, 40, 30, 40, 70]}
     k = tiny.cls("chat", "A", 0.001, 0.3, {"A": 5.0, "B": 20.0}, 50.0)
     sig = tiny.signals(8, ["A", "B"], ["chat"], carbon=carbon, price=price,
@@ -146,3 +147,24 @@ def test_closed_loop_reports_missed_deadline(tiny):
     j = tiny.job("j", 25, 2, 0, 2, 1000)
     rep = simulate(sig, (tiny.site("A", cap=20.0),), (), (j,), horizon=4)
     assert rep.missed == ["j"] and rep.totals["missed_deadlines"] == 1
+
+
+def test_step_falls_back_when_the_window_has_no_incumbent(tiny, monkeypatch):
+    import mpc.solve as ms
+    from mpc.results import Result
+
+    real = ms.solve_model
+
+    def no_incumbent(inst, opt=None, *, method="joint", **kw):
+        if method == "plan":
+            return Result(method=method, status="no_solution", termination_condition="maxTimeLimit",
+                          objective=float("nan"), bound=float("nan"), gap=float("nan"))
+        return real(inst, opt, method=method, **kw)
+
+    monkeypatch.setattr(ms, "solve_model", no_incumbent)
+    sig = tiny.signals(3, ["A"])
+    inst = tiny.instance([tiny.site("A")], sig, [tiny.job("j", 5, 2, 0, 2, 100)])
+    out = step(State.initial(inst.sites, tiny.T0), inst)
+    assert out.plan.status == "fallback"
+    assert out.started == {"j": "A"}  # as soon as possible at home
+    assert out.next_state.running == {"j": ("A", 1)}

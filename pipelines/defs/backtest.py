@@ -1,0 +1,1 @@
+BACKTEST_ASSETS = []

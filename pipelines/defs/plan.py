@@ -1,0 +1,119 @@
+"""Planning assets: the hourly receding-horizon plan (self-dependent: each hour starts from the state the
+previous hour left), the committed dispatch with its carbon-agnostic comparison, and the marts."""
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.defs.common import hour_window, png, preview
+from pipelines.defs.forecast import carbon_forecast, load_forecast
+from pipelines.defs.ingest import generation, job_queue, prices, weather
+from pipelines.defs.partitions import HOURLY
+from pipelines.defs.resources import FleetResource, WarehouseResource
+from pipelines.lib import plan as pl
+from pipelines.lib.plots import plan_figure
+
+HOUR = pd.Timedelta(hours=1)
+PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
+@dg.asset(
+    partitions_def=HOURLY, backfill_policy=dg.BackfillPolicy.single_run(), group_name="plan",
+    kinds={"pyomo", "highs", "duckdb"}, pool="duckdb_writer",
+    deps=[carbon_forecast, load_forecast, prices, generation, weather, job_queue,
+          dg.AssetDep("mpc_plan", partition_mapping=PREVIOUS_HOUR)],
+    description="Receding-horizon MILP plan for [t0, t0+H) from the forecasts issued at t0 and the state "
+                "left by t0-1; commits t0 and stores the whole horizon -> plans.*",
+)
+def mpc_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+             fleet: FleetResource) -> dg.MaterializeResult:
+    wh, f = warehouse.get(), fleet.load()
+    start, end = hour_window(context)
+    hours = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
+    outcomes = []
+    for i, t0 in enumerate(hours):  # in order: each hour needs the state the previous one wrote
+        o = pl.plan_hour(wh, f, t0)
+        outcomes.append(o)
+        if o.forecast.degraded:
+            context.log.warning(f"plan {t0}: DEGRADED — {'; '.join(o.forecast.reasons)}")
+        if o.status != "optimal":
+            context.log.warning(f"plan {t0}: status {o.status}, gap {o.gap:.4f}")
+        context.log.info(f"plan {i + 1}/{len(hours)} at {t0:%Y-%m-%d %H:%M}: {o.status}, objective "
+                         f"{o.objective:,.0f} $, gap {o.gap:.2%}, solve {o.solve_s:.2f}s, "
+                         f"started {o.jobs_started or '-'}")
+    last = outcomes[-1]
+    md = {
+        "plan_hour": str(last.t0), "hours_planned": len(outcomes),
+        "status": last.status, "objective_usd": float(last.objective), "mip_gap": float(last.gap),
+        "build_s": round(last.build_s, 3), "solve_s": round(last.solve_s, 3),
+        "tick_s": round(last.total_s, 2),
+        "expected_emissions_t": round(last.expected_emissions_t, 2),
+        "expected_cost_usd": round(last.expected_cost, 0),
+        "committed_emissions_t": round(last.committed_emissions_t, 3),
+        "forecast_policy": last.forecast.policy,
+        "degraded": last.forecast.degraded,
+        "degraded_reason": "; ".join(last.forecast.reasons) or "-",
+        "degraded_hours": sum(o.forecast.degraded for o in outcomes),
+        "jobs_started": ", ".join(last.jobs_started) or "-",
+        "jobs_missed": ", ".join(j for o in outcomes for j in o.jobs_missed) or "-",
+        "realised_hour_known": last.realised_known,
+        "plan": png(plan_figure(last.plan_site_hours, f"plan at {last.t0:%Y-%m-%d %H:%M} UTC")),
+    }
+    return dg.MaterializeResult(metadata=md)
+
+
+@dg.asset(
+    partitions_def=HOURLY, backfill_policy=dg.BackfillPolicy.single_run(), group_name="plan",
+    kinds={"duckdb"}, pool="duckdb_writer", deps=[mpc_plan],
+    description="The committed hour(s) per site, with what the carbon-agnostic policy would have done in "
+                "the same hours (plans.dispatch, plans.agnostic)",
+)
+def dispatch(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+             fleet: FleetResource) -> dg.MaterializeResult:
+    wh, f = warehouse.get(), fleet.load()
+    start, end = hour_window(context)
+    first = wh.query("select min(plan_hour) t from plans.runs").t[0]
+    if first is None or pd.isna(first):
+        raise dg.Failure("no plan stored yet: materialize mpc_plan first")
+    # the carbon-agnostic policy from the first planned hour, so its jobs started where ours did
+    agn = pl.agnostic_hours(wh, f, pd.Timestamp(first), end)
+    d = wh.query("select * from marts.decisions where hour >= ? and hour < ? order by hour, site",
+                 [start.to_pydatetime(), end.to_pydatetime()])
+    if d.empty:
+        raise dg.Failure(f"no committed hour in {start}..{end}: mpc_plan did not run for it")
+    md = {"dagster/row_count": len(d), "hours": int(d.hour.nunique()),
+          "emissions_t": round(float(d.emissions_t.sum()), 3), "cost_usd": round(float(d.cost.sum()), 0),
+          "committed": preview(d[["hour", "site", "jobs_running", "grid_import_mw", "battery_soc_mwh",
+                                  "emissions_t", "forecast_policy"]], n=12)}
+    if not agn.empty:
+        a = agn[(agn.hour >= start) & (agn.hour < end)]
+        md["agnostic_emissions_t"] = round(float(a.emissions_t.sum()), 3)
+        md["emissions_vs_agnostic_pct"] = round(
+            100 * (float(a.emissions_t.sum()) - float(d.emissions_t.sum())) / max(1e-9, float(a.emissions_t.sum())), 2)
+    else:
+        md["agnostic"] = "realised signals not yet known for these hours"
+    return dg.MaterializeResult(metadata=md)
+
+
+@dg.asset(group_name="plan", kinds={"duckdb"}, deps=[dispatch, carbon_forecast, load_forecast],
+          description="DuckDB views users query: marts.schedule_current, marts.decisions, "
+                      "marts.forecast_accuracy, marts.emissions_daily")
+def marts(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    wh = warehouse.get()
+    wh.ensure_schema()  # (re)creates the views
+    daily = wh.query("select * from marts.emissions_daily")
+    acc = wh.query("select target, model, count(*) n, avg(abs_error) mae, avg(in_p10_p90::int) coverage "
+                   "from marts.forecast_accuracy group by all order by target, model")
+    sched = wh.query("select * from marts.schedule_current")
+    md = {
+        "schedule_current_rows": len(sched),
+        "decisions_rows": int(wh.query("select count(*) n from marts.decisions").n[0]),
+        "emissions_daily": preview(daily, n=12),
+        "forecast_accuracy": preview(acc, n=12),
+    }
+    if not daily.empty and daily.agnostic_emissions_t.notna().any():
+        tot, agn = float(daily.emissions_t.sum()), float(daily.agnostic_emissions_t.sum())
+        md["emissions_saved_vs_agnostic_pct"] = round(100 * (agn - tot) / agn, 2) if agn else 0.0
+    return dg.MaterializeResult(metadata=md)
+
+
+PLAN_ASSETS = [mpc_plan, dispatch, marts]

@@ -1,0 +1,47 @@
+"""The benchmark commands: registered, fast to import, and (slow, real data) end to end with a tiny
+TFT."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from forecasting.spec import TrainConfig
+
+
+def test_cli_import_is_light():
+    code = ("import sys, gridflex_cli.main; "
+            "print(any(m in sys.modules for m in ('torch', 'pytorch_forecasting', 'lightning')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_forecast_commands_registered():
+    from gridflex_cli.main import app
+
+    r = CliRunner().invoke(app, ["bench", "--help"])
+    assert r.exit_code == 0
+    assert "forecast-dacf" in r.output and "forecast-load" in r.output
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_forecast_dacf_json_tiny(shared_data, monkeypatch, tmp_path):
+    import forecasting.bench as bench
+    from gridflex_cli.main import app
+
+    monkeypatch.setattr(bench, "dacf_config",
+                        lambda **kw: TrainConfig.tiny(val_hours=24 * 7, **kw))
+    r = CliRunner().invoke(app, ["bench", "forecast-dacf", "--data", str(shared_data / "dacf"),
+                                 "--region", "PJM", "--json", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout[r.stdout.index("{"):])
+    for k in ("region", "mape_mean", "mape_median", "mape_p90", "mape_p95", "published_mape_mean",
+              "persistence_mape_mean", "train_seconds", "epochs"):
+        assert k in res
+    assert res["published_mape_mean"] == pytest.approx(3.30, abs=0.01)
+    assert 0 < res["mape_mean"] < 100
