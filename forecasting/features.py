@@ -145,6 +145,15 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
         [issued_ats] if isinstance(issued_ats, str | pd.Timestamp) else list(issued_ats))]
     if not issues:
         raise ForecastInputError("no issue times given")
+    missing_known = [c for c in spec.known_reals if c not in history.columns]
+    if missing_known and future_covariates is not None and all(
+            c in future_covariates.columns for c in missing_known) and (
+            ISSUED_AT not in future_covariates.columns):
+        # past hours' known-future values taken from future_covariates (same series, ts)
+        fc = future_covariates[[SERIES, TS, *missing_known]].assign(
+            **{SERIES: future_covariates[SERIES].astype(str)})
+        history = history.assign(**{SERIES: history[SERIES].astype(str)}).merge(
+            fc, on=[SERIES, TS], how="left")
     h = check_frame(history, spec, what="history")
     if series is not None:
         h = h[h[SERIES].isin([str(s) for s in series])]

@@ -27,21 +27,29 @@ Solving (``mpc.baselines``, ``mpc.solve``)
     with ``method`` in ``METHODS = ("joint", "compute_only", "energy_only", "no_battery",
     "no_routing", "no_carbon", "carbon_agnostic")``; ``solve_all(instance)`` runs them all.
     ``Result``: ``method, status ("optimal" | "feasible" | "infeasible" | "no_solution" |
-    "evaluated"), termination_condition, objective, bound, gap, build_s, translate_s, solve_s,
-    n_variables, n_binaries, n_constraints``; tidy frames ``site_hours`` (time, site, IT/facility/
-    training/inference MW, generation used, import, export, charge, discharge, soc, emissions, ...),
+    "evaluated" | "fallback"), termination_condition, objective, bound, gap, build_s, translate_s,
+    solve_s, n_variables, n_binaries, n_constraints``; tidy frames ``site_hours`` (time, site,
+    IT/facility/training/inference MW, generation used, import, export, charge, discharge, soc,
+    emissions, ...),
     ``routing`` (time, cls, site, units), ``unserved``, ``runs`` (time, job, site, power_mw),
     ``schedule`` (job, site, start, end, ...); ``totals`` (emissions_t, energy_cost, revenue,
     objective, ...) also as ``result.emissions_t``, ``.energy_cost``, ``.revenue``; ``diagnosis``
     (violated constraint families when infeasible / no incumbent).
-    ``ModelOptions`` switches the model's variants (``relax_modes``, ``elastic``, ...).
+    ``ModelOptions`` (``mpc.options``) switches the model's variants (``relax_modes``, ``elastic``,
+    ...). ``mpc.model.build_model(instance, options)`` gives the Pyomo model itself.
+    Infeasible inputs that validation cannot see (e.g. a mandatory job that does not fit next to
+    the base load) come back as ``status="infeasible"`` with ``diagnosis`` naming the constraint
+    family, e.g. ``"(8) mandatory job started exactly once inside its window violated (...)"``.
 
 Receding horizon (``mpc.receding``)
     ``State(time, soc_mwh, running={job: (site, periods_left)}, finished, missed, budget_left_t,
     budget_end)``; ``State.initial(sites, time, budget_t=..., budget_end=...)``.
     ``step(state, instance_for_window, *, realised=None, time_limit=30, mip_gap=0.01)
     -> StepResult(plan: Result, committed: Result (the realised first hour), next_state, started,
-    missed)``.
+    missed)``. The window is solved in elastic mode (penalised slack for a job that cannot fit,
+    unserved demand, a budget overrun), so a step never fails on a bad forecast; a window with no
+    incumbent in the time limit falls back to the carbon-agnostic plan (``plan.status ==
+    "fallback"``). ``window_budget(state, H)``: the window's share of the budget left.
     ``simulate(realised: Signals, sites, classes, jobs, *, horizon=24, forecast="perfect" |
     "persistence" | "carbon_agnostic" | callable(issued_at, index) -> Signals, carbon_budget_t=None,
     carbon_price=0.0, start=None, hours=None) -> SimReport`` (per-hour committed frames; totals:
@@ -65,11 +73,12 @@ _LAZY = {
     "Job": "mpc.instance", "RunningJob": "mpc.instance", "Signals": "mpc.instance",
     "Instance": "mpc.instance", "InstanceError": "mpc.instance", "jobs_from_frame": "mpc.instance",
     "Result": "mpc.results", "Decisions": "mpc.results",
-    "ModelOptions": "mpc.model", "build_model": "mpc.model",
+    "ModelOptions": "mpc.options", "build_model": "mpc.model",
     "solve": "mpc.baselines", "solve_all": "mpc.baselines", "METHODS": "mpc.baselines",
     "State": "mpc.receding", "StepResult": "mpc.receding", "step": "mpc.receding",
     "simulate": "mpc.receding", "SimReport": "mpc.receding", "savings": "mpc.receding",
     "perfect_forecast": "mpc.receding", "persistence_forecast": "mpc.receding",
+    "window_budget": "mpc.receding",
     "default_instance": "mpc.paper", "random_instance": "mpc.generator",
 }
 

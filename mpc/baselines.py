@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from mpc.instance import Instance
-from mpc.model import ModelOptions
+from mpc.options import ModelOptions
 from mpc.results import Decisions, Result, evaluate
 
 METHODS = ("joint", "compute_only", "energy_only", "no_battery", "no_routing", "no_carbon",

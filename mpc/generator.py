@@ -2,9 +2,8 @@
 
 Sites sit in three regions (latency 5 ms on site, 10–25 ms within a region, 70–160 ms across);
 signals are daily profiles (solar dip, evening peak) with per-site phase, level and AR(1)-like
-noise; jobs take ~35 % of the spare IT capacity so mandatory jobs almost always fit. Same arguments
-and
-seed → identical instance.
+noise; jobs take ~35 % of the spare IT capacity so mandatory jobs almost always fit. Same
+arguments and seed → identical instance.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mpc.instance import Instance, Job, RunningJob, Signals, Site
-from mpc.model import ModelOptions
+from mpc.options import ModelOptions
 from mpc.results import Result
 
 log = logging.getLogger(__name__)

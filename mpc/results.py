@@ -43,8 +43,8 @@ class Result:
     """What one solve (or one baseline evaluation) returns.
 
     status: ``optimal`` | ``feasible`` (time limit or gap with an incumbent) | ``infeasible`` |
-    ``no_solution`` | ``evaluated`` (a heuristic, no optimisation) | ``fallback`` (a receding-horizon
-    window with no incumbent, planned by the carbon-agnostic heuristic instead).
+    ``no_solution`` | ``evaluated`` (a heuristic, no optimisation) | ``fallback`` (a
+    receding-horizon window with no incumbent, planned by the carbon-agnostic heuristic instead).
     termination_condition: the solver's own words. objective / bound / gap: of (1) as recomputed
     on the decisions (``objective``) and the solver's dual bound (``bound``; NaN for heuristics);
     gap = (bound − objective) / max(1, |objective|). build_s: Pyomo model construction;

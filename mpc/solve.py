@@ -101,6 +101,13 @@ def solve_model(inst: Instance, opt: ModelOptions | None = None, *, method: str 
     m = build_model(inst, opt)
     build_s = time.perf_counter() - t0
     size = model_size(m) if count_size else (0, 0, 0)
+    if m._impossible:
+        msg = [f"{FAMILIES['assignment']} violated: job {j} has no start inside the horizon "
+               f"(its latest start is before the first period)" for j in m._impossible]
+        return Result(method=method, status="infeasible", termination_condition="not_solved",
+                      objective=float("nan"), bound=float("nan"), gap=float("nan"),
+                      build_s=build_s, diagnosis=msg,
+                      message=f"{method}: infeasible: " + "; ".join(msg))
     solver = _highs(time_limit, mip_gap)
     t1 = time.perf_counter()
     solver.set_instance(m)
@@ -113,12 +120,11 @@ def solve_model(inst: Instance, opt: ModelOptions | None = None, *, method: str 
         translate_s += max(0.0, total_solve - solve_s)
     except Exception:  # noqa: BLE001
         solve_s = total_solve
-    tc = res.termination_condition
-    has_incumbent = res.best_feasible_objective is not None and math.isfinite(
-        res.best_feasible_objective)
+    tc, incumbent, bound = (res.termination_condition, res.best_feasible_objective,
+                            res.best_objective_bound)
+    has_incumbent = incumbent is not None and math.isfinite(incumbent)
     meta = dict(build_s=build_s, translate_s=translate_s, solve_s=solve_s, n_variables=size[0],
                 n_binaries=size[1], n_constraints=size[2], termination_condition=str(tc.name))
-    bound = res.best_objective_bound
     bound = float(bound) if bound is not None and math.isfinite(bound) else float("nan")
     if has_incumbent and tc in (TC.optimal, TC.maxTimeLimit, TC.maxIterations, TC.interrupted,
                                 TC.objectiveLimit):
@@ -126,7 +132,7 @@ def solve_model(inst: Instance, opt: ModelOptions | None = None, *, method: str 
         d = extract(m, inst)
         status = "optimal" if tc == TC.optimal else "feasible"
         r = evaluate(inst, d, method, status=status, bound=bound, **meta)
-        r.totals["solver_objective"] = float(res.best_feasible_objective)
+        r.totals["solver_objective"] = float(incumbent)
         r.message = (f"{method}: {status} ({tc.name}), objective {r.objective:,.1f}, "
                      f"gap {r.gap:.2%}")
         return r

@@ -177,3 +177,10 @@ def test_unknown_series_refused(trained, data):
     other = data.assign(series=data.series.str.replace("s", "x"))
     with pytest.raises(ForecastInputError, match="not in the training data"):
         tft.predict(model, other, ISSUE, known(other))
+
+
+def test_known_covariates_may_come_only_from_future_covariates(trained, data):
+    model, _ = trained
+    a = tft.predict(model, data, ISSUE, known(data))
+    b = tft.predict(model, data.drop(columns=["temp_fc"]), ISSUE, known(data))
+    pd.testing.assert_frame_equal(a, b)

@@ -117,3 +117,4 @@ def test_time_limit_returns_incumbent_with_gap_or_explains():
         assert r.diagnosis and "limit" in r.diagnosis[0]
     else:
         assert r.status == "optimal"
+

@@ -96,3 +96,10 @@ def test_carbon_agnostic_runs_asap_at_home(tiny):
     best = solve(inst)
     assert best.schedule.iloc[0]["site"] == "B"
     assert best.objective == pytest.approx(1000 - 500 - 50)
+
+
+def test_mandatory_job_whose_window_is_over_is_infeasible(tiny):
+    sig = tiny.signals(4, ["A"])
+    late = tiny.job("late", 1, 3, -5, 1, 10)  # latest start at hour -1, deadline inside the horizon
+    r = solve(tiny.instance([tiny.site("A")], sig, [late]))
+    assert r.status == "infeasible" and "late" in r.diagnosis[0] and "(8)" in r.diagnosis[0]

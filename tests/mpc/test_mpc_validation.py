@@ -72,3 +72,4 @@ def test_default_instance_is_valid_and_deterministic():
     assert len(a.jobs) == 6 and len(a.index) == 24 and str(a.index.tz) == "UTC"
     for n, f in a.signals.frames().items():
         assert f.equals(b.signals.frames()[n])
+
