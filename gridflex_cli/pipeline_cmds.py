@@ -94,3 +94,96 @@ def demo(
 
     _dagster_home()
     run_demo(db=db, hours=hours, profile=profile, models_dir=models_dir, echo=typer.echo)
+
+
+MULTI = ("--em-csv", "--weather", "--prices")
+
+
+def _multi_value(args: list[str], flags=MULTI) -> dict[str, list[Path]]:
+    """``--em-csv a.csv b.csv --weather x.csv``: each flag takes the values up to the next flag."""
+    out: dict[str, list[Path]] = {f: [] for f in flags}
+    current = None
+    for a in args:
+        if a in flags:
+            current = a
+        elif a.startswith("-"):
+            _fail(f"unknown option {a}")
+        elif current is None:
+            _fail(f"{a}: put files after --em-csv, --weather or --prices")
+        else:
+            out[current].append(Path(a))
+    return out
+
+
+@app.command("backtest", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def backtest(
+    ctx: typer.Context,
+    start: str | None = typer.Option(None, help="first hour (UTC); default: 90 days after the data start"),
+    days: int = typer.Option(14, help="days to run hour by hour"),
+    fleet_file: Path | None = typer.Option(None, "--fleet", help="fleet TOML (default: the demo fleet)"),
+    policies: str = typer.Option("oracle,persistence,tft", help="comma-separated: oracle, persistence, tft"),
+    profile: str = typer.Option("fast", help="TFT training profile: tiny | fast | full"),
+    db: Path | None = typer.Option(None, "--db", help="also store the results in plans.backtests"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON only"),
+) -> None:
+    """Closed-loop backtest over real Electricity Maps exports: oracle, persistence and TFT forecasts vs
+    the carbon-agnostic policy. Reports realised emissions, cost, missed deadlines, savings vs
+    carbon-agnostic and the share of the oracle's savings each policy achieves.
+
+    Files: --em-csv FILE... (Electricity Maps exports, one zone per fleet site, required),
+    --weather FILE... (Open-Meteo historical CSVs as <ZONE>/<YEAR>.csv), --prices FILE...
+    (<ZONE>_electricity_prices_<YEAR>.csv)."""
+    import json
+    import uuid
+
+    import pandas as pd
+    from tabulate import tabulate
+
+    from mpc.fleet import FleetError, load_fleet
+    from pipelines.lib.backtest import load_data, run_backtest
+    from sources.frames import SourceError
+
+    echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
+    files = _multi_value(list(ctx.args))
+    em_csv, weather, prices = files["--em-csv"], files["--weather"], files["--prices"]
+    if not em_csv:
+        _fail("--em-csv FILE... is required")
+    try:
+        fleet = load_fleet(fleet_file)
+        if start is None:
+            from sources.em_csv import read_em_csv
+
+            first = max(read_em_csv(p)[0].ts.min() for p in em_csv)
+            t0 = (first + pd.Timedelta(days=90)).floor("D")
+        else:
+            t0 = pd.Timestamp(start)
+            t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
+        data = load_data(fleet, em_csv, t0, days, weather_files=weather, price_files=prices)
+    except (FleetError, SourceError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for n in data.notes:
+        echo(f"note: {n}")
+    wanted = [p.strip() for p in policies.split(",") if p.strip()]
+    bad = set(wanted) - {"oracle", "persistence", "tft"}
+    if bad:
+        _fail(f"unknown policies {sorted(bad)} (oracle, persistence, tft)")
+    table, hourly, extras = run_backtest(fleet, data, policies=[*wanted, "carbon_agnostic"], profile=profile,
+                                         echo=echo)
+    keys = ["policy", "emissions", "cost", "missed_deadlines", "savings_vs_agnostic_pct", "share_of_oracle_savings"]
+    if db is not None:
+        from warehouse import Warehouse
+
+        bid = f"backtest-{t0:%Y%m%d}-{days}d-{uuid.uuid4().hex[:6]}"
+        rows = table.assign(backtest_id=bid, hours=data.hours, created_at=pd.Timestamp.now(tz="UTC"))
+        Warehouse(db).replace_window("plans.backtests", rows)
+        echo(f"stored as {bid} in {db} (plans.backtests)")
+    if as_json:
+        typer.echo(json.dumps([{k: (r[k] if k == "policy" else float(r[k])) for k in keys}
+                               for r in table.to_dict("records")], indent=2))
+        return
+    typer.echo(tabulate(table[keys + ["objective", "unserved_units"]], headers="keys", tablefmt="github",
+                        showindex=False, floatfmt=".2f"))
+    typer.echo(f"\n{data.hours} h from {t0:%Y-%m-%d} UTC; timings: "
+               + ", ".join(f"{k} {v}" for k, v in extras.items() if not isinstance(v, dict))
+               + (f"; TFT carbon MAE {extras['tft']['carbon_mae']:.1f} g/kWh, train {extras['tft']['train_s']} s"
+                  if "tft" in extras else ""))

@@ -26,7 +26,9 @@ TIME_COLUMN = {"jobs": "release", "weather_forecast": "issued_at"}
 
 @lru_cache(maxsize=8)
 def _block(b: int, seed: int) -> DemoGrid:
-    return generate_demo(start=DEMO_EPOCH + pd.Timedelta(days=BLOCK_DAYS * b), days=BLOCK_DAYS, seed=seed + b)
+    # seeds must be non-negative: blocks before the epoch (b < 0) map to odd offsets, later ones to even
+    offset = 2 * b if b >= 0 else -2 * b - 1
+    return generate_demo(start=DEMO_EPOCH + pd.Timedelta(days=BLOCK_DAYS * b), days=BLOCK_DAYS, seed=seed + offset)
 
 
 def demo_window(start: pd.Timestamp, end: pd.Timestamp, seed: int = DEMO_SEED) -> dict[str, pd.DataFrame]:
