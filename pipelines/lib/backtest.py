@@ -231,3 +231,34 @@ def run_backtest(fleet: Fleet, data: BacktestData, *, policies: Sequence[str] = 
         h = rep.site_hours.groupby("time")["emissions_t"].sum().rename("emissions_t").reset_index()
         hourly.append(h.rename(columns={"time": "hour"}).assign(policy=p))
     return pd.DataFrame(rows), pd.concat(hourly, ignore_index=True), extras
+
+
+def load_demo_data(fleet: Fleet, start: pd.Timestamp, days: int, history_days: int = 21) -> BacktestData:
+    """The same closed-loop inputs from the built-in demo grid (realised = the demo's observed series)."""
+    from mpc.instance import Signals, jobs_from_frame
+    from pipelines.lib.demo_source import demo_window
+
+    end = start + days * DAY
+    index = pd.date_range(start - DAY, end - HOUR, freq="h", tz="UTC")
+    w = demo_window(start - history_days * DAY, end)
+    site_of = {fleet.carbon_series(s): s for s in fleet.sites}
+    c = w["carbon"][w["carbon"].series.isin(list(site_of))].assign(site=lambda d: d.series.map(site_of))
+    wide = c.pivot(index="ts", columns="site", values="value")
+    carbon = wide.reindex(index)[list(fleet.sites)]
+    hist = wide[wide.index < start].stack().rename("value").rename_axis(["ts", "series"]).reset_index()
+    zone_of = {n: (s.price_zone or s.zone) for n, s in fleet.sites.items()}
+    pw = w["prices"].pivot(index="ts", columns="zone", values="price").reindex(index)
+    price = pd.DataFrame({s: pw[z].to_numpy() for s, z in zone_of.items()}, index=index)
+    gen, kappa = pd.DataFrame(index=index), pd.DataFrame(index=index)
+    for site in fleet.sites:
+        g = w["generation"][w["generation"].site == site].set_index("ts").reindex(index)
+        gen[site] = fleet.generation_mw(site, g.pv_cf, g.wind_cf)
+        t = w["weather"][w["weather"].location == site].set_index("ts").reindex(index)
+        kappa[site] = fleet.kappa(site, t.temperature_2m)
+    demand = w["inference"].pivot_table(index="ts", columns="series", values="value").reindex(index)[list(fleet.classes)]
+    jobs = w["jobs"][(w["jobs"].release >= start) & (w["jobs"].release < end)]
+    factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
+    realised = Signals(carbon=carbon, price_import=price, price_export=price * factor, generation=gen,
+                       kappa=kappa, demand=demand)
+    return BacktestData(realised, hist, jobs_from_frame(jobs), start, days * 24,
+                        ["demo grid: every series synthetic (sources/demo.py)"])
