@@ -41,17 +41,23 @@ TEST_START, TEST_END = "2021-07-01", "2021-12-31"
 
 def dacf_config(**overrides: Any) -> TrainConfig:
     """Training configuration of the DACF benchmark (sized for 2 CPU cores, < 30 min per region)."""
-    base = TrainConfig(max_epochs=15, hidden_size=16, attention_head_size=2,
-                       hidden_continuous_size=8, dropout=0.1, learning_rate=0.01, batch_size=128,
-                       limit_train_batches=100, limit_val_batches=1.0, patience=4,
+    base = TrainConfig(max_epochs=30, hidden_size=16, attention_head_size=2,
+                       hidden_continuous_size=8, dropout=0.1, learning_rate=0.005, batch_size=128,
+                       limit_train_batches=100, limit_val_batches=1.0, patience=5,
                        val_hours=24 * 30, max_time_s=20 * 60)
     return replace(base, **overrides)
 
 
-def dacf_spec(frame: pd.DataFrame) -> SeriesSpec:
+def dacf_spec(frame: pd.DataFrame, *, encoder_length: int = 72, n_shares: int = 4) -> SeriesSpec:
+    """Known: GFS weather + calendar + lags 24/168 h; observed: total generation and the ``n_shares``
+    generation shares that vary most in ``frame`` (fewer variables: ~2x faster per batch on CPU).
+    The encoder is 72 h (3 days): the weekly pattern reaches the decoder through ``lag168``."""
     known, observed = dacf_columns(frame)
+    shares = [c for c in observed if c.startswith("share_")]
+    top = frame[shares].std().sort_values(ascending=False).index[:n_shares]
+    observed = ("gen_total", *[c for c in shares if c in set(top)])
     return SeriesSpec(target="value", known_reals=known, observed_reals=observed,
-                      encoder_length=168, horizon=24, target_lags=(24, 168))
+                      encoder_length=encoder_length, horizon=24, target_lags=(24, 168))
 
 
 def _mape_stats(actual, pred) -> dict[str, float]:
@@ -71,7 +77,7 @@ def run_dacf(data_dir: str | Path, region: str, *, config: TrainConfig | None = 
     frame, published, notes = load_dacf(data_dir, region)
     for n in notes:
         _log(f"[{region}] note: {n}")
-    spec = dacf_spec(frame)
+    spec = dacf_spec(frame[frame[TS] <= TRAIN_END])
     cfg = replace(config or dacf_config(), progress_bar=progress)
     train_frame = frame[frame[TS] <= TRAIN_END]
     issues = daily_issues(TEST_START, TEST_END, hour=0)
