@@ -134,6 +134,7 @@ def _elastic(inst: Instance, realised: bool = False) -> dict[str, float]:
 def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
              time_limit: float) -> Result:
     """The committed first hour, re-balanced against the realised signals."""
+    from mpc.results import Decisions, evaluate
     from mpc.solve import solve_model
 
     t0 = w.index[0]
@@ -146,8 +147,17 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
     target = {s: float(d.soc[i, 0]) for i, s in enumerate(w.site_names)}
     one = w.replace(jobs=(), running=tuple(running), signals=sig, carbon_budget_t=None,
                     soc_target_mwh=target)
-    r = solve_model(one, ModelOptions(elastic=_elastic(w, realised=True)), method="committed",
-                    time_limit=time_limit, mip_gap=0.0, count_size=False)
+    if realised is None:  # the forecast came true: the plan's first hour is what happened
+        first = Decisions(starts={}, q=d.q[:, :, :1].copy(),
+                          unserved=None if d.unserved is None else d.unserved[:, :1].copy(),
+                          shed=None if d.shed is None else d.shed[:, :1].copy(),
+                          **{n: getattr(d, n)[:, :1].copy()
+                             for n in ("g", "imp", "exp", "ch", "dis", "soc")})
+        r = evaluate(one, first, "committed", status=plan.status,
+                     termination_condition=plan.termination_condition)
+    else:
+        r = solve_model(one, ModelOptions(elastic=_elastic(w, realised=True)), method="committed",
+                        time_limit=time_limit, mip_gap=0.0, count_size=False)
     if not r.ok:  # should not happen in elastic mode
         raise RuntimeError(f"realised hour {t0}: {r.message}")
     # The jobs that start now were started by the plan: record them and their value.
@@ -198,11 +208,12 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
     # ---- next state from what was realised
     jobs = {j.job_id: j for j in instance.jobs}
     running, finished = {}, set(state.finished)
-    for jid, (s, left) in state.running.items():
-        (running.__setitem__(jid, (s, left - 1)) if left > 1 else finished.add(jid))
-    for jid, s in started.items():
-        left = jobs[jid].duration_h - 1
-        (running.__setitem__(jid, (s, left)) if left > 0 else finished.add(jid))
+    for jid, (s, left) in [*state.running.items(),
+                           *((j, (s, jobs[j].duration_h)) for j, s in started.items())]:
+        if left > 1:
+            running[jid] = (s, left - 1)
+        else:
+            finished.add(jid)
     nxt = state.time + HOUR
     # A job not started now whose latest start is now is missed from the next hour on.
     missed_now = set(missed) | {j.job_id for j in w.jobs if j.mandatory and j.job_id not in started
