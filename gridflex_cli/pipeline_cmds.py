@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from gridflex_cli.app import app, fleet_app, import_app
+from gridflex_cli.app import app, bench_app, fleet_app, import_app
 
 DB_OPTION = typer.Option(
     Path(os.environ.get("GRIDFLEX_DB", ".gridflex/gridflex.duckdb")), "--db",
@@ -206,3 +206,26 @@ def sql(query: str = typer.Argument(..., help="SQL to run read-only, e.g. 'selec
     typer.echo(tabulate(df.head(limit), headers="keys", tablefmt="github", showindex=False, floatfmt=".3f"))
     if len(df) > limit:
         typer.echo(f"... {len(df) - limit} more rows")
+
+
+@bench_app.command("tick")
+def bench_tick(
+    db: Path = typer.Option(Path(".gridflex/bench-tick.duckdb"), "--db", help="scratch warehouse"),
+    models_dir: Path = typer.Option(Path(".gridflex/bench-models"), "--models"),
+    hours: int = typer.Option(6, help="ticks to time (then as many Dagster runs)"),
+    profile: str = typer.Option("fast", help="training profile if no model exists yet"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Time one hourly tick (forecast inference + plan + writes) for the demo fleet, and Dagster's
+    per-run overhead on top of it."""
+    import json
+
+    from pipelines.lib.bench_tick import bench_tick as run
+
+    echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
+    result = run(db, models_dir, hours, profile, echo)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        for k, v in result.items():
+            typer.echo(f"{k:28s} {v}")

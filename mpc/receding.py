@@ -153,8 +153,8 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
                           shed=None if d.shed is None else d.shed[:, :1].copy(),
                           **{n: getattr(d, n)[:, :1].copy()
                              for n in ("g", "imp", "exp", "ch", "dis", "soc")})
-        r = evaluate(one, first, "committed", status=plan.status,
-                     termination_condition=plan.termination_condition)
+        r = evaluate(one, first, "committed", status="evaluated",
+                     termination_condition="plan's first hour")
     else:
         r = solve_model(one, ModelOptions(elastic=_elastic(w, realised=True)), method="committed",
                         time_limit=time_limit, mip_gap=0.0, count_size=False)

@@ -133,12 +133,12 @@ def test_closed_loop_persistence_and_callable_forecast(tiny):
         return sig.reindex(index)
 
     rep = simulate(sig, tuple(sites), classes, tuple(jobs), horizon=4, forecast=my_forecast,
-                   carbon_price=50.0, hours=6, carbon_budget_t=100.0)
-    assert len(calls) == 6 and calls[0] == tiny.T0
+                   carbon_price=50.0, hours=4, carbon_budget_t=100.0)
+    assert len(calls) == 4 and calls[0] == tiny.T0
     assert rep.final_state.budget_left_t == pytest.approx(100.0 - rep.totals["emissions_t"])
     rp = simulate(sig, tuple(sites), classes, tuple(jobs), horizon=4, forecast="persistence",
-                  carbon_price=50.0)
-    assert rp.totals["unserved_units"] >= 0 and len(rp.steps) == 8
+                  carbon_price=50.0, hours=3)
+    assert rp.totals["unserved_units"] >= 0 and len(rp.steps) == 3
 
 
 def test_closed_loop_reports_missed_deadline(tiny):
