@@ -21,8 +21,9 @@ def test_backfill_range_runs_as_one_run_and_rerun_changes_nothing(resources):
     first = dg.materialize([*INGEST_ASSETS, *INGEST_CHECKS], resources=resources, tags=RANGE)
     assert first.success
     counts = _counts(wh)
-    # 2 days x 24 h x 3 sites for every hourly table
-    assert counts["carbon_intensity"] == counts["prices"] == counts["generation"] == 144
+    # 2 days x 24 h x 3 sites for every hourly table; day-ahead prices reach one horizon (24 h) further
+    assert counts["carbon_intensity"] == counts["generation"] == 144
+    assert counts["prices"] == 144 + 3 * 24
     assert counts["load"] == 144  # 3 classes
     assert counts["jobs"] > 0
     assert all(e.passed for e in first.get_asset_check_evaluations())
