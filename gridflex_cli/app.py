@@ -7,8 +7,11 @@ command functions so ``gridflex --help`` stays fast.
 
 import typer
 
-app = typer.Typer(help="gridflex: carbon-aware compute-power scheduling for AI data centres.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="gridflex: carbon-aware compute-power scheduling for AI data centres.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 bench_app = typer.Typer(help="Benchmarks that print a table (or --json).", no_args_is_help=True)
 import_app = typer.Typer(help="Import files into the warehouse.", no_args_is_help=True)
 fleet_app = typer.Typer(help="Fleet configuration files.", no_args_is_help=True)

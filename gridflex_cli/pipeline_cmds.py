@@ -12,7 +12,8 @@ import typer
 from gridflex_cli.app import app, bench_app, fleet_app, import_app
 
 DB_OPTION = typer.Option(
-    Path(os.environ.get("GRIDFLEX_DB", ".gridflex/gridflex.duckdb")), "--db",
+    Path(os.environ.get("GRIDFLEX_DB", ".gridflex/gridflex.duckdb")),
+    "--db",
     help="DuckDB warehouse file (env GRIDFLEX_DB)",
 )
 
@@ -44,7 +45,9 @@ def import_em_csv(
     except (SourceError, WarehouseError, FileNotFoundError) as exc:
         _fail(str(exc))
     elapsed = time.perf_counter() - t0
-    show = table[["file", "series", "hours", "estimated", "repaired", "inserted", "updated", "unchanged"]]
+    show = table[
+        ["file", "series", "hours", "estimated", "repaired", "inserted", "updated", "unchanged"]
+    ]
     typer.echo(tabulate(show, headers="keys", tablefmt="github", showindex=False))
     per_zone = table.groupby(["zone", "series"]).hours.sum().reset_index()
     typer.echo("\nhours stored per zone and series:")
@@ -115,13 +118,21 @@ def _multi_value(args: list[str], flags=MULTI) -> dict[str, list[Path]]:
     return out
 
 
-@app.command("backtest", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    "backtest", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 def backtest(
     ctx: typer.Context,
-    start: str | None = typer.Option(None, help="first hour (UTC); default: 90 days after the data start"),
+    start: str | None = typer.Option(
+        None, help="first hour (UTC); default: 90 days after the data start"
+    ),
     days: int = typer.Option(14, help="days to run hour by hour"),
-    fleet_file: Path | None = typer.Option(None, "--fleet", help="fleet TOML (default: the demo fleet)"),
-    policies: str = typer.Option("oracle,persistence,tft", help="comma-separated: oracle, persistence, tft"),
+    fleet_file: Path | None = typer.Option(
+        None, "--fleet", help="fleet TOML (default: the demo fleet)"
+    ),
+    policies: str = typer.Option(
+        "oracle,persistence,tft", help="comma-separated: oracle, persistence, tft"
+    ),
     profile: str = typer.Option("fast", help="TFT training profile: tiny | fast | full"),
     db: Path | None = typer.Option(None, "--db", help="also store the results in plans.backtests"),
     as_json: bool = typer.Option(False, "--json", help="print JSON only"),
@@ -167,31 +178,65 @@ def backtest(
     bad = set(wanted) - {"oracle", "persistence", "tft"}
     if bad:
         _fail(f"unknown policies {sorted(bad)} (oracle, persistence, tft)")
-    table, hourly, extras = run_backtest(fleet, data, policies=[*wanted, "carbon_agnostic"], profile=profile,
-                                         echo=echo)
-    keys = ["policy", "emissions", "cost", "missed_deadlines", "savings_vs_agnostic_pct", "share_of_oracle_savings"]
+    table, hourly, extras = run_backtest(
+        fleet, data, policies=[*wanted, "carbon_agnostic"], profile=profile, echo=echo
+    )
+    keys = [
+        "policy",
+        "emissions",
+        "cost",
+        "missed_deadlines",
+        "savings_vs_agnostic_pct",
+        "share_of_oracle_savings",
+    ]
     if db is not None:
         from warehouse import Warehouse
 
         bid = f"backtest-{t0:%Y%m%d}-{days}d-{uuid.uuid4().hex[:6]}"
-        rows = table.assign(backtest_id=bid, hours=data.hours, created_at=pd.Timestamp.now(tz="UTC"))
+        rows = table.assign(
+            backtest_id=bid, hours=data.hours, created_at=pd.Timestamp.now(tz="UTC")
+        )
         Warehouse(db).replace_window("plans.backtests", rows)
         echo(f"stored as {bid} in {db} (plans.backtests)")
     if as_json:
-        typer.echo(json.dumps([{k: (r[k] if k == "policy" else float(r[k])) for k in keys}
-                               for r in table.to_dict("records")], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {k: (r[k] if k == "policy" else float(r[k])) for k in keys}
+                    for r in table.to_dict("records")
+                ],
+                indent=2,
+            )
+        )
         return
-    typer.echo(tabulate(table[keys + ["objective", "unserved_units"]], headers="keys", tablefmt="github",
-                        showindex=False, floatfmt=".2f"))
-    typer.echo(f"\n{data.hours} h from {t0:%Y-%m-%d} UTC; timings: "
-               + ", ".join(f"{k} {v}" for k, v in extras.items() if not isinstance(v, dict))
-               + (f"; TFT carbon MAE {extras['tft']['carbon_mae']:.1f} g/kWh, train {extras['tft']['train_s']} s"
-                  if "tft" in extras else ""))
+    typer.echo(
+        tabulate(
+            table[keys + ["objective", "unserved_units"]],
+            headers="keys",
+            tablefmt="github",
+            showindex=False,
+            floatfmt=".2f",
+        )
+    )
+    typer.echo(
+        f"\n{data.hours} h from {t0:%Y-%m-%d} UTC; timings: "
+        + ", ".join(f"{k} {v}" for k, v in extras.items() if not isinstance(v, dict))
+        + (
+            f"; TFT carbon MAE {extras['tft']['carbon_mae']:.1f} g/kWh, train {extras['tft']['train_s']} s"
+            if "tft" in extras
+            else ""
+        )
+    )
 
 
 @app.command("sql")
-def sql(query: str = typer.Argument(..., help="SQL to run read-only, e.g. 'select * from marts.decisions'"),
-        db: Path = DB_OPTION, limit: int = typer.Option(50, help="rows to print")) -> None:
+def sql(
+    query: str = typer.Argument(
+        ..., help="SQL to run read-only, e.g. 'select * from marts.decisions'"
+    ),
+    db: Path = DB_OPTION,
+    limit: int = typer.Option(50, help="rows to print"),
+) -> None:
     """Query the warehouse read-only and print a table (waits politely while a writer holds the lock)."""
     from tabulate import tabulate
 
@@ -203,7 +248,9 @@ def sql(query: str = typer.Argument(..., help="SQL to run read-only, e.g. 'selec
         df = Warehouse(db).query(query)
     except Exception as exc:  # noqa: BLE001 - show DuckDB's own message
         _fail(str(exc))
-    typer.echo(tabulate(df.head(limit), headers="keys", tablefmt="github", showindex=False, floatfmt=".3f"))
+    typer.echo(
+        tabulate(df.head(limit), headers="keys", tablefmt="github", showindex=False, floatfmt=".3f")
+    )
     if len(df) > limit:
         typer.echo(f"... {len(df) - limit} more rows")
 

@@ -17,8 +17,16 @@ import pandas as pd
 #: different quantities, never mixed in one series. ``factor`` is ``direct`` / ``lifecycle`` for averages and
 #: the WattTime signal type (``co2_moer`` ...) for marginals.
 CARBON_COLUMNS = [
-    "series", "zone", "ts", "value", "signal", "factor", "source",
-    "is_estimated", "estimation_method", "received_at",
+    "series",
+    "zone",
+    "ts",
+    "value",
+    "signal",
+    "factor",
+    "source",
+    "is_estimated",
+    "estimation_method",
+    "received_at",
 ]
 #: Forecasts published by a source (EM forecast, WattTime forecast): CARBON_COLUMNS + ``issued_at``.
 CARBON_FORECAST_COLUMNS = [*CARBON_COLUMNS, "issued_at"]
@@ -27,9 +35,18 @@ CARBON_FORECAST_COLUMNS = [*CARBON_COLUMNS, "issued_at"]
 #: archive: what happened) or ``forecast`` (issued at ``issued_at``; NaT for observed rows).
 #: Units: °C, %, %, km/h, km/h, W/m².
 WEATHER_COLUMNS = [
-    "location", "ts", "temperature_2m", "relative_humidity_2m", "cloud_cover",
-    "wind_speed_10m", "wind_speed_100m", "shortwave_radiation",
-    "kind", "issued_at", "source", "received_at",
+    "location",
+    "ts",
+    "temperature_2m",
+    "relative_humidity_2m",
+    "cloud_cover",
+    "wind_speed_10m",
+    "wind_speed_100m",
+    "shortwave_radiation",
+    "kind",
+    "issued_at",
+    "source",
+    "received_at",
 ]
 
 #: Wholesale electricity prices, one row per (zone, ts, source). ``price`` in ``currency`` per MWh.

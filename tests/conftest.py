@@ -18,5 +18,7 @@ SHARED_DATA = Path(os.environ.get("GRIDFLEX_SHARED_DATA", REPO.parent / "shared"
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "DATA.md").exists():
-        pytest.skip(f"real data not found at {SHARED_DATA} (set GRIDFLEX_SHARED_DATA or put shared/ beside the repo)")
+        pytest.skip(
+            f"real data not found at {SHARED_DATA} (set GRIDFLEX_SHARED_DATA or put shared/ beside the repo)"
+        )
     return SHARED_DATA

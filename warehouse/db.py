@@ -226,8 +226,9 @@ class Warehouse:
                     con.execute(
                         f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(cols)} FROM {name}"
                     )
-                    stats = self._merge(con, w.table, key, cols, w.scope, w.window, w.ts_column,
-                                        len(incoming))
+                    stats = self._merge(
+                        con, w.table, key, cols, w.scope, w.window, w.ts_column, len(incoming)
+                    )
                     if w.log is not None:
                         self._write_log(con, w.table, stats, w.log)
                     con.unregister(name)
@@ -245,7 +246,9 @@ class Warehouse:
         cols = self.columns(con, w.table)
         if not cols:
             raise WarehouseError(f"{w.table}: no such table")
-        missing = [c for c in cols if c not in w.frame.columns and not self._has_default(con, w.table, c)]
+        missing = [
+            c for c in cols if c not in w.frame.columns and not self._has_default(con, w.table, c)
+        ]
         if missing:
             raise WarehouseError(f"{w.table}: incoming frame lacks columns {missing}")
         key = self.primary_key(con, w.table)
@@ -285,7 +288,9 @@ class Warehouse:
                 params.append(val)
         if window is not None:
             clauses.append(f"{alias}.{ts_column} >= ? AND {alias}.{ts_column} < ?")
-            params.extend([pd.Timestamp(window[0]).to_pydatetime(), pd.Timestamp(window[1]).to_pydatetime()])
+            params.extend(
+                [pd.Timestamp(window[0]).to_pydatetime(), pd.Timestamp(window[1]).to_pydatetime()]
+            )
         return (" AND ".join(clauses) if clauses else "true"), params
 
     def _merge(self, con, table, key, cols, scope, window, ts_column, n_in) -> UpsertStats:
@@ -294,7 +299,9 @@ class Warehouse:
         differs = " OR ".join(f"t.{c} IS DISTINCT FROM i.{c}" for c in content) or "false"
         if scope or window is not None:
             where, params = self._where(scope, window, ts_column, "i")
-            outside = con.execute(f"SELECT count(*) FROM incoming i WHERE NOT ({where})", params).fetchone()[0]
+            outside = con.execute(
+                f"SELECT count(*) FROM incoming i WHERE NOT ({where})", params
+            ).fetchone()[0]
             if outside:
                 raise WarehouseError(
                     f"{table}: {outside} incoming rows fall outside the window being replaced "
@@ -321,9 +328,7 @@ class Warehouse:
                     params,
                 )
         if updated:
-            con.execute(
-                f"DELETE FROM {table} t USING incoming i WHERE {on} AND ({differs})"
-            )
+            con.execute(f"DELETE FROM {table} t USING incoming i WHERE {on} AND ({differs})")
         collist = ", ".join(cols)
         cur = con.execute(
             f"INSERT INTO {table} ({collist}) SELECT {', '.join('i.' + c for c in cols)} FROM incoming i "

@@ -21,7 +21,9 @@ class TrainConfig(dg.Config):
     history_days: int = 90
 
 
-def _train(context, target: str, config: TrainConfig, warehouse, fleet, models) -> dg.MaterializeResult:
+def _train(
+    context, target: str, config: TrainConfig, warehouse, fleet, models
+) -> dg.MaterializeResult:
     wh, f = warehouse.get(), fleet.load()
     if config.train_end:
         end = pd.Timestamp(config.train_end)
@@ -33,35 +35,63 @@ def _train(context, target: str, config: TrainConfig, warehouse, fleet, models) 
             raise dg.Failure(f"no {target} data in the warehouse yet: materialize the ingest first")
         end = pd.Timestamp(last) + HOUR
     context.log.info(f"training {target} TFT on data before {end} ({models.profile} profile)")
-    out = fc.train_model(wh, f, target, models.directory, train_end=end,
-                         history_days=config.history_days, profile=models.profile)
+    out = fc.train_model(
+        wh,
+        f,
+        target,
+        models.directory,
+        train_end=end,
+        history_days=config.history_days,
+        profile=models.profile,
+    )
     m = out.metrics
-    return dg.MaterializeResult(metadata={
-        "model_id": out.model_id,
-        "train_end": str(end),
-        "val_mae": m["val_mae"],
-        "val_mae_persistence": m["val_mae_persistence"],
-        "mae_vs_persistence": dg.MetadataValue.float(m["val_mae"] / m["val_mae_persistence"])
-        if m["val_mae_persistence"] else dg.MetadataValue.float(float("nan")),
-        "epochs": m["epochs"],
-        "train_seconds": m["train_seconds"],
-        "rows": m["rows"],
-        "checkpoint": dg.MetadataValue.path(out.checkpoint),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "model_id": out.model_id,
+            "train_end": str(end),
+            "val_mae": m["val_mae"],
+            "val_mae_persistence": m["val_mae_persistence"],
+            "mae_vs_persistence": dg.MetadataValue.float(m["val_mae"] / m["val_mae_persistence"])
+            if m["val_mae_persistence"]
+            else dg.MetadataValue.float(float("nan")),
+            "epochs": m["epochs"],
+            "train_seconds": m["train_seconds"],
+            "rows": m["rows"],
+            "checkpoint": dg.MetadataValue.path(out.checkpoint),
+        }
+    )
 
 
-@dg.asset(group_name="forecast", kinds={"pytorch"}, deps=[carbon_intensity, weather],
-          description="Temporal Fusion Transformer for carbon intensity per site (weather forecasts as "
-                      "known-future inputs). A failed training leaves the previous model in use.")
-def carbon_model(context: dg.AssetExecutionContext, config: TrainConfig, warehouse: WarehouseResource,
-                 fleet: FleetResource, models: ModelStoreResource) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="forecast",
+    kinds={"pytorch"},
+    deps=[carbon_intensity, weather],
+    description="Temporal Fusion Transformer for carbon intensity per site (weather forecasts as "
+    "known-future inputs). A failed training leaves the previous model in use.",
+)
+def carbon_model(
+    context: dg.AssetExecutionContext,
+    config: TrainConfig,
+    warehouse: WarehouseResource,
+    fleet: FleetResource,
+    models: ModelStoreResource,
+) -> dg.MaterializeResult:
     return _train(context, "carbon", config, warehouse, fleet, models)
 
 
-@dg.asset(group_name="forecast", kinds={"pytorch"}, deps=[inference_demand],
-          description="Temporal Fusion Transformer for inference demand per class.")
-def load_model(context: dg.AssetExecutionContext, config: TrainConfig, warehouse: WarehouseResource,
-               fleet: FleetResource, models: ModelStoreResource) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="forecast",
+    kinds={"pytorch"},
+    deps=[inference_demand],
+    description="Temporal Fusion Transformer for inference demand per class.",
+)
+def load_model(
+    context: dg.AssetExecutionContext,
+    config: TrainConfig,
+    warehouse: WarehouseResource,
+    fleet: FleetResource,
+    models: ModelStoreResource,
+) -> dg.MaterializeResult:
     return _train(context, "load", config, warehouse, fleet, models)
 
 
@@ -76,17 +106,25 @@ def _issue(context, target: str, warehouse, fleet, models) -> dg.MaterializeResu
         fc.store_forecast(wh, target, issued)
         degraded += issued.degraded
         if issued.degraded:
-            context.log.warning(f"{target} forecast at {t}: degraded to persistence ({issued.reason})")
+            context.log.warning(
+                f"{target} forecast at {t}: degraded to persistence ({issued.reason})"
+            )
         if len(hours) > 1 and (i + 1) % 24 == 0:
             context.log.info(f"{target} forecasts: {i + 1}/{len(hours)} issue hours")
         last = issued
     acc = wh.query(
         "select avg(abs_error) mae, count(*) n, avg(in_p10_p90::int) cov from marts.forecast_accuracy "
-        "where target = ? and issued_at >= ? and issued_at < ?", [target, start.to_pydatetime(), end.to_pydatetime()])
+        "where target = ? and issued_at >= ? and issued_at < ?",
+        [target, start.to_pydatetime(), end.to_pydatetime()],
+    )
     md = {
-        "issued_hours": len(hours), "model": last.model, "degraded": bool(last.degraded),
-        "degraded_hours": int(degraded), "degraded_reason": last.reason or "-",
-        "dagster/row_count": len(last.frame) * len(hours), "seconds_last_issue": round(last.seconds, 2),
+        "issued_hours": len(hours),
+        "model": last.model,
+        "degraded": bool(last.degraded),
+        "degraded_hours": int(degraded),
+        "degraded_reason": last.reason or "-",
+        "dagster/row_count": len(last.frame) * len(hours),
+        "seconds_last_issue": round(last.seconds, 2),
         "preview": preview(last.frame[["target_time", "series", "p10", "p50", "p90"]]),
     }
     if acc.n[0]:
@@ -96,22 +134,40 @@ def _issue(context, target: str, warehouse, fleet, models) -> dg.MaterializeResu
     return dg.MaterializeResult(metadata=md)
 
 
-ISSUE = dict(partitions_def=HOURLY, backfill_policy=dg.BackfillPolicy.single_run(), group_name="forecast",
-             kinds={"pytorch", "duckdb"})
+ISSUE = dict(
+    partitions_def=HOURLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="forecast",
+    kinds={"pytorch", "duckdb"},
+)
 
 
-@dg.asset(**ISSUE, deps=[carbon_model, carbon_intensity, weather],
-          description="Carbon-intensity forecasts (p10/p50/p90) for the next H hours, issued at the "
-                      "partition hour from data known before it -> forecasts.carbon")
-def carbon_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource,
-                    models: ModelStoreResource) -> dg.MaterializeResult:
+@dg.asset(
+    **ISSUE,
+    deps=[carbon_model, carbon_intensity, weather],
+    description="Carbon-intensity forecasts (p10/p50/p90) for the next H hours, issued at the "
+    "partition hour from data known before it -> forecasts.carbon",
+)
+def carbon_forecast(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    fleet: FleetResource,
+    models: ModelStoreResource,
+) -> dg.MaterializeResult:
     return _issue(context, "carbon", warehouse, fleet, models)
 
 
-@dg.asset(**ISSUE, deps=[load_model, inference_demand],
-          description="Inference-demand forecasts per class, issued at the partition hour -> forecasts.load")
-def load_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource,
-                  models: ModelStoreResource) -> dg.MaterializeResult:
+@dg.asset(
+    **ISSUE,
+    deps=[load_model, inference_demand],
+    description="Inference-demand forecasts per class, issued at the partition hour -> forecasts.load",
+)
+def load_forecast(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    fleet: FleetResource,
+    models: ModelStoreResource,
+) -> dg.MaterializeResult:
     return _issue(context, "load", warehouse, fleet, models)
 
 
@@ -123,27 +179,45 @@ def _forecast_complete(target: str, warehouse, fleet) -> dg.AssetCheckResult:
                    count(*) filter (where not (p10 <= p50 and p50 <= p90) or isnan(p50) or p50 < 0) bad,
                    bool_or(degraded) degraded
             from {fc.TABLE[target]} where issued_at = (select max(issued_at) from {fc.TABLE[target]})
-            group by issued_at""")
+            group by issued_at"""
+    )
     if df.empty:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "no forecast stored"})
     r = df.iloc[0]
     want = n_series * f.planning.horizon_h
     ok = int(r.n) == want and int(r.s) == n_series and int(r.bad) == 0
-    return dg.AssetCheckResult(passed=bool(ok), metadata={
-        "issued_at": str(r.issued_at), "rows": int(r.n), "expected_rows": want,
-        "invalid_rows": int(r.bad), "degraded": bool(r.degraded)})
+    return dg.AssetCheckResult(
+        passed=bool(ok),
+        metadata={
+            "issued_at": str(r.issued_at),
+            "rows": int(r.n),
+            "expected_rows": want,
+            "invalid_rows": int(r.bad),
+            "degraded": bool(r.degraded),
+        },
+    )
 
 
-@dg.asset_check(asset=carbon_forecast, blocking=True,
-                description="The latest issue covers every site for the whole horizon with ordered, "
-                            "finite, non-negative quantiles; a failed check blocks planning")
-def carbon_forecast_complete(warehouse: WarehouseResource, fleet: FleetResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=carbon_forecast,
+    blocking=True,
+    description="The latest issue covers every site for the whole horizon with ordered, "
+    "finite, non-negative quantiles; a failed check blocks planning",
+)
+def carbon_forecast_complete(
+    warehouse: WarehouseResource, fleet: FleetResource
+) -> dg.AssetCheckResult:
     return _forecast_complete("carbon", warehouse, fleet)
 
 
-@dg.asset_check(asset=load_forecast, blocking=True,
-                description="The latest issue covers every class for the whole horizon; blocks planning")
-def load_forecast_complete(warehouse: WarehouseResource, fleet: FleetResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=load_forecast,
+    blocking=True,
+    description="The latest issue covers every class for the whole horizon; blocks planning",
+)
+def load_forecast_complete(
+    warehouse: WarehouseResource, fleet: FleetResource
+) -> dg.AssetCheckResult:
     return _forecast_complete("load", warehouse, fleet)
 
 

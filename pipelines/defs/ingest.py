@@ -1,7 +1,6 @@
 """Ingest assets: one per signal, hourly partitions, written to ``staging.*`` by idempotent window
 upserts. A range of partitions (a backfill) runs as one run over the whole window."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -14,7 +13,9 @@ from pipelines.lib import fetch
 from pipelines.lib.ingest import IngestResult, store
 
 #: In live operation the ingest lands every hour; warn after 2 h, fail after 3 h (one late run allowed).
-FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=3), warn_window=dt.timedelta(hours=2))
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(hours=3), warn_window=dt.timedelta(hours=2)
+)
 
 INGEST = dict(
     freshness_policy=FRESHNESS,
@@ -50,40 +51,59 @@ def _span(frame: pd.DataFrame, col: str, start, end):
     return lo, end
 
 
-@dg.asset(**INGEST, description="Grid carbon intensity (gCO2eq/kWh) per zone -> staging.carbon_intensity")
+@dg.asset(
+    **INGEST, description="Grid carbon intensity (gCO2eq/kWh) per zone -> staging.carbon_intensity"
+)
 def carbon_intensity(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
     start, end = hour_window(context)
     frame, report = fetch.fetch_carbon(fleet.load(), start, end)
-    res = store(warehouse.get(), "staging.carbon_intensity", frame, report,
-                window=_span(frame, "ts", start, end), partition_key=context.partition_key_range.start)
+    res = store(
+        warehouse.get(),
+        "staging.carbon_intensity",
+        frame,
+        report,
+        window=_span(frame, "ts", start, end),
+        partition_key=context.partition_key_range.start,
+    )
     md = _metadata([res], frame, start, end)
     md["series"] = ", ".join(sorted(frame["series"].unique()))
     md["estimated_hours"] = int(frame["is_estimated"].sum())
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset(**INGEST, description="Observed weather and weather forecasts issued in the window -> "
-          "staging.weather_observed / staging.weather_forecast")
+@dg.asset(
+    **INGEST,
+    description="Observed weather and weather forecasts issued in the window -> "
+    "staging.weather_observed / staging.weather_forecast",
+)
 def weather(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
     start, end = hour_window(context)
     obs, fc, report = fetch.fetch_weather(fleet.load(), start, end)
     wh = warehouse.get()
-    results = [store(wh, "staging.weather_observed", obs, report, window=_span(obs, "ts", start, end))]
+    results = [
+        store(wh, "staging.weather_observed", obs, report, window=_span(obs, "ts", start, end))
+    ]
     if not fc.empty:
-        results.append(store(wh, "staging.weather_forecast", fc, None,
-                             window=_span(fc, "issued_at", start, end)))
+        results.append(
+            store(
+                wh, "staging.weather_forecast", fc, None, window=_span(fc, "issued_at", start, end)
+            )
+        )
     md = _metadata(results, obs, start, end)
     md["forecast_rows"] = len(fc)
     md["forecast_issues"] = int(fc["issued_at"].nunique()) if not fc.empty else 0
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset(**INGEST, description="Day-ahead electricity prices per zone, for the window and the planning "
-          "horizon after it (published ahead) -> staging.prices")
+@dg.asset(
+    **INGEST,
+    description="Day-ahead electricity prices per zone, for the window and the planning "
+    "horizon after it (published ahead) -> staging.prices",
+)
 def prices(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
@@ -91,17 +111,23 @@ def prices(
     f = fleet.load()
     end = end + pd.Timedelta(hours=f.planning.horizon_h)
     frame, report = fetch.fetch_prices(f, start, end)
-    res = store(warehouse.get(), "staging.prices", frame, report, window=_span(frame, "ts", start, end))
+    res = store(
+        warehouse.get(), "staging.prices", frame, report, window=_span(frame, "ts", start, end)
+    )
     return dg.MaterializeResult(metadata=_metadata([res], frame, start, end))
 
 
-@dg.asset(**INGEST, description="On-site PV / wind availability (capacity factors) -> staging.generation")
+@dg.asset(
+    **INGEST, description="On-site PV / wind availability (capacity factors) -> staging.generation"
+)
 def generation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
     start, end = hour_window(context)
     frame, report = fetch.fetch_generation(fleet.load(), start, end)
-    res = store(warehouse.get(), "staging.generation", frame, report, window=_span(frame, "ts", start, end))
+    res = store(
+        warehouse.get(), "staging.generation", frame, report, window=_span(frame, "ts", start, end)
+    )
     return dg.MaterializeResult(metadata=_metadata([res], frame, start, end))
 
 
@@ -111,12 +137,17 @@ def inference_demand(
 ) -> dg.MaterializeResult:
     start, end = hour_window(context)
     frame, report = fetch.fetch_inference(fleet.load(), start, end)
-    res = store(warehouse.get(), "staging.load", frame, report, window=_span(frame, "ts", start, end))
+    res = store(
+        warehouse.get(), "staging.load", frame, report, window=_span(frame, "ts", start, end)
+    )
     return dg.MaterializeResult(metadata=_metadata([res], frame, start, end))
 
 
-@dg.asset(**INGEST, description="Training-job queue: jobs submitted with a release in the window or the "
-          "planning horizon after it -> staging.jobs")
+@dg.asset(
+    **INGEST,
+    description="Training-job queue: jobs submitted with a release in the window or the "
+    "planning horizon after it -> staging.jobs",
+)
 def job_queue(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
@@ -124,9 +155,13 @@ def job_queue(
     end = end + pd.Timedelta(hours=fleet.load().planning.horizon_h)
     frame, report = fetch.fetch_jobs(fleet.load(), start, end)
     if frame.empty:
-        return dg.MaterializeResult(metadata={"dagster/row_count": 0, "note": "no job released in window"})
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": 0, "note": "no job released in window"}
+        )
     frame = frame.assign(source=fleet.load().jobs.source, received_at=frame["release"])
-    res = store(warehouse.get(), "staging.jobs", frame, report, window=_span(frame, "release", start, end))
+    res = store(
+        warehouse.get(), "staging.jobs", frame, report, window=_span(frame, "release", start, end)
+    )
     md = _metadata([res], frame, start, end)
     md["energy_mwh"] = float((frame["power_mw"] * frame["duration_h"]).sum())
     return dg.MaterializeResult(metadata=md)

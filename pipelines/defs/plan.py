@@ -17,15 +17,26 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
 @dg.asset(
-    partitions_def=HOURLY, backfill_policy=dg.BackfillPolicy.single_run(), group_name="plan",
-    kinds={"pyomo", "highs", "duckdb"}, pool="duckdb_writer",
-    deps=[carbon_forecast, load_forecast, prices, generation, weather, job_queue,
-          dg.AssetDep("mpc_plan", partition_mapping=PREVIOUS_HOUR)],
+    partitions_def=HOURLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="plan",
+    kinds={"pyomo", "highs", "duckdb"},
+    pool="duckdb_writer",
+    deps=[
+        carbon_forecast,
+        load_forecast,
+        prices,
+        generation,
+        weather,
+        job_queue,
+        dg.AssetDep("mpc_plan", partition_mapping=PREVIOUS_HOUR),
+    ],
     description="Receding-horizon MILP plan for [t0, t0+H) from the forecasts issued at t0 and the state "
-                "left by t0-1; commits t0 and stores the whole horizon -> plans.*",
+    "left by t0-1; commits t0 and stores the whole horizon -> plans.*",
 )
-def mpc_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-             fleet: FleetResource) -> dg.MaterializeResult:
+def mpc_plan(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
+) -> dg.MaterializeResult:
     wh, f = warehouse.get(), fleet.load()
     start, end = hour_window(context)
     hours = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
@@ -37,14 +48,20 @@ def mpc_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
             context.log.warning(f"plan {t0}: DEGRADED — {'; '.join(o.forecast.reasons)}")
         if o.status != "optimal":
             context.log.warning(f"plan {t0}: status {o.status}, gap {o.gap:.4f}")
-        context.log.info(f"plan {i + 1}/{len(hours)} at {t0:%Y-%m-%d %H:%M}: {o.status}, objective "
-                         f"{o.objective:,.0f} $, gap {o.gap:.2%}, solve {o.solve_s:.2f}s, "
-                         f"started {o.jobs_started or '-'}")
+        context.log.info(
+            f"plan {i + 1}/{len(hours)} at {t0:%Y-%m-%d %H:%M}: {o.status}, objective "
+            f"{o.objective:,.0f} $, gap {o.gap:.2%}, solve {o.solve_s:.2f}s, "
+            f"started {o.jobs_started or '-'}"
+        )
     last = outcomes[-1]
     md = {
-        "plan_hour": str(last.t0), "hours_planned": len(outcomes),
-        "status": last.status, "objective_usd": float(last.objective), "mip_gap": float(last.gap),
-        "build_s": round(last.build_s, 3), "solve_s": round(last.solve_s, 3),
+        "plan_hour": str(last.t0),
+        "hours_planned": len(outcomes),
+        "status": last.status,
+        "objective_usd": float(last.objective),
+        "mip_gap": float(last.gap),
+        "build_s": round(last.build_s, 3),
+        "solve_s": round(last.solve_s, 3),
         "tick_s": round(last.total_s, 2),
         "expected_emissions_t": round(last.expected_emissions_t, 2),
         "expected_cost_usd": round(last.expected_cost, 0),
@@ -62,13 +79,18 @@ def mpc_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
 
 
 @dg.asset(
-    partitions_def=HOURLY, backfill_policy=dg.BackfillPolicy.single_run(), group_name="plan",
-    kinds={"duckdb"}, pool="duckdb_writer", deps=[mpc_plan],
+    partitions_def=HOURLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="plan",
+    kinds={"duckdb"},
+    pool="duckdb_writer",
+    deps=[mpc_plan],
     description="The committed hour(s) per site, with what the carbon-agnostic policy would have done in "
-                "the same hours (plans.dispatch, plans.agnostic)",
+    "the same hours (plans.dispatch, plans.agnostic)",
 )
-def dispatch(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-             fleet: FleetResource) -> dg.MaterializeResult:
+def dispatch(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
+) -> dg.MaterializeResult:
     wh, f = warehouse.get(), fleet.load()
     start, end = hour_window(context)
     first = wh.query("select min(plan_hour) t from plans.runs").t[0]
@@ -76,33 +98,61 @@ def dispatch(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         raise dg.Failure("no plan stored yet: materialize mpc_plan first")
     # the carbon-agnostic policy from the first planned hour, so its jobs started where ours did
     agn = pl.agnostic_hours(wh, f, pd.Timestamp(first), end)
-    d = wh.query("select * from marts.decisions where hour >= ? and hour < ? order by hour, site",
-                 [start.to_pydatetime(), end.to_pydatetime()])
+    d = wh.query(
+        "select * from marts.decisions where hour >= ? and hour < ? order by hour, site",
+        [start.to_pydatetime(), end.to_pydatetime()],
+    )
     if d.empty:
         raise dg.Failure(f"no committed hour in {start}..{end}: mpc_plan did not run for it")
-    md = {"dagster/row_count": len(d), "hours": int(d.hour.nunique()),
-          "emissions_t": round(float(d.emissions_t.sum()), 3), "cost_usd": round(float(d.cost.sum()), 0),
-          "committed": preview(d[["hour", "site", "jobs_running", "grid_import_mw", "battery_soc_mwh",
-                                  "emissions_t", "forecast_policy"]], n=12)}
+    md = {
+        "dagster/row_count": len(d),
+        "hours": int(d.hour.nunique()),
+        "emissions_t": round(float(d.emissions_t.sum()), 3),
+        "cost_usd": round(float(d.cost.sum()), 0),
+        "committed": preview(
+            d[
+                [
+                    "hour",
+                    "site",
+                    "jobs_running",
+                    "grid_import_mw",
+                    "battery_soc_mwh",
+                    "emissions_t",
+                    "forecast_policy",
+                ]
+            ],
+            n=12,
+        ),
+    }
     if not agn.empty:
         a = agn[(agn.hour >= start) & (agn.hour < end)]
         md["agnostic_emissions_t"] = round(float(a.emissions_t.sum()), 3)
         md["emissions_vs_agnostic_pct"] = round(
-            100 * (float(a.emissions_t.sum()) - float(d.emissions_t.sum())) / max(1e-9, float(a.emissions_t.sum())), 2)
+            100
+            * (float(a.emissions_t.sum()) - float(d.emissions_t.sum()))
+            / max(1e-9, float(a.emissions_t.sum())),
+            2,
+        )
     else:
         md["agnostic"] = "realised signals not yet known for these hours"
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset(group_name="plan", kinds={"duckdb"}, deps=[dispatch, carbon_forecast, load_forecast],
-          description="DuckDB views users query: marts.schedule_current, marts.decisions, "
-                      "marts.forecast_accuracy, marts.emissions_daily")
+@dg.asset(
+    group_name="plan",
+    kinds={"duckdb"},
+    deps=[dispatch, carbon_forecast, load_forecast],
+    description="DuckDB views users query: marts.schedule_current, marts.decisions, "
+    "marts.forecast_accuracy, marts.emissions_daily",
+)
 def marts(warehouse: WarehouseResource) -> dg.MaterializeResult:
     wh = warehouse.get()
     wh.ensure_schema()  # (re)creates the views
     daily = wh.query("select * from marts.emissions_daily")
-    acc = wh.query("select target, model, count(*) n, avg(abs_error) mae, avg(in_p10_p90::int) coverage "
-                   "from marts.forecast_accuracy group by all order by target, model")
+    acc = wh.query(
+        "select target, model, count(*) n, avg(abs_error) mae, avg(in_p10_p90::int) coverage "
+        "from marts.forecast_accuracy group by all order by target, model"
+    )
     sched = wh.query("select * from marts.schedule_current")
     md = {
         "schedule_current_rows": len(sched),

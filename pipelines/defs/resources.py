@@ -1,7 +1,6 @@
 """Dagster resources: typed, configured in ``definitions.py``; secrets are read by the source clients
 from environment variables at call time (never stored in run config, metadata or logs)."""
 
-
 import dagster as dg
 from pydantic import Field
 
@@ -13,7 +12,9 @@ class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file. All access goes through :class:`warehouse.Warehouse`, whose file lock
     serialises writers across Dagster's step processes."""
 
-    path: str = Field(".gridflex/gridflex.duckdb", description="DuckDB file (created on first write)")
+    path: str = Field(
+        ".gridflex/gridflex.duckdb", description="DuckDB file (created on first write)"
+    )
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)

@@ -39,7 +39,7 @@ POLICIES = ("oracle", "persistence", "tft", "carbon_agnostic")
 
 @dataclass
 class BacktestData:
-    realised: object            # mpc.instance.Signals over [start - 1 day, end)
+    realised: object  # mpc.instance.Signals over [start - 1 day, end)
     carbon_history: pd.DataFrame  # series (site), ts, value: everything before `start`
     jobs: tuple
     start: pd.Timestamp
@@ -51,8 +51,15 @@ def _zone_of(path: Path) -> str:
     return path.name.split("_")[0]
 
 
-def load_data(fleet: Fleet, em_files: Sequence[Path], start: pd.Timestamp, days: int, *,
-              weather_files: Sequence[Path] = (), price_files: Sequence[Path] = ()) -> BacktestData:
+def load_data(
+    fleet: Fleet,
+    em_files: Sequence[Path],
+    start: pd.Timestamp,
+    days: int,
+    *,
+    weather_files: Sequence[Path] = (),
+    price_files: Sequence[Path] = (),
+) -> BacktestData:
     """Assemble the realised signals for ``[start - 1 day, start + days)`` and the carbon history."""
     from mpc.instance import Signals, jobs_from_frame
     from pipelines.lib.demo_source import demo_window
@@ -72,10 +79,20 @@ def load_data(fleet: Fleet, em_files: Sequence[Path], start: pd.Timestamp, days:
         z = z[~z.index.duplicated()]
         if z.reindex(index).isna().any():
             missing = int(z.reindex(index).isna().sum())
-            raise ValueError(f"site {site}: zone {cfg.zone!r} lacks {missing} hour(s) of carbon intensity in "
-                             f"{index[0]}..{index[-1]} (given: {sorted(em.zone.unique())})")
+            raise ValueError(
+                f"site {site}: zone {cfg.zone!r} lacks {missing} hour(s) of carbon intensity in "
+                f"{index[0]}..{index[-1]} (given: {sorted(em.zone.unique())})"
+            )
         carbon[site] = z.reindex(index).to_numpy()
-        history.append(pd.DataFrame({"series": site, "ts": z.index[z.index < start], "value": z[z.index < start].to_numpy()}))
+        history.append(
+            pd.DataFrame(
+                {
+                    "series": site,
+                    "ts": z.index[z.index < start],
+                    "value": z[z.index < start].to_numpy(),
+                }
+            )
+        )
     kappa = pd.DataFrame(index=index)
     gen = pd.DataFrame(0.0, index=index, columns=list(fleet.sites))
     weather = _read_weather(weather_files)
@@ -85,7 +102,14 @@ def load_data(fleet: Fleet, em_files: Sequence[Path], start: pd.Timestamp, days:
             kappa[site] = cfg.cooling.kappa0
             continue
         cols = ["temperature_2m", "cloud_cover", "wind_speed_10m"]
-        w = w.set_index("ts")[cols].astype(float).reindex(index).interpolate(limit=3).ffill().bfill()
+        w = (
+            w.set_index("ts")[cols]
+            .astype(float)
+            .reindex(index)
+            .interpolate(limit=3)
+            .ffill()
+            .bfill()
+        )
         kappa[site] = fleet.kappa(site, w.temperature_2m)
         sw = _clear_sky_shortwave(index, cfg.lat, cfg.lon, w.cloud_cover.to_numpy())
         pv = pv_capacity_factor(sw, w.temperature_2m.to_numpy())
@@ -97,15 +121,31 @@ def load_data(fleet: Fleet, em_files: Sequence[Path], start: pd.Timestamp, days:
     factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
     demo = demo_window(index[0], end + 2 * DAY)
     inf = demo["inference"]
-    demand = inf.pivot_table(index="ts", columns="series", values="value").reindex(index)[list(fleet.classes)]
+    demand = inf.pivot_table(index="ts", columns="series", values="value").reindex(index)[
+        list(fleet.classes)
+    ]
     jobs = demo["jobs"]
     jobs = jobs[(jobs.release >= start) & (jobs.release < end)]
-    jobs = jobs.assign(eligible_sites=[[s for s in e if s in fleet.sites] for e in jobs.eligible_sites])
+    jobs = jobs.assign(
+        eligible_sites=[[s for s in e if s in fleet.sites] for e in jobs.eligible_sites]
+    )
     notes.append("inference demand and job queue: synthetic demo generator over the same dates")
-    realised = Signals(carbon=carbon, price_import=price, price_export=price * factor, generation=gen,
-                       kappa=kappa, demand=demand)
-    return BacktestData(realised, pd.concat(history, ignore_index=True), jobs_from_frame(jobs), start,
-                        days * 24, notes)
+    realised = Signals(
+        carbon=carbon,
+        price_import=price,
+        price_export=price * factor,
+        generation=gen,
+        kappa=kappa,
+        demand=demand,
+    )
+    return BacktestData(
+        realised,
+        pd.concat(history, ignore_index=True),
+        jobs_from_frame(jobs),
+        start,
+        days * 24,
+        notes,
+    )
 
 
 def _read_weather(files: Sequence[Path]) -> dict[str, pd.DataFrame]:
@@ -115,7 +155,9 @@ def _read_weather(files: Sequence[Path]) -> dict[str, pd.DataFrame]:
     for p in files:
         p = Path(p)
         zone = p.parent.name
-        frame, _ = read_weather_csv(p, location=zone, utc_offset_hours=SHARED_WEATHER_OFFSETS.get(zone, 0.0))
+        frame, _ = read_weather_csv(
+            p, location=zone, utc_offset_hours=SHARED_WEATHER_OFFSETS.get(zone, 0.0)
+        )
         out.setdefault("DE" if zone == "DE-LU" else zone, []).append(frame)
     return {z: pd.concat(v, ignore_index=True).drop_duplicates("ts") for z, v in out.items()}
 
@@ -138,20 +180,25 @@ def _read_prices(fleet: Fleet, files: Sequence[Path], index, notes) -> pd.DataFr
         s = pd.concat(parts).drop_duplicates("ts").set_index("ts")["price"].sort_index()
         s = s.reindex(index)
         if s.isna().any():
-            notes.append(f"{site}: {int(s.isna().sum())} price hour(s) missing, filled from the day before")
+            notes.append(
+                f"{site}: {int(s.isna().sum())} price hour(s) missing, filled from the day before"
+            )
             s = s.fillna(s.shift(24)).ffill().bfill()
         price[site] = s.to_numpy()
     return price
 
 
-def _clear_sky_shortwave(index: pd.DatetimeIndex, lat: float, lon: float, cloud: np.ndarray) -> np.ndarray:
+def _clear_sky_shortwave(
+    index: pd.DatetimeIndex, lat: float, lon: float, cloud: np.ndarray
+) -> np.ndarray:
     from sources.demo import _clear_sky, _shortwave  # the demo's documented irradiance model
 
     return _shortwave(_clear_sky(index, lat, lon), np.nan_to_num(cloud, nan=50.0))
 
 
-def tft_forecast_fn(data: BacktestData, fleet: Fleet, out_dir: Path, profile: str,
-                    echo: Callable[[str], None]) -> tuple[Callable, dict]:
+def tft_forecast_fn(
+    data: BacktestData, fleet: Fleet, out_dir: Path, profile: str, echo: Callable[[str], None]
+) -> tuple[Callable, dict]:
     """Train a carbon TFT on the history before the window; forecast every hourly issue in one batch;
     return ``forecast(issued_at, index) -> Signals`` (TFT carbon, persistence for the rest)."""
     from forecasting import tft
@@ -166,48 +213,82 @@ def tft_forecast_fn(data: BacktestData, fleet: Fleet, out_dir: Path, profile: st
     t = time.perf_counter()
     model = tft.train(hist, spec, out_dir, train_config(profile))
     train_s = time.perf_counter() - t
-    echo(f"      TFT trained on {hist.ts.min():%Y-%m-%d}..{hist.ts.max():%Y-%m-%d} in {train_s:.0f} s "
-         f"({model.metrics.get('epochs')} epochs)")
-    realised_long = (data.realised.carbon.stack().rename("value").rename_axis(["ts", "series"]).reset_index())
-    full = pd.concat([data.carbon_history, realised_long], ignore_index=True).drop_duplicates(["series", "ts"])
+    echo(
+        f"      TFT trained on {hist.ts.min():%Y-%m-%d}..{hist.ts.max():%Y-%m-%d} in {train_s:.0f} s "
+        f"({model.metrics.get('epochs')} epochs)"
+    )
+    realised_long = (
+        data.realised.carbon.stack().rename("value").rename_axis(["ts", "series"]).reset_index()
+    )
+    full = pd.concat([data.carbon_history, realised_long], ignore_index=True).drop_duplicates(
+        ["series", "ts"]
+    )
     issues = pd.date_range(data.start, periods=data.hours, freq="h", tz="UTC")
     t = time.perf_counter()
     pred = tft.predict_many(model, full, issues)
     pred_s = time.perf_counter() - t
-    p50 = {t: g.pivot(index="target_time", columns="series", values="p50") for t, g in pred.groupby("issued_at")}
+    p50 = {
+        t: g.pivot(index="target_time", columns="series", values="p50")
+        for t, g in pred.groupby("issued_at")
+    }
     base = persistence_forecast(data.realised)
 
     def forecast(issued_at: pd.Timestamp, index: pd.DatetimeIndex):
         s = base(issued_at, index)
         c = p50[issued_at].reindex(index)[list(fleet.sites)].clip(lower=0)
-        return Signals(carbon=c, price_import=s.price_import, price_export=s.price_export,
-                       generation=s.generation, kappa=s.kappa, demand=s.demand)
+        return Signals(
+            carbon=c,
+            price_import=s.price_import,
+            price_export=s.price_export,
+            generation=s.generation,
+            kappa=s.kappa,
+            demand=s.demand,
+        )
 
     forecast.__name__ = "tft"
     from forecasting.metrics import mae
 
     act = realised_long.rename(columns={"ts": "target_time", "value": "actual"})
     m = pred.merge(act, on=["series", "target_time"])
-    return forecast, {"train_s": round(train_s, 1), "predict_s": round(pred_s, 1),
-                      "epochs": model.metrics.get("epochs"), "carbon_mae": float(mae(m.actual, m.p50))}
+    return forecast, {
+        "train_s": round(train_s, 1),
+        "predict_s": round(pred_s, 1),
+        "epochs": model.metrics.get("epochs"),
+        "carbon_mae": float(mae(m.actual, m.p50)),
+    }
 
 
-def run_backtest(fleet: Fleet, data: BacktestData, *, policies: Sequence[str] = POLICIES,
-                 models_dir: Path = Path(".gridflex/backtest"), profile: str = "fast",
-                 echo: Callable[[str], None] = print) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def run_backtest(
+    fleet: Fleet,
+    data: BacktestData,
+    *,
+    policies: Sequence[str] = POLICIES,
+    models_dir: Path = Path(".gridflex/backtest"),
+    profile: str = "fast",
+    echo: Callable[[str], None] = print,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Run the policies; return the results table (one row per policy), the hourly realised emissions
     per policy, and extras (timings, forecast MAE)."""
     from mpc.receding import savings, simulate
 
-    common = dict(sites=fleet.mpc_sites(), classes=fleet.mpc_classes(), jobs=data.jobs,
-                  horizon=fleet.planning.horizon_h, carbon_price=fleet.planning.carbon_price,
-                  start=data.start, hours=data.hours, time_limit=fleet.planning.time_limit_s,
-                  mip_gap=fleet.planning.mip_gap)
+    common = dict(
+        sites=fleet.mpc_sites(),
+        classes=fleet.mpc_classes(),
+        jobs=data.jobs,
+        horizon=fleet.planning.horizon_h,
+        carbon_price=fleet.planning.carbon_price,
+        start=data.start,
+        hours=data.hours,
+        time_limit=fleet.planning.time_limit_s,
+        mip_gap=fleet.planning.mip_gap,
+    )
     reports, extras = {}, {}
     order = ["carbon_agnostic", *[p for p in policies if p != "carbon_agnostic"]]
     for p in order:
         t = time.perf_counter()
-        echo(f"[backtest] policy {p}: {data.hours} hourly steps from {data.start:%Y-%m-%d %H:%M} UTC")
+        echo(
+            f"[backtest] policy {p}: {data.hours} hourly steps from {data.start:%Y-%m-%d %H:%M} UTC"
+        )
         if p == "tft":
             fn, extras["tft"] = tft_forecast_fn(data, fleet, models_dir, profile, echo)
             reports[p] = simulate(data.realised, forecast=fn, **common)
@@ -221,19 +302,30 @@ def run_backtest(fleet: Fleet, data: BacktestData, *, policies: Sequence[str] = 
     for p, rep in reports.items():
         s = savings(rep, agn, oracle)
         em_saved = s["emissions_saved_t"]
-        rows.append({
-            "policy": p, "emissions": rep.totals["emissions_t"], "cost": rep.totals["energy_cost"],
-            "objective": rep.totals["objective"], "missed_deadlines": int(rep.totals["missed_deadlines"]),
-            "unserved_units": rep.totals.get("unserved_units", 0.0),
-            "savings_vs_agnostic_pct": 100 * em_saved / agn.totals["emissions_t"] if agn.totals["emissions_t"] else 0.0,
-            "share_of_oracle_savings": s.get("share_of_oracle_emissions", float("nan")) if p != "carbon_agnostic" else 0.0,
-        })
+        rows.append(
+            {
+                "policy": p,
+                "emissions": rep.totals["emissions_t"],
+                "cost": rep.totals["energy_cost"],
+                "objective": rep.totals["objective"],
+                "missed_deadlines": int(rep.totals["missed_deadlines"]),
+                "unserved_units": rep.totals.get("unserved_units", 0.0),
+                "savings_vs_agnostic_pct": 100 * em_saved / agn.totals["emissions_t"]
+                if agn.totals["emissions_t"]
+                else 0.0,
+                "share_of_oracle_savings": s.get("share_of_oracle_emissions", float("nan"))
+                if p != "carbon_agnostic"
+                else 0.0,
+            }
+        )
         h = rep.site_hours.groupby("time")["emissions_t"].sum().rename("emissions_t").reset_index()
         hourly.append(h.rename(columns={"time": "hour"}).assign(policy=p))
     return pd.DataFrame(rows), pd.concat(hourly, ignore_index=True), extras
 
 
-def load_demo_data(fleet: Fleet, start: pd.Timestamp, days: int, history_days: int = 21) -> BacktestData:
+def load_demo_data(
+    fleet: Fleet, start: pd.Timestamp, days: int, history_days: int = 21
+) -> BacktestData:
     """The same closed-loop inputs from the built-in demo grid (realised = the demo's observed series)."""
     from mpc.instance import Signals, jobs_from_frame
     from pipelines.lib.demo_source import demo_window
@@ -242,10 +334,14 @@ def load_demo_data(fleet: Fleet, start: pd.Timestamp, days: int, history_days: i
     index = pd.date_range(start - DAY, end - HOUR, freq="h", tz="UTC")
     w = demo_window(start - history_days * DAY, end)
     site_of = {fleet.carbon_series(s): s for s in fleet.sites}
-    c = w["carbon"][w["carbon"].series.isin(list(site_of))].assign(site=lambda d: d.series.map(site_of))
+    c = w["carbon"][w["carbon"].series.isin(list(site_of))].assign(
+        site=lambda d: d.series.map(site_of)
+    )
     wide = c.pivot(index="ts", columns="site", values="value")
     carbon = wide.reindex(index)[list(fleet.sites)]
-    hist = wide[wide.index < start].stack().rename("value").rename_axis(["ts", "series"]).reset_index()
+    hist = (
+        wide[wide.index < start].stack().rename("value").rename_axis(["ts", "series"]).reset_index()
+    )
     zone_of = {n: (s.price_zone or s.zone) for n, s in fleet.sites.items()}
     pw = w["prices"].pivot(index="ts", columns="zone", values="price").reindex(index)
     price = pd.DataFrame({s: pw[z].to_numpy() for s, z in zone_of.items()}, index=index)
@@ -255,10 +351,26 @@ def load_demo_data(fleet: Fleet, start: pd.Timestamp, days: int, history_days: i
         gen[site] = fleet.generation_mw(site, g.pv_cf, g.wind_cf)
         t = w["weather"][w["weather"].location == site].set_index("ts").reindex(index)
         kappa[site] = fleet.kappa(site, t.temperature_2m)
-    demand = w["inference"].pivot_table(index="ts", columns="series", values="value").reindex(index)[list(fleet.classes)]
+    demand = (
+        w["inference"]
+        .pivot_table(index="ts", columns="series", values="value")
+        .reindex(index)[list(fleet.classes)]
+    )
     jobs = w["jobs"][(w["jobs"].release >= start) & (w["jobs"].release < end)]
     factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
-    realised = Signals(carbon=carbon, price_import=price, price_export=price * factor, generation=gen,
-                       kappa=kappa, demand=demand)
-    return BacktestData(realised, hist, jobs_from_frame(jobs), start, days * 24,
-                        ["demo grid: every series synthetic (sources/demo.py)"])
+    realised = Signals(
+        carbon=carbon,
+        price_import=price,
+        price_export=price * factor,
+        generation=gen,
+        kappa=kappa,
+        demand=demand,
+    )
+    return BacktestData(
+        realised,
+        hist,
+        jobs_from_frame(jobs),
+        start,
+        days * 24,
+        ["demo grid: every series synthetic (sources/demo.py)"],
+    )

@@ -32,19 +32,35 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
     from warehouse import Warehouse
 
     wh, fleet = Warehouse(db), load_fleet()
-    res = {"warehouse": WarehouseResource(path=str(db)), "fleet": FleetResource(),
-           "models": ModelStoreResource(directory=str(models_dir), profile=profile)}
+    res = {
+        "warehouse": WarehouseResource(path=str(db)),
+        "fleet": FleetResource(),
+        "models": ModelStoreResource(directory=str(models_dir), profile=profile),
+    }
     ingest_window(wh, fleet, DEMO_EPOCH, PLAN_START + (2 * hours + 48) * HOUR)
     if fc.usable_model(wh, "carbon", PLAN_START, pd.Timedelta(days=8)) is None:
         echo(f"training {profile} models (once)")
         cfg = {"train_end": PLAN_START.isoformat()}
-        dg.materialize([carbon_model, load_model], resources=res,
-                       run_config={"ops": {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}})
+        dg.materialize(
+            [carbon_model, load_model],
+            resources=res,
+            run_config={"ops": {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}},
+        )
     # earlier plans would make hour PLAN_START depend on them: start from a clean plans.* for the bench
     with wh.writer() as con:
-        for t in ("runs", "site_hours", "job_runs", "routing", "dispatch", "dispatch_routing", "state"):
+        for t in (
+            "runs",
+            "site_hours",
+            "job_runs",
+            "routing",
+            "dispatch",
+            "dispatch_routing",
+            "state",
+        ):
             con.execute(f"delete from plans.{t}")
-    fc._load(fc.usable_model(wh, "carbon", PLAN_START, pd.Timedelta(days=8))["checkpoint_path"])  # warm
+    fc._load(
+        fc.usable_model(wh, "carbon", PLAN_START, pd.Timedelta(days=8))["checkpoint_path"]
+    )  # warm
     fc._load(fc.usable_model(wh, "load", PLAN_START, pd.Timedelta(days=8))["checkpoint_path"])
     parts = {"forecast_carbon": [], "forecast_load": [], "plan": [], "tick": []}
     for h in range(hours):
@@ -58,21 +74,30 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
         out = pl.plan_hour(wh, fleet, t0)
         parts["plan"].append(time.perf_counter() - t)
         parts["tick"].append(time.perf_counter() - tic)
-        echo(f"  {t0:%Y-%m-%d %H:%M} tick {parts['tick'][-1]:.2f} s (plan {parts['plan'][-1]:.2f} s: "
-             f"build {out.build_s:.2f}, solve {out.solve_s:.2f}; {out.status}, gap {out.gap:.2%})")
+        echo(
+            f"  {t0:%Y-%m-%d %H:%M} tick {parts['tick'][-1]:.2f} s (plan {parts['plan'][-1]:.2f} s: "
+            f"build {out.build_s:.2f}, solve {out.solve_s:.2f}; {out.status}, gap {out.gap:.2%})"
+        )
     runs = []
     instance = dg.DagsterInstance.ephemeral()
     for h in range(hours, 2 * hours):
         t0 = PLAN_START + h * HOUR
         t = time.perf_counter()
-        r = dg.materialize([carbon_forecast, load_forecast, mpc_plan], resources=res, instance=instance,
-                           partition_key=t0.strftime("%Y-%m-%d-%H:%M"))
+        r = dg.materialize(
+            [carbon_forecast, load_forecast, mpc_plan],
+            resources=res,
+            instance=instance,
+            partition_key=t0.strftime("%Y-%m-%d-%H:%M"),
+        )
         runs.append(time.perf_counter() - t)
         if not r.success:
             raise RuntimeError(f"Dagster run for {t0} failed")
     med = {k: statistics.median(v) for k, v in parts.items()}
-    result = {"hours": hours, **{f"{k}_median_s": round(v, 3) for k, v in med.items()},
-              "tick_max_s": round(max(parts["tick"]), 3),
-              "dagster_run_median_s": round(statistics.median(runs), 3),
-              "dagster_overhead_median_s": round(statistics.median(runs) - med["tick"], 3)}
+    result = {
+        "hours": hours,
+        **{f"{k}_median_s": round(v, 3) for k, v in med.items()},
+        "tick_max_s": round(max(parts["tick"]), 3),
+        "dagster_run_median_s": round(statistics.median(runs), 3),
+        "dagster_overhead_median_s": round(statistics.median(runs) - med["tick"], 3),
+    }
     return result

@@ -28,10 +28,14 @@ TIME_COLUMN = {"jobs": "release", "weather_forecast": "issued_at"}
 def _block(b: int, seed: int) -> DemoGrid:
     # seeds must be non-negative: blocks before the epoch (b < 0) map to odd offsets, later ones to even
     offset = 2 * b if b >= 0 else -2 * b - 1
-    return generate_demo(start=DEMO_EPOCH + pd.Timedelta(days=BLOCK_DAYS * b), days=BLOCK_DAYS, seed=seed + offset)
+    return generate_demo(
+        start=DEMO_EPOCH + pd.Timedelta(days=BLOCK_DAYS * b), days=BLOCK_DAYS, seed=seed + offset
+    )
 
 
-def demo_window(start: pd.Timestamp, end: pd.Timestamp, seed: int = DEMO_SEED) -> dict[str, pd.DataFrame]:
+def demo_window(
+    start: pd.Timestamp, end: pd.Timestamp, seed: int = DEMO_SEED
+) -> dict[str, pd.DataFrame]:
     """Demo frames for hours ``[start, end)`` (``jobs`` by release hour, weather forecasts by issue time)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if start.tzinfo is None or end.tzinfo is None:

@@ -45,7 +45,9 @@ def fetch_carbon(fleet: Fleet, start: pd.Timestamp, end: pd.Timestamp):
         with WattTimeClient.from_env() as client:
             for name, s in fleet.sites.items():
                 if not s.watttime_region:
-                    raise ValueError(f"sources.carbon = 'watttime' but sites.{name}.watttime_region is unset")
+                    raise ValueError(
+                        f"sources.carbon = 'watttime' but sites.{name}.watttime_region is unset"
+                    )
                 f, r = client.historical(s.watttime_region, start - REVISION_WINDOW, end)
                 parts.append(f)
                 report = report.merge(r)
@@ -67,7 +69,9 @@ def fetch_weather(fleet: Fleet, start: pd.Timestamp, end: pd.Timestamp):
     obs_parts, fc_parts, report = [], [], RepairReport("openmeteo")
     with OpenMeteoClient.from_env() as client:
         for name, s in fleet.sites.items():
-            f, r = client.archive(s.lat, s.lon, (start - REVISION_WINDOW).date(), end.date(), location=name)
+            f, r = client.archive(
+                s.lat, s.lon, (start - REVISION_WINDOW).date(), end.date(), location=name
+            )
             obs_parts.append(f[(f.ts >= start - REVISION_WINDOW) & (f.ts < end)])
             report = report.merge(r)
             f, r = client.forecast(s.lat, s.lon, days=3, location=name)
@@ -78,7 +82,9 @@ def fetch_weather(fleet: Fleet, start: pd.Timestamp, end: pd.Timestamp):
 
 def fetch_prices(fleet: Fleet, start, end):
     if fleet.sources.prices != "demo":
-        raise ValueError("sources.prices = 'csv': load price files with `gridflex import prices FILE...`")
+        raise ValueError(
+            "sources.prices = 'csv': load price files with `gridflex import prices FILE...`"
+        )
     zones = sorted({s.price_zone or s.zone for s in fleet.sites.values()})
     frame = _demo(start, end, "prices")
     return frame[frame["zone"].isin(zones)].reset_index(drop=True), RepairReport("demo")
@@ -93,19 +99,27 @@ def fetch_generation(fleet: Fleet, start, end):
 
 def fetch_inference(fleet: Fleet, start, end):
     if fleet.sources.load != "demo":
-        raise ValueError("sources.load = 'csv': load telemetry with `gridflex import telemetry FILE...`")
+        raise ValueError(
+            "sources.load = 'csv': load telemetry with `gridflex import telemetry FILE...`"
+        )
     frame = _demo(start, end, "inference")
-    return frame[frame["series"].isin(list(fleet.classes))].reset_index(drop=True), RepairReport("demo")
+    return frame[frame["series"].isin(list(fleet.classes))].reset_index(drop=True), RepairReport(
+        "demo"
+    )
 
 
 def fetch_jobs(fleet: Fleet, start, end):
     if fleet.jobs.source == "demo":
         jobs = _demo(start, end, "jobs")
         known = set(fleet.sites)
-        jobs = jobs.assign(eligible_sites=[[s for s in e if s in known] for e in jobs["eligible_sites"]])
+        jobs = jobs.assign(
+            eligible_sites=[[s for s in e if s in known] for e in jobs["eligible_sites"]]
+        )
         return jobs.reset_index(drop=True), RepairReport("demo")
     if fleet.jobs.source == "csv":
         from sources.jobs import read_job_queue_csv
 
         return read_job_queue_csv(fleet.jobs.path)
-    raise ValueError("jobs.source = 'table': jobs are read from staging.jobs as they are; nothing to fetch")
+    raise ValueError(
+        "jobs.source = 'table': jobs are read from staging.jobs as they are; nothing to fetch"
+    )

@@ -31,14 +31,17 @@ from warehouse import Warehouse
 HOUR = pd.Timedelta(hours=1)
 CARBON_WEATHER = ("wind_speed_100m", "shortwave_radiation", "cloud_cover")
 TABLE = {"carbon": "forecasts.carbon", "load": "forecasts.load"}
+#: a model whose training data ended longer ago than this before the issue time is stale (degraded mode)
+DEFAULT_MAX_AGE = pd.Timedelta(days=8)
 
 
 def spec_for(target: str, horizon: int) -> SeriesSpec:
     """The model spec of each target. Encoder 3 days + a weekly lag: fits the demo's three weeks."""
     lag = max(168, horizon)
     if target == "carbon":
-        return SeriesSpec(known_reals=CARBON_WEATHER, encoder_length=72, horizon=horizon,
-                          target_lags=(lag,))
+        return SeriesSpec(
+            known_reals=CARBON_WEATHER, encoder_length=72, horizon=horizon, target_lags=(lag,)
+        )
     if target == "load":
         return SeriesSpec(encoder_length=72, horizon=horizon, target_lags=(lag,))
     raise ValueError(f"unknown forecast target {target!r} (carbon | load)")
@@ -70,9 +73,15 @@ def carbon_history(wh: Warehouse, fleet: Fleet, start, end) -> pd.DataFrame:
     for zs, site in series_site.items():
         part = df[df.zone_series == zs][["ts", "value"]].assign(series=site)
         frames.append(part)
-    hist = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["series", "ts", "value"])
+    hist = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["series", "ts", "value"])
+    )
     cov = weather_as_known(wh, list(fleet.sites), start, end)
-    return hist.merge(cov, on=["series", "ts"], how="left")[["series", "ts", "value", *CARBON_WEATHER]]
+    return hist.merge(cov, on=["series", "ts"], how="left")[
+        ["series", "ts", "value", *CARBON_WEATHER]
+    ]
 
 
 def weather_as_known(wh: Warehouse, sites: list[str], start, end, issued_by=None) -> pd.DataFrame:
@@ -129,8 +138,16 @@ class TrainOutcome:
     message: str | None = None
 
 
-def train_model(wh: Warehouse, fleet: Fleet, target: str, out_root: str | Path, *, train_end,
-                history_days: int = 90, profile: str = "fast") -> TrainOutcome:
+def train_model(
+    wh: Warehouse,
+    fleet: Fleet,
+    target: str,
+    out_root: str | Path,
+    *,
+    train_end,
+    history_days: int = 90,
+    profile: str = "fast",
+) -> TrainOutcome:
     """Train the ``target`` TFT on hours before ``train_end`` and register it in ``forecasts.models``.
 
     The model's own validation period is its last ``val_hours`` of training data; the MAE of
@@ -156,8 +173,9 @@ def train_model(wh: Warehouse, fleet: Fleet, target: str, out_root: str | Path, 
         model = tft.train(frame, spec, out, cfg)
         # persistence on the same validation targets: issues every 24 h inside the validation period
         val_start = frame.ts.max() + HOUR - pd.Timedelta(hours=cfg.val_hours)
-        issues = pd.date_range(val_start, frame.ts.max() + HOUR - pd.Timedelta(hours=spec.horizon),
-                               freq="24h")
+        issues = pd.date_range(
+            val_start, frame.ts.max() + HOUR - pd.Timedelta(hours=spec.horizon), freq="24h"
+        )
         pers = attach_actuals(persistence(frame, issues, spec.horizon), frame)
         future = future_covariates(wh, fleet, target, issues, spec.horizon)
         tftf = attach_actuals(tft.predict_many(model, frame, issues, future), frame)
@@ -169,22 +187,42 @@ def train_model(wh: Warehouse, fleet: Fleet, target: str, out_root: str | Path, 
             "rows": len(frame),
             "val_issues": len(issues),
         }
-        _register(wh, model_id, target, str(model.checkpoint_path.parent), train_end, metrics, "ok", None)
+        _register(
+            wh, model_id, target, str(model.checkpoint_path.parent), train_end, metrics, "ok", None
+        )
         return TrainOutcome(model_id, "ok", str(model.checkpoint_path.parent), metrics)
     except Exception as exc:
-        _register(wh, model_id, target, None, train_end,
-                  {"train_seconds": round(time.perf_counter() - t0, 1)}, "failed", f"{type(exc).__name__}: {exc}")
+        _register(
+            wh,
+            model_id,
+            target,
+            None,
+            train_end,
+            {"train_seconds": round(time.perf_counter() - t0, 1)},
+            "failed",
+            f"{type(exc).__name__}: {exc}",
+        )
         raise
 
 
 def _register(wh, model_id, target, path, train_end, metrics, status, message) -> None:
-    row = pd.DataFrame([{
-        "model_id": model_id, "target": target, "checkpoint_path": path,
-        "trained_at": pd.Timestamp.now(tz="UTC"), "train_end": train_end,
-        "epochs": metrics.get("epochs"), "train_seconds": metrics.get("train_seconds"),
-        "val_mae": metrics.get("val_mae"), "val_mae_persistence": metrics.get("val_mae_persistence"),
-        "status": status, "message": (message or "")[:2000] or None,
-    }])
+    row = pd.DataFrame(
+        [
+            {
+                "model_id": model_id,
+                "target": target,
+                "checkpoint_path": path,
+                "trained_at": pd.Timestamp.now(tz="UTC"),
+                "train_end": train_end,
+                "epochs": metrics.get("epochs"),
+                "train_seconds": metrics.get("train_seconds"),
+                "val_mae": metrics.get("val_mae"),
+                "val_mae_persistence": metrics.get("val_mae_persistence"),
+                "status": status,
+                "message": (message or "")[:2000] or None,
+            }
+        ]
+    )
     wh.replace_window("forecasts.models", row)
 
 
@@ -221,15 +259,22 @@ def _load(path: str):
 
 @dataclass
 class IssuedForecast:
-    frame: pd.DataFrame          # issued_at, target_time, series, model, p10, p50, p90, degraded
+    frame: pd.DataFrame  # issued_at, target_time, series, model, p10, p50, p90, degraded
     model: str
     degraded: bool
     reason: str | None
     seconds: float
 
 
-def issue_forecast(wh: Warehouse, fleet: Fleet, target: str, issued_at, *,
-                   max_age: pd.Timedelta = pd.Timedelta(days=8), use_model: bool = True) -> IssuedForecast:
+def issue_forecast(
+    wh: Warehouse,
+    fleet: Fleet,
+    target: str,
+    issued_at,
+    *,
+    max_age: pd.Timedelta = DEFAULT_MAX_AGE,
+    use_model: bool = True,
+) -> IssuedForecast:
     """Forecast ``target`` for ``[issued_at, issued_at + H)`` from what the warehouse knew before
     ``issued_at``; TFT when a fresh model exists (and ``use_model``), persistence otherwise (degraded)."""
     from forecasting.baselines import persistence
@@ -238,7 +283,9 @@ def issue_forecast(wh: Warehouse, fleet: Fleet, target: str, issued_at, *,
     issued_at = pd.Timestamp(issued_at)
     H = fleet.planning.horizon_h
     spec = spec_for(target, H)
-    hist = history(wh, fleet, target, issued_at - pd.Timedelta(hours=spec.history_needed + 48), issued_at)
+    hist = history(
+        wh, fleet, target, issued_at - pd.Timedelta(hours=spec.history_needed + 48), issued_at
+    )
     row = usable_model(wh, target, issued_at, max_age) if use_model else None
     reason = None if use_model else "persistence requested"
     out = None
@@ -262,7 +309,8 @@ def issue_forecast(wh: Warehouse, fleet: Fleet, target: str, issued_at, *,
         out = persistence(hist[["series", "ts", "value"]], issued_at, H)
         name = "persistence"
     frame = out.assign(model=name, degraded=reason is not None)[
-        ["issued_at", "target_time", "series", "model", "p10", "p50", "p90", "degraded"]]
+        ["issued_at", "target_time", "series", "model", "p10", "p50", "p90", "degraded"]
+    ]
     frame["p50"] = frame["p50"].clip(lower=0)
     frame["p10"] = frame[["p10", "p50"]].min(axis=1).clip(lower=0)
     frame["p90"] = frame[["p90", "p50"]].max(axis=1)

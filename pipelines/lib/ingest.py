@@ -62,7 +62,9 @@ def store(
     """
     scope_cols, ts_col = TABLES[table]
     if frame.empty:
-        raise ValueError(f"{table}: refusing to store an empty frame from {source_label or 'a source'}")
+        raise ValueError(
+            f"{table}: refusing to store an empty frame from {source_label or 'a source'}"
+        )
     if window is None:
         window = (frame[ts_col].min(), frame[ts_col].max() + HOUR)
     repairs = dict(report.counts) if report else {}
@@ -92,7 +94,10 @@ def import_em_csv(wh: Warehouse, paths: Iterable[str | Path]) -> pd.DataFrame:
         frame, report = read_em_csv(path)
         for series, part in frame.groupby("series", sort=True):
             res = store(
-                wh, "staging.carbon_intensity", part, report,
+                wh,
+                "staging.carbon_intensity",
+                part,
+                report,
                 source_label=f"electricitymaps_csv:{path.name}",
             )
             rows.append(
@@ -122,12 +127,25 @@ def ingest_window(wh: Warehouse, fleet, start: pd.Timestamp, end: pd.Timestamp) 
     ahead = end + pd.Timedelta(hours=fleet.planning.horizon_h)
     results: list[IngestResult] = []
     frame, report = fetch.fetch_carbon(fleet, start, end)
-    results.append(store(wh, "staging.carbon_intensity", frame, report, window=(min(start, frame.ts.min()), end)))
+    results.append(
+        store(
+            wh, "staging.carbon_intensity", frame, report, window=(min(start, frame.ts.min()), end)
+        )
+    )
     obs, fcst, report = fetch.fetch_weather(fleet, start, end)
-    results.append(store(wh, "staging.weather_observed", obs, report, window=(min(start, obs.ts.min()), end)))
+    results.append(
+        store(wh, "staging.weather_observed", obs, report, window=(min(start, obs.ts.min()), end))
+    )
     if not fcst.empty:
-        results.append(store(wh, "staging.weather_forecast", fcst, None,
-                             window=(min(start, fcst.issued_at.min()), end)))
+        results.append(
+            store(
+                wh,
+                "staging.weather_forecast",
+                fcst,
+                None,
+                window=(min(start, fcst.issued_at.min()), end),
+            )
+        )
     frame, report = fetch.fetch_prices(fleet, start, ahead)
     results.append(store(wh, "staging.prices", frame, report, window=(start, ahead)))
     frame, report = fetch.fetch_generation(fleet, start, end)
@@ -138,4 +156,6 @@ def ingest_window(wh: Warehouse, fleet, start: pd.Timestamp, end: pd.Timestamp) 
     if not frame.empty:
         frame = frame.assign(source=fleet.jobs.source, received_at=frame["release"])
         results.append(store(wh, "staging.jobs", frame, report, window=(start, ahead)))
-    return pd.DataFrame([{**r.stats.as_dict(), "repaired": sum(r.repairs.values())} for r in results])
+    return pd.DataFrame(
+        [{**r.stats.as_dict(), "repaired": sum(r.repairs.values())} for r in results]
+    )

@@ -39,9 +39,23 @@ from warehouse import Warehouse, Write
 HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)
 PLAN_COLUMNS = [
-    "it_mw", "training_mw", "inference_mw", "base_mw", "facility_mw", "gen_available_mw",
-    "gen_used_mw", "import_mw", "export_mw", "charge_mw", "discharge_mw", "soc_mwh", "emissions_t",
-    "carbon_g_kwh", "price_import", "price_export", "shed_mw",
+    "it_mw",
+    "training_mw",
+    "inference_mw",
+    "base_mw",
+    "facility_mw",
+    "gen_available_mw",
+    "gen_used_mw",
+    "import_mw",
+    "export_mw",
+    "charge_mw",
+    "discharge_mw",
+    "soc_mwh",
+    "emissions_t",
+    "carbon_g_kwh",
+    "price_import",
+    "price_export",
+    "shed_mw",
 ]
 
 
@@ -58,13 +72,17 @@ def _py(t):
 
 
 def state_to_json(st) -> str:
-    return json.dumps({
-        "time": st.time.isoformat(), "soc_mwh": st.soc_mwh,
-        "running": {k: [s, int(n)] for k, (s, n) in st.running.items()},
-        "finished": sorted(st.finished), "missed": sorted(st.missed),
-        "budget_left_t": st.budget_left_t,
-        "budget_end": st.budget_end.isoformat() if st.budget_end is not None else None,
-    })
+    return json.dumps(
+        {
+            "time": st.time.isoformat(),
+            "soc_mwh": st.soc_mwh,
+            "running": {k: [s, int(n)] for k, (s, n) in st.running.items()},
+            "finished": sorted(st.finished),
+            "missed": sorted(st.missed),
+            "budget_left_t": st.budget_left_t,
+            "budget_end": st.budget_end.isoformat() if st.budget_end is not None else None,
+        }
+    )
 
 
 def state_from_json(text: str):
@@ -72,9 +90,11 @@ def state_from_json(text: str):
 
     d = json.loads(text)
     return State(
-        time=pd.Timestamp(d["time"]), soc_mwh={k: float(v) for k, v in d["soc_mwh"].items()},
+        time=pd.Timestamp(d["time"]),
+        soc_mwh={k: float(v) for k, v in d["soc_mwh"].items()},
         running={k: (s, int(n)) for k, (s, n) in d["running"].items()},
-        finished=frozenset(d["finished"]), missed=frozenset(d["missed"]),
+        finished=frozenset(d["finished"]),
+        missed=frozenset(d["missed"]),
         budget_left_t=d["budget_left_t"],
         budget_end=pd.Timestamp(d["budget_end"]) if d["budget_end"] else None,
     )
@@ -90,7 +110,9 @@ def load_state(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp):
     if not row.empty:
         st = state_from_json(row.state[0])
     else:
-        earlier = wh.query("select max(plan_hour) h from plans.runs where plan_hour < ?", [_py(t0)]).h[0]
+        earlier = wh.query(
+            "select max(plan_hour) h from plans.runs where plan_hour < ?", [_py(t0)]
+        ).h[0]
         if earlier is not None and not pd.isna(earlier):
             raise PlanError(
                 f"no state stored for {t0:%Y-%m-%d %H:%M} UTC although hours up to {pd.Timestamp(earlier):%Y-%m-%d %H:%M} "
@@ -127,8 +149,11 @@ def _weather_known(wh: Warehouse, sites, start, end, issued_by) -> pd.DataFrame:
 def _prices(wh: Warehouse, fleet: Fleet, index: pd.DatetimeIndex) -> tuple[pd.DataFrame, int]:
     zones = {n: (s.price_zone or s.zone) for n, s in fleet.sites.items()}
     start, end = index[0] - DAY, index[-1] + HOUR
-    df = wh.query("select zone, ts, avg(price) price from staging.prices where zone in ? and ts >= ? "
-                  "and ts < ? group by zone, ts", [sorted(set(zones.values())), _py(start), _py(end)])
+    df = wh.query(
+        "select zone, ts, avg(price) price from staging.prices where zone in ? and ts >= ? "
+        "and ts < ? group by zone, ts",
+        [sorted(set(zones.values())), _py(start), _py(end)],
+    )
     wide = df.pivot(index="ts", columns="zone", values="price") if not df.empty else pd.DataFrame()
     full = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
     wide = wide.reindex(full)
@@ -143,7 +168,9 @@ def _prices(wh: Warehouse, fleet: Fleet, index: pd.DatetimeIndex) -> tuple[pd.Da
                 filled += 1
         out[site] = col.reindex(index).to_numpy()
         if out[site].isna().any():
-            raise PlanError(f"no price for zone {z!r} (site {site}) in {index[0]}..{index[-1]} nor the day before")
+            raise PlanError(
+                f"no price for zone {z!r} (site {site}) in {index[0]}..{index[-1]} nor the day before"
+            )
     return out, filled
 
 
@@ -155,7 +182,9 @@ def _generation_kappa(fleet: Fleet, weather: pd.DataFrame, index, what: str):
         w = weather[weather.site == site].set_index("ts").reindex(index)
         if w[["temperature_2m"]].isna().any().any():
             missing = w.index[w.temperature_2m.isna()]
-            raise PlanError(f"no {what} weather for site {site!r} at {len(missing)} hour(s) from {missing[0]}")
+            raise PlanError(
+                f"no {what} weather for site {site!r} at {len(missing)} hour(s) from {missing[0]}"
+            )
         pv = pv_capacity_factor(w.shortwave_radiation.fillna(0.0), w.temperature_2m)
         wind = wind_power_curve(w.wind_speed_100m.fillna(0.0).to_numpy() / 3.6)
         gen[site] = fleet.generation_mw(site, pv, wind)
@@ -169,27 +198,44 @@ class ForecastUsed:
     load_model: str
     degraded: bool
     reasons: list[str] = field(default_factory=list)
-    writes: list[Write] = field(default_factory=list)  # persistence forecasts made here, stored with the plan
+    writes: list[Write] = field(
+        default_factory=list
+    )  # persistence forecasts made here, stored with the plan
 
     @property
     def policy(self) -> str:
-        return "persistence" if self.carbon_model == self.load_model == "persistence" else (
-            f"carbon={self.carbon_model}; load={self.load_model}")
+        return (
+            "persistence"
+            if self.carbon_model == self.load_model == "persistence"
+            else (f"carbon={self.carbon_model}; load={self.load_model}")
+        )
 
 
-def _forecast_p50(wh: Warehouse, fleet: Fleet, target: str, t0, index, used: ForecastUsed) -> pd.DataFrame:
+def _forecast_p50(
+    wh: Warehouse, fleet: Fleet, target: str, t0, index, used: ForecastUsed
+) -> pd.DataFrame:
     series = list(fleet.sites) if target == "carbon" else list(fleet.classes)
     df = wh.query(f"select * from {fc.TABLE[target]} where issued_at = ?", [_py(t0)])
     model = df.model.iloc[0] if not df.empty else None
     degraded = bool(df.degraded.any()) if not df.empty else True
-    wide = df.pivot(index="target_time", columns="series", values="p50").reindex(index) if not df.empty else None
+    wide = (
+        df.pivot(index="target_time", columns="series", values="p50").reindex(index)
+        if not df.empty
+        else None
+    )
     if wide is None or wide.reindex(columns=series).isna().any().any():
         issued = fc.issue_forecast(wh, fleet, target, t0, use_model=False)
-        reason = f"no complete {target} forecast issued at {t0:%Y-%m-%d %H:%M}: planned on persistence"
+        reason = (
+            f"no complete {target} forecast issued at {t0:%Y-%m-%d %H:%M}: planned on persistence"
+        )
         used.reasons.append(reason)
-        used.writes.append(Write(fc.TABLE[target], issued.frame, window=(t0, t0 + HOUR), ts_column="issued_at"))
+        used.writes.append(
+            Write(fc.TABLE[target], issued.frame, window=(t0, t0 + HOUR), ts_column="issued_at")
+        )
         model, degraded = "persistence", True
-        wide = issued.frame.pivot(index="target_time", columns="series", values="p50").reindex(index)
+        wide = issued.frame.pivot(index="target_time", columns="series", values="p50").reindex(
+            index
+        )
     elif degraded:
         used.reasons.append(f"{target} forecast at {t0:%Y-%m-%d %H:%M} is degraded ({model})")
     setattr(used, f"{target}_model", model)
@@ -211,8 +257,14 @@ def plan_signals(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, horizon: int):
     weather = _weather_known(wh, fleet.sites, index[0], index[-1] + HOUR, issued_by=t0)
     gen, kappa = _generation_kappa(fleet, weather, index, "forecast")
     factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
-    sig = Signals(carbon=carbon.clip(lower=0), price_import=price, price_export=price * factor,
-                  generation=gen, kappa=kappa, demand=demand)
+    sig = Signals(
+        carbon=carbon.clip(lower=0),
+        price_import=price,
+        price_export=price * factor,
+        generation=gen,
+        kappa=kappa,
+        demand=demand,
+    )
     return sig, used
 
 
@@ -223,18 +275,31 @@ def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
 
     index = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
     series = {fleet.carbon_series(s): s for s in fleet.sites}
-    c = wh.query("select series, ts, value from staging.carbon_intensity where series in ? and ts >= ? "
-                 "and ts < ?", [list(series), _py(start), _py(end)])
+    c = wh.query(
+        "select series, ts, value from staging.carbon_intensity where series in ? and ts >= ? "
+        "and ts < ?",
+        [list(series), _py(start), _py(end)],
+    )
     d = fc.load_history(wh, fleet, start, end)
-    w = wh.query("select location site, ts, temperature_2m from staging.weather_observed "
-                 "where location in ? and ts >= ? and ts < ?", [list(fleet.sites), _py(start), _py(end)])
-    g = wh.query("select site, ts, avg(pv_cf) pv_cf, avg(wind_cf) wind_cf from staging.generation "
-                 "where site in ? and ts >= ? and ts < ? group by all", [list(fleet.sites), _py(start), _py(end)])
+    w = wh.query(
+        "select location site, ts, temperature_2m from staging.weather_observed "
+        "where location in ? and ts >= ? and ts < ?",
+        [list(fleet.sites), _py(start), _py(end)],
+    )
+    g = wh.query(
+        "select site, ts, avg(pv_cf) pv_cf, avg(wind_cf) wind_cf from staging.generation "
+        "where site in ? and ts >= ? and ts < ? group by all",
+        [list(fleet.sites), _py(start), _py(end)],
+    )
     if c.empty or d.empty or w.empty or g.empty:
         return None
-    carbon = c.assign(site=c.series.map(series)).pivot_table(index="ts", columns="site", values="value")
+    carbon = c.assign(site=c.series.map(series)).pivot_table(
+        index="ts", columns="site", values="value"
+    )
     carbon = carbon.reindex(index=index, columns=list(fleet.sites))
-    demand = d.pivot(index="ts", columns="series", values="value").reindex(index=index, columns=list(fleet.classes))
+    demand = d.pivot(index="ts", columns="series", values="value").reindex(
+        index=index, columns=list(fleet.classes)
+    )
     gen, kappa = _grid(index, fleet.sites), _grid(index, fleet.sites)
     for site in fleet.sites:
         gs = g[g.site == site].set_index("ts").reindex(index)
@@ -247,8 +312,14 @@ def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
         return None
     price, _ = _prices(wh, fleet, index)
     factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
-    return Signals(carbon=carbon, price_import=price, price_export=price * factor, generation=gen,
-                   kappa=kappa, demand=demand)
+    return Signals(
+        carbon=carbon,
+        price_import=price,
+        price_export=price * factor,
+        generation=gen,
+        kappa=kappa,
+        demand=demand,
+    )
 
 
 def load_jobs(wh: Warehouse, fleet: Fleet, t0, horizon: int, running: dict) -> tuple:
@@ -300,11 +371,22 @@ def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
     state = load_state(wh, fleet, t0)
     sig, used = plan_signals(wh, fleet, t0, H)
     jobs = load_jobs(wh, fleet, t0, H, state.running)
-    inst = Instance(sites=fleet.mpc_sites(), classes=fleet.mpc_classes(), jobs=jobs, signals=sig,
-                    carbon_price=fleet.planning.carbon_price, name=f"plan-{t0:%Y%m%dT%H}")
+    inst = Instance(
+        sites=fleet.mpc_sites(),
+        classes=fleet.mpc_classes(),
+        jobs=jobs,
+        signals=sig,
+        carbon_price=fleet.planning.carbon_price,
+        name=f"plan-{t0:%Y%m%dT%H}",
+    )
     realised = realised_signals(wh, fleet, t0, t0 + HOUR)
-    sr = step(state, inst, realised=realised, time_limit=fleet.planning.time_limit_s,
-              mip_gap=fleet.planning.mip_gap)
+    sr = step(
+        state,
+        inst,
+        realised=realised,
+        time_limit=fleet.planning.time_limit_s,
+        mip_gap=fleet.planning.mip_gap,
+    )
     plan, com = sr.plan, sr.committed
 
     def cost(df):
@@ -312,27 +394,53 @@ def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
 
     sh = plan.site_hours.rename(columns={"time": "target_time"}).assign(plan_hour=t0)
     runs = plan.runs.rename(columns={"time": "target_time", "job": "job_id"}).assign(plan_hour=t0)
-    routing = plan.routing.rename(columns={"time": "target_time", "cls": "class"}).assign(plan_hour=t0)
+    routing = plan.routing.rename(columns={"time": "target_time", "cls": "class"}).assign(
+        plan_hour=t0
+    )
     disp = com.site_hours.rename(columns={"time": "hour"})
     disp = disp.assign(cost=cost(disp))
-    running_now = com.runs.groupby("site")["job"].apply(lambda s: sorted(s)).to_dict() if len(com.runs) else {}
+    running_now = (
+        com.runs.groupby("site")["job"].apply(lambda s: sorted(s)).to_dict()
+        if len(com.runs)
+        else {}
+    )
     disp["jobs_running"] = [running_now.get(s, []) for s in disp.site]
     drout = com.routing.rename(columns={"time": "hour", "cls": "class"})
-    run_row = pd.DataFrame([{
-        "plan_hour": t0, "horizon_h": H, "status": plan.status,
-        "termination": plan.termination_condition, "objective": plan.objective, "bound": plan.bound,
-        "mip_gap": plan.gap, "build_s": plan.build_s + plan.translate_s, "solve_s": plan.solve_s,
-        "forecast_policy": used.policy, "degraded": used.degraded,
-        "degraded_reason": "; ".join(used.reasons) or None,
-        "expected_emissions_t": float(sh.emissions_t.sum()), "expected_cost": float(cost(sh).sum()),
-        "budget_left_t": state.budget_left_t, "window_budget_t": window_budget(state, H),
-        "jobs_started": sorted(sr.started), "jobs_missed": list(sr.missed),
-        "created_at": pd.Timestamp.now(tz="UTC"),
-    }])
-    sites = pd.DataFrame([{"site": n, "zone": s.zone, "carbon_series": fleet.carbon_series(n)}
-                          for n, s in fleet.sites.items()])
+    run_row = pd.DataFrame(
+        [
+            {
+                "plan_hour": t0,
+                "horizon_h": H,
+                "status": plan.status,
+                "termination": plan.termination_condition,
+                "objective": plan.objective,
+                "bound": plan.bound,
+                "mip_gap": plan.gap,
+                "build_s": plan.build_s + plan.translate_s,
+                "solve_s": plan.solve_s,
+                "forecast_policy": used.policy,
+                "degraded": used.degraded,
+                "degraded_reason": "; ".join(used.reasons) or None,
+                "expected_emissions_t": float(sh.emissions_t.sum()),
+                "expected_cost": float(cost(sh).sum()),
+                "budget_left_t": state.budget_left_t,
+                "window_budget_t": window_budget(state, H),
+                "jobs_started": sorted(sr.started),
+                "jobs_missed": list(sr.missed),
+                "created_at": pd.Timestamp.now(tz="UTC"),
+            }
+        ]
+    )
+    sites = pd.DataFrame(
+        [
+            {"site": n, "zone": s.zone, "carbon_series": fleet.carbon_series(n)}
+            for n, s in fleet.sites.items()
+        ]
+    )
     nxt = t0 + HOUR
-    state_row = pd.DataFrame([{"hour": nxt, "state": state_to_json(sr.next_state), "written_by": t0}])
+    state_row = pd.DataFrame(
+        [{"hour": nxt, "state": state_to_json(sr.next_state), "written_by": t0}]
+    )
     one = (t0, nxt)
     writes = [
         *used.writes,
@@ -347,13 +455,23 @@ def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
     ]
     wh.replace_windows(writes)
     return PlanOutcome(
-        t0=t0, status=plan.status, objective=plan.objective, gap=plan.gap,
-        build_s=plan.build_s + plan.translate_s, solve_s=plan.solve_s,
-        total_s=time.perf_counter() - tic, forecast=used,
-        expected_emissions_t=float(sh.emissions_t.sum()), expected_cost=float(cost(sh).sum()),
-        committed_emissions_t=float(disp.emissions_t.sum()), committed_cost=float(disp.cost.sum()),
-        jobs_started=sorted(sr.started), jobs_missed=list(sr.missed), plan_site_hours=sh,
-        realised_known=realised is not None, next_state=sr.next_state,
+        t0=t0,
+        status=plan.status,
+        objective=plan.objective,
+        gap=plan.gap,
+        build_s=plan.build_s + plan.translate_s,
+        solve_s=plan.solve_s,
+        total_s=time.perf_counter() - tic,
+        forecast=used,
+        expected_emissions_t=float(sh.emissions_t.sum()),
+        expected_cost=float(cost(sh).sum()),
+        committed_emissions_t=float(disp.emissions_t.sum()),
+        committed_cost=float(disp.cost.sum()),
+        jobs_started=sorted(sr.started),
+        jobs_missed=list(sr.missed),
+        plan_site_hours=sh,
+        realised_known=realised is not None,
+        next_state=sr.next_state,
     )
 
 
@@ -366,11 +484,23 @@ def agnostic_hours(wh: Warehouse, fleet: Fleet, start, end) -> pd.DataFrame:
     realised = realised_signals(wh, fleet, start, end)
     if realised is None:
         return pd.DataFrame()
-    jobs = load_jobs(wh, fleet, pd.Timestamp(start), int((pd.Timestamp(end) - pd.Timestamp(start)) / HOUR), {})
-    rep = simulate(realised, fleet.mpc_sites(), fleet.mpc_classes(), jobs, forecast="carbon_agnostic")
+    jobs = load_jobs(
+        wh, fleet, pd.Timestamp(start), int((pd.Timestamp(end) - pd.Timestamp(start)) / HOUR), {}
+    )
+    rep = simulate(
+        realised, fleet.mpc_sites(), fleet.mpc_classes(), jobs, forecast="carbon_agnostic"
+    )
     sh = rep.site_hours.rename(columns={"time": "hour"})
     sh = sh.assign(cost=sh.import_mw * sh.price_import - sh.export_mw * sh.price_export)
     frame = sh[["hour", "site", "facility_mw", "import_mw", "export_mw", "emissions_t", "cost"]]
-    wh.replace_windows([Write("plans.agnostic", frame, window=(pd.Timestamp(start), pd.Timestamp(end)),
-                              ts_column="hour")])
+    wh.replace_windows(
+        [
+            Write(
+                "plans.agnostic",
+                frame,
+                window=(pd.Timestamp(start), pd.Timestamp(end)),
+                ts_column="hour",
+            )
+        ]
+    )
     return frame

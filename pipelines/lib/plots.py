@@ -12,13 +12,17 @@ import pandas as pd  # noqa: E402
 def plan_figure(site_hours: pd.DataFrame, title: str):
     """Per site: IT load and grid import (MW), battery state of charge (MWh) and carbon intensity."""
     sites = list(dict.fromkeys(site_hours["site"]))
-    fig, axes = plt.subplots(len(sites), 1, figsize=(9, 2.3 * len(sites)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(sites), 1, figsize=(9, 2.3 * len(sites)), sharex=True, squeeze=False
+    )
     for ax, site in zip(axes[:, 0], sites, strict=True):
         d = site_hours[site_hours["site"] == site].sort_values("target_time")
         t = d["target_time"].dt.tz_convert("UTC").dt.tz_localize(None)
         ax.step(t, d["it_mw"], where="post", label="IT load MW", color="tab:blue")
         ax.step(t, d["import_mw"], where="post", label="grid import MW", color="tab:red")
-        ax.step(t, d["gen_used_mw"], where="post", label="on-site gen MW", color="tab:green", alpha=0.7)
+        ax.step(
+            t, d["gen_used_mw"], where="post", label="on-site gen MW", color="tab:green", alpha=0.7
+        )
         ax.plot(t, d["soc_mwh"], label="battery SoC MWh", color="tab:purple", ls="--")
         ax.set_ylabel(site)
         ax2 = ax.twinx()

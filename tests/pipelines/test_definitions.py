@@ -20,11 +20,26 @@ REPO = Path(__file__).resolve().parents[2]
 def test_definitions_load_with_assets_checks_jobs_schedules():
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
-    assert {"carbon_intensity", "weather", "prices", "generation", "inference_demand", "job_queue",
-            "carbon_model", "load_model", "carbon_forecast", "load_forecast", "mpc_plan", "dispatch",
-            "marts"} <= keys
+    assert {
+        "carbon_intensity",
+        "weather",
+        "prices",
+        "generation",
+        "inference_demand",
+        "job_queue",
+        "carbon_model",
+        "load_model",
+        "carbon_forecast",
+        "load_forecast",
+        "mpc_plan",
+        "dispatch",
+        "marts",
+    } <= keys
     assert {"hourly_tick", "retrain_models"} <= {j.name for j in repo.get_all_jobs()}
-    assert {s.name for s in repo.schedule_defs} == {"hourly_tick_schedule", "retrain_models_schedule"}
+    assert {s.name for s in repo.schedule_defs} == {
+        "hourly_tick_schedule",
+        "retrain_models_schedule",
+    }
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
     assert {"carbon_no_gaps", "carbon_forecast_complete", "plan_is_sound"} <= checks
 
@@ -37,15 +52,22 @@ def test_mpc_plan_depends_on_its_previous_hour():
 
 
 def test_hourly_schedule_targets_the_hour_that_is_starting():
-    when = dt.datetime(2026, 3, 29, 1, 5, tzinfo=dt.UTC)  # the night Europe moves its clocks: UTC is unaffected
+    when = dt.datetime(
+        2026, 3, 29, 1, 5, tzinfo=dt.UTC
+    )  # the night Europe moves its clocks: UTC is unaffected
     ctx = dg.build_schedule_context(scheduled_execution_time=when)
     req = hourly_tick_schedule(ctx)
     assert req.partition_key == "2026-03-29-01:00"
 
 
 def test_cli_definitions_validate():
-    out = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
 
 
@@ -57,17 +79,41 @@ def test_concurrent_partition_runs_with_multiprocess_executor_do_not_hit_duckdb_
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    dg.DagsterInstance.from_config(str(home)).dispose()  # create its storage before two processes race to
+    dg.DagsterInstance.from_config(
+        str(home)
+    ).dispose()  # create its storage before two processes race to
     env = {**os.environ, "DAGSTER_HOME": str(home), "GRIDFLEX_DB": str(tmp_path / "gf.duckdb")}
-    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
-           "--select", "carbon_intensity,prices,generation", "--partition"]
-    procs = [subprocess.Popen([*cmd, p], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for p in ("2026-01-05-03:00", "2026-01-05-04:00")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "pipelines.definitions",
+        "--select",
+        "carbon_intensity,prices,generation",
+        "--partition",
+    ]
+    procs = [
+        subprocess.Popen(
+            [*cmd, p],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for p in ("2026-01-05-03:00", "2026-01-05-04:00")
+    ]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     for p, out in zip(procs, outs, strict=True):
         assert p.returncode == 0, out[-3000:]
         assert "Could not set lock" not in out
     wh = Warehouse(tmp_path / "gf.duckdb")
     hours = wh.query("select distinct ts from staging.carbon_intensity order by ts").ts.tolist()
-    assert hours == [pd.Timestamp("2026-01-05 03:00", tz="UTC"), pd.Timestamp("2026-01-05 04:00", tz="UTC")]
+    assert hours == [
+        pd.Timestamp("2026-01-05 03:00", tz="UTC"),
+        pd.Timestamp("2026-01-05 04:00", tz="UTC"),
+    ]
     assert wh.query("select count(*) n from raw.ingest_log").n[0] == 6

@@ -8,7 +8,13 @@ import pytest
 from mpc.fleet import load_fleet
 from pipelines.defs.automation import PLAN_CHECKS
 from pipelines.defs.checks import INGEST_CHECKS
-from pipelines.defs.forecast import FORECAST_CHECKS, carbon_forecast, carbon_model, load_forecast, load_model
+from pipelines.defs.forecast import (
+    FORECAST_CHECKS,
+    carbon_forecast,
+    carbon_model,
+    load_forecast,
+    load_model,
+)
 from pipelines.defs.ingest import INGEST_ASSETS
 from pipelines.defs.plan import dispatch, marts, mpc_plan
 from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
@@ -28,15 +34,26 @@ def key(t: pd.Timestamp) -> str:
 
 
 def resources_for(path) -> dict:
-    return {"warehouse": WarehouseResource(path=str(path / "gf.duckdb")), "fleet": FleetResource(),
-            "models": ModelStoreResource(directory=str(path / "models"), profile="tiny")}
+    return {
+        "warehouse": WarehouseResource(path=str(path / "gf.duckdb")),
+        "fleet": FleetResource(),
+        "models": ModelStoreResource(directory=str(path / "models"), profile="tiny"),
+    }
 
 
 def run_hours(res, first: pd.Timestamp, last: pd.Timestamp):
-    sel = dg.AssetSelection.assets(*TICK) | dg.AssetSelection.checks(*INGEST_CHECKS, *FORECAST_CHECKS, *PLAN_CHECKS)
-    return dg.materialize(ALL, selection=sel, resources=res,
-                          tags={"dagster/asset_partition_range_start": key(first),
-                                "dagster/asset_partition_range_end": key(last)})
+    sel = dg.AssetSelection.assets(*TICK) | dg.AssetSelection.checks(
+        *INGEST_CHECKS, *FORECAST_CHECKS, *PLAN_CHECKS
+    )
+    return dg.materialize(
+        ALL,
+        selection=sel,
+        resources=res,
+        tags={
+            "dagster/asset_partition_range_start": key(first),
+            "dagster/asset_partition_range_end": key(last),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +63,28 @@ def trained(tmp_path_factory):
     wh = res["warehouse"].get()
     ingest_window(wh, load_fleet(), DEMO_EPOCH, T0)
     cfg = {"train_end": T0.isoformat()}
-    r = dg.materialize([carbon_model, load_model], resources=res,
-                       run_config={"ops": {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}})
+    r = dg.materialize(
+        [carbon_model, load_model],
+        resources=res,
+        run_config={"ops": {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}},
+    )
     assert r.success
     return path, res, wh
 
 
 def _plans(wh: Warehouse) -> dict[str, pd.DataFrame]:
     return {
-        "runs": wh.query("select * exclude (created_at, build_s, solve_s) from plans.runs order by plan_hour"),
+        "runs": wh.query(
+            "select * exclude (created_at, build_s, solve_s) from plans.runs order by plan_hour"
+        ),
         "dispatch": wh.query("select * from plans.dispatch order by hour, site"),
         "state": wh.query("select * from plans.state order by hour"),
-        "site_hours": wh.query("select * from plans.site_hours order by plan_hour, target_time, site"),
-        "carbon": wh.query("select * from forecasts.carbon order by issued_at, series, target_time"),
+        "site_hours": wh.query(
+            "select * from plans.site_hours order by plan_hour, target_time, site"
+        ),
+        "carbon": wh.query(
+            "select * from forecasts.carbon order by issued_at, series, target_time"
+        ),
     }
 
 
@@ -76,7 +102,11 @@ def test_three_hours_end_to_end_and_rerun_is_idempotent(trained):
     assert runs.forecast_policy.str.contains("carbon-tft").all()
 
     sched = wh.query("select * from marts.schedule_current")
-    assert len(sched) == 3 * H and sched.plan_hour.nunique() == 1 and sched.plan_hour[0] == T0 + 2 * HOUR
+    assert (
+        len(sched) == 3 * H
+        and sched.plan_hour.nunique() == 1
+        and sched.plan_hour[0] == T0 + 2 * HOUR
+    )
     decisions = wh.query("select * from marts.decisions")
     assert len(decisions) == 9 and decisions.hour.nunique() == 3
     # power balance of each committed hour: facility + charge + export = generation + discharge + import
@@ -92,18 +122,27 @@ def test_three_hours_end_to_end_and_rerun_is_idempotent(trained):
 
     # re-running the middle hour re-plans from the same stored state and changes nothing
     before = _plans(wh)
-    again = dg.materialize(ALL, selection=dg.AssetSelection.assets(carbon_forecast, load_forecast, mpc_plan),
-                           resources=res, partition_key=key(T0 + HOUR))
+    again = dg.materialize(
+        ALL,
+        selection=dg.AssetSelection.assets(carbon_forecast, load_forecast, mpc_plan),
+        resources=res,
+        partition_key=key(T0 + HOUR),
+    )
     assert again.success
     after = _plans(wh)
     for name in before:
-        pd.testing.assert_frame_equal(before[name], after[name], check_exact=False, rtol=1e-6, obj=name)
+        pd.testing.assert_frame_equal(
+            before[name], after[name], check_exact=False, rtol=1e-6, obj=name
+        )
 
 
 def test_state_carries_running_jobs_and_battery_across_partitions(trained):
     path, res, wh = trained
     assert run_hours(res, T0, T0 + 2 * HOUR).success
-    states = {r.hour: pl.state_from_json(r.state) for r in wh.query("select * from plans.state").itertuples()}
+    states = {
+        r.hour: pl.state_from_json(r.state)
+        for r in wh.query("select * from plans.state").itertuples()
+    }
     runs = wh.query("select plan_hour, jobs_started from plans.runs order by plan_hour")
     dispatch_rows = wh.query("select hour, site, jobs_running, soc_mwh from plans.dispatch")
     started_any = False
@@ -115,12 +154,17 @@ def test_state_carries_running_jobs_and_battery_across_partitions(trained):
             assert nxt.soc_mwh[s.site] == pytest.approx(s.soc_mwh, abs=1e-6)
         for job in row.jobs_started:
             started_any = True
-            site = [s.site for s in dispatch_rows[dispatch_rows.hour == row.plan_hour].itertuples()
-                    if job in list(s.jobs_running)][0]
+            site = [
+                s.site
+                for s in dispatch_rows[dispatch_rows.hour == row.plan_hour].itertuples()
+                if job in list(s.jobs_running)
+            ][0]
             # a job started in hour t is still running at the same site in hour t+1 (or finished)
             assert job in nxt.finished or nxt.running[job][0] == site
             if job in nxt.running and row.plan_hour + HOUR < T0 + 3 * HOUR:
-                later = dispatch_rows[(dispatch_rows.hour == row.plan_hour + HOUR) & (dispatch_rows.site == site)]
+                later = dispatch_rows[
+                    (dispatch_rows.hour == row.plan_hour + HOUR) & (dispatch_rows.site == site)
+                ]
                 if len(later):
                     assert job in list(later.jobs_running.iloc[0])
     assert started_any, "the demo queue should start at least one job in these hours"
@@ -136,8 +180,12 @@ def test_planning_out_of_order_is_refused(trained):
 def test_degraded_mode_plans_on_persistence_and_says_so(tmp_path):
     res = resources_for(tmp_path)
     wh = res["warehouse"].get()
-    ingest_window(wh, load_fleet(), DEMO_EPOCH + pd.Timedelta(days=10), T0)  # no model is ever trained
-    r = dg.materialize(ALL, selection=dg.AssetSelection.assets(*TICK), resources=res, partition_key=key(T0))
+    ingest_window(
+        wh, load_fleet(), DEMO_EPOCH + pd.Timedelta(days=10), T0
+    )  # no model is ever trained
+    r = dg.materialize(
+        ALL, selection=dg.AssetSelection.assets(*TICK), resources=res, partition_key=key(T0)
+    )
     assert r.success
     run = wh.query("select * from plans.runs").iloc[0]
     assert run.degraded and run.forecast_policy == "persistence"
@@ -154,4 +202,6 @@ def test_plan_without_forecast_rows_degrades_inside_the_plan(tmp_path):
     ingest_window(wh, load_fleet(), DEMO_EPOCH + pd.Timedelta(days=10), T0 + HOUR)
     out = pl.plan_hour(wh, load_fleet(), T0)  # no forecast asset ran at all
     assert out.forecast.degraded and out.forecast.policy == "persistence"
-    assert len(wh.query("select * from forecasts.load where issued_at = ?", [T0.to_pydatetime()])) > 0
+    assert (
+        len(wh.query("select * from forecasts.load where issued_at = ?", [T0.to_pydatetime()])) > 0
+    )

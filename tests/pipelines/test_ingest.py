@@ -7,12 +7,22 @@ from pipelines.defs.checks import INGEST_CHECKS
 from pipelines.defs.ingest import INGEST_ASSETS
 from warehouse import Warehouse
 
-RANGE = {"dagster/asset_partition_range_start": "2026-01-05-00:00",
-         "dagster/asset_partition_range_end": "2026-01-06-23:00"}
+RANGE = {
+    "dagster/asset_partition_range_start": "2026-01-05-00:00",
+    "dagster/asset_partition_range_end": "2026-01-06-23:00",
+}
 
 
 def _counts(wh: Warehouse) -> dict:
-    tables = ["carbon_intensity", "weather_observed", "weather_forecast", "prices", "generation", "load", "jobs"]
+    tables = [
+        "carbon_intensity",
+        "weather_observed",
+        "weather_forecast",
+        "prices",
+        "generation",
+        "load",
+        "jobs",
+    ]
     return {t: int(wh.query(f"select count(*) n from staging.{t}").n[0]) for t in tables}
 
 
@@ -35,7 +45,9 @@ def test_backfill_range_runs_as_one_run_and_rerun_changes_nothing(resources):
     again = dg.materialize(INGEST_ASSETS, resources=resources, tags=RANGE)
     assert again.success
     assert _counts(wh) == counts
-    pd.testing.assert_frame_equal(snapshot, wh.query("select * from staging.carbon_intensity order by series, ts"))
+    pd.testing.assert_frame_equal(
+        snapshot, wh.query("select * from staging.carbon_intensity order by series, ts")
+    )
     mats = again.asset_materializations_for_node("carbon_intensity")
     assert mats[0].metadata["inserted"].value == 0 and mats[0].metadata["unchanged"].value == 144
 
@@ -53,8 +65,12 @@ def test_gap_check_fails_when_an_hour_is_missing(resources):
     assert dg.materialize(INGEST_ASSETS[:1], resources=resources, tags=RANGE).success
     with wh.writer() as con:
         con.execute("delete from staging.carbon_intensity where ts = '2026-01-06 10:00:00+00'")
-    res = dg.materialize(INGEST_ASSETS[:1] + INGEST_CHECKS[:1], resources=resources,
-                         selection=dg.AssetSelection.checks(INGEST_CHECKS[0]), raise_on_error=False)
+    res = dg.materialize(
+        INGEST_ASSETS[:1] + INGEST_CHECKS[:1],
+        resources=resources,
+        selection=dg.AssetSelection.checks(INGEST_CHECKS[0]),
+        raise_on_error=False,
+    )
     evals = res.get_asset_check_evaluations()
     assert len(evals) == 1 and not evals[0].passed
     assert evals[0].metadata["missing_hours"].value == 3  # one hour in each of the 3 zones

@@ -17,8 +17,15 @@ def _carbon(values, start="2022-03-27 00:00", received="2026-01-01"):
     ts = pd.date_range(start, periods=len(values), freq="h", tz="UTC")
     return pd.DataFrame(
         {
-            "series": SERIES, "zone": "GB", "ts": ts, "value": values, "signal": "average",
-            "factor": "direct", "source": "test", "is_estimated": False, "estimation_method": None,
+            "series": SERIES,
+            "zone": "GB",
+            "ts": ts,
+            "value": values,
+            "signal": "average",
+            "factor": "direct",
+            "source": "test",
+            "is_estimated": False,
+            "estimation_method": None,
             "received_at": pd.Timestamp(received, tz="UTC"),
         }
     )
@@ -41,10 +48,14 @@ def test_schema_has_the_five_schemas(wh):
 
 def test_replace_window_is_idempotent_and_keeps_received_at(wh):
     df = _carbon([100.0, 110.0, 120.0])
-    first = wh.replace_window("staging.carbon_intensity", df, scope={"source": "test"}, window=_window(df))
+    first = wh.replace_window(
+        "staging.carbon_intensity", df, scope={"source": "test"}, window=_window(df)
+    )
     assert (first.inserted, first.updated, first.deleted) == (3, 0, 0)
     again = _carbon([100.0, 110.0, 120.0], received="2026-02-01")
-    second = wh.replace_window("staging.carbon_intensity", again, scope={"source": "test"}, window=_window(df))
+    second = wh.replace_window(
+        "staging.carbon_intensity", again, scope={"source": "test"}, window=_window(df)
+    )
     assert second.changed == 0 and second.unchanged == 3
     stored = wh.query("select received_at from staging.carbon_intensity")
     assert (stored.received_at == pd.Timestamp("2026-01-01", tz="UTC")).all()
@@ -54,26 +65,45 @@ def test_revised_values_replace_and_vanished_rows_are_deleted(wh):
     df = _carbon([100.0, 110.0, 120.0])
     wh.replace_window("staging.carbon_intensity", df, scope={"source": "test"}, window=_window(df))
     revised = _carbon([101.0, 110.0])
-    stats = wh.replace_window("staging.carbon_intensity", revised, scope={"source": "test"}, window=_window(df))
+    stats = wh.replace_window(
+        "staging.carbon_intensity", revised, scope={"source": "test"}, window=_window(df)
+    )
     assert (stats.inserted, stats.updated, stats.deleted, stats.unchanged) == (0, 1, 1, 1)
-    assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [101.0, 110.0]
+    assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [
+        101.0,
+        110.0,
+    ]
 
 
 def test_rows_outside_the_window_are_untouched(wh):
     df = _carbon([1.0, 2.0, 3.0, 4.0])
     wh.replace_window("staging.carbon_intensity", df, scope={"source": "test"}, window=_window(df))
     part = _carbon([9.0], start="2022-03-27 01:00")
-    wh.replace_window("staging.carbon_intensity", part, scope={"source": "test"}, window=_window(part))
-    assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [1, 9, 3, 4]
+    wh.replace_window(
+        "staging.carbon_intensity", part, scope={"source": "test"}, window=_window(part)
+    )
+    assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [
+        1,
+        9,
+        3,
+        4,
+    ]
 
 
 def test_failed_write_changes_nothing(wh):
     good = _carbon([100.0, 110.0])
-    wh.replace_window("staging.carbon_intensity", good, scope={"source": "test"}, window=_window(good))
+    wh.replace_window(
+        "staging.carbon_intensity", good, scope={"source": "test"}, window=_window(good)
+    )
     bad = _carbon([105.0, -5.0])  # violates CHECK (value >= 0) on the second row
     with pytest.raises(WarehouseError, match="staging.carbon_intensity"):
-        wh.replace_window("staging.carbon_intensity", bad, scope={"source": "test"}, window=_window(bad))
-    assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [100, 110]
+        wh.replace_window(
+            "staging.carbon_intensity", bad, scope={"source": "test"}, window=_window(bad)
+        )
+    assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [
+        100,
+        110,
+    ]
 
 
 def test_duplicate_keys_and_rows_outside_window_are_refused(wh):
@@ -89,7 +119,10 @@ def test_duplicate_keys_and_rows_outside_window_are_refused(wh):
 def test_ingest_log_written_in_same_transaction(wh):
     df = _carbon([1.0])
     wh.replace_window(
-        "staging.carbon_intensity", df, scope={"source": "test"}, window=_window(df),
+        "staging.carbon_intensity",
+        df,
+        scope={"source": "test"},
+        window=_window(df),
         log={"source": "unit-test", "repairs": {"dst_duplicate_dropped": 1}},
     )
     log = wh.query("select * from raw.ingest_log")
@@ -116,8 +149,11 @@ def test_concurrent_writers_from_processes_serialise(tmp_path):
     path = str(tmp_path / "wh.duckdb")
     Warehouse(path).ensure_schema()
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, path, f"2022-0{m}-01", "15"],
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, path, f"2022-0{m}-01", "15"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for m in (1, 2, 3)
     ]
     errs = [p.communicate(timeout=120)[1] for p in procs]
