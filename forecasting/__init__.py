@@ -27,7 +27,9 @@ Training / inference (``forecasting.tft``, re-exported here)::
         # TrainConfig.fast(): ~30-60 s for a few series x a few weeks; TrainConfig.tiny(): tests
         # writes out_dir/model.ckpt, out_dir/dataset_parameters.pt, out_dir/model.json
         # TrainedModel: .net, .spec, .config, .checkpoint_path, .metrics (val_mae, val_mape,
-        #   val_pinball, val_coverage_p10_p90, train_seconds, epochs, history)
+        #   val_pinball, val_coverage_p10_p90, interval_scale, train_seconds, epochs, history)
+        # interval_scale: quantiles are widened around p50 by this factor (>= 1), fitted so that
+        # p10-p90 covers 80 % of the validation period; predict applies it
     load(path) -> TrainedModel                 # path = out_dir or out_dir/model.ckpt
     predict(model, history, issued_at, future_covariates=None) -> DataFrame      # ~0.1-0.3 s
     predict_many(model, history, issued_ats, future_covariates=None) -> DataFrame

@@ -331,8 +331,11 @@ def load_jobs(wh: Warehouse, fleet: Fleet, t0, horizon: int, running: dict) -> t
         [_py(t0 + horizon * HOUR), _py(t0), list(running) or [""]],
     )
     df["eligible_sites"] = [list(x) for x in df["eligible_sites"]]
+    # the carbon-agnostic home of a job: the fleet's jobs.home_site where the job may run there, else the
+    # job's first eligible site
     home = fleet.jobs.home_site
-    return jobs_from_frame(df, {j: home for j in df.job_id} if home else None)
+    homes = {r.job_id: home for r in df.itertuples() if home and home in r.eligible_sites}
+    return jobs_from_frame(df, homes or None)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -184,3 +184,12 @@ def test_known_covariates_may_come_only_from_future_covariates(trained, data):
     a = tft.predict(model, data, ISSUE, known(data))
     b = tft.predict(model, data.drop(columns=["temp_fc"]), ISSUE, known(data))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_interval_scale_widens_to_nominal_coverage():
+    y = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    p50 = np.full(10, 4.5)
+    # the raw interval [3.5, 5.5] covers 2/10; widening by s covers |y - 4.5| <= s
+    s = tft.interval_scale(y, p50, p50 - 1, p50 + 1)
+    assert s == pytest.approx(3.5)
+    assert tft.interval_scale(y, p50, p50 - 10, p50 + 10) == 1.0  # never narrows
