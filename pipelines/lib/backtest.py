@@ -246,15 +246,18 @@ def tft_forecast_fn(
         )
 
     forecast.__name__ = "tft"
+    from forecasting.baselines import persistence
     from forecasting.metrics import mae
 
     act = realised_long.rename(columns={"ts": "target_time", "value": "actual"})
     m = pred.merge(act, on=["series", "target_time"])
+    pers = persistence(full, issues, H).merge(act, on=["series", "target_time"])
     return forecast, {
         "train_s": round(train_s, 1),
         "predict_s": round(pred_s, 1),
         "epochs": model.metrics.get("epochs"),
         "carbon_mae": float(mae(m.actual, m.p50)),
+        "carbon_mae_persistence": float(mae(pers.actual, pers.p50)),
     }
 
 
