@@ -50,6 +50,10 @@ def forecast_dacf(
     if as_json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
         return
+    print(dacf_table(results))
+
+
+def dacf_table(results: list[dict]) -> str:
     rows = []
     for x in results:
         rows.append([x["region"], "gridflex TFT", x["mape_mean"], x["mape_median"], x["mape_p90"],
@@ -57,8 +61,8 @@ def forecast_dacf(
         for name in ("published", "persistence", "regression"):
             rows.append([x["region"], name, x[f"{name}_mape_mean"], x[f"{name}_mape_median"],
                          x[f"{name}_mape_p90"], x[f"{name}_mape_p95"], None, None, None])
-    print(_table(rows, ["region", "model", "MAPE mean", "median", "p90", "p95", "p10-p90 cov",
-                        "train s", "epochs"]))
+    return _table(rows, ["region", "model", "MAPE mean", "median", "p90", "p95", "p10-p90 cov",
+                         "train s", "epochs"])
 
 
 @bench_app.command("forecast-load")
@@ -81,12 +85,17 @@ def forecast_load(
     if as_json:
         print(json.dumps(res, indent=2))
         return
+    print(load_table(res))
+
+
+def load_table(res: dict) -> str:
     rows = [[name, res[f"{name}_mae"], res[f"{name}_mape"], res[f"{name}_mape_median"],
              res[f"{name}_coverage_p10_p90"], res[f"{name}_pinball"]]
             for name in ("tft", "persistence", "seasonal_naive", "regression")]
-    print(_table(rows, ["model", "MAE (GPUs)", "MAPE mean", "MAPE median", "p10-p90 cov",
-                        "pinball"]))
-    print(f"TFT MAE reduction vs best naive: {100 * res['mae_reduction_vs_best_naive']:.1f} %  "
-          f"(train {res['train_seconds']:.0f} s, {res['epochs']} epochs, "
-          f"{res['test_days']} test days;"
-          f" MAPE over {res['mape_defined_hours']} hours with non-zero demand)")
+    table = _table(rows, ["model", "MAE (GPUs)", "MAPE mean", "MAPE median", "p10-p90 cov",
+                          "pinball"])
+    red = 100 * res["mae_reduction_vs_best_naive"]
+    note = (f"TFT MAE reduction vs best naive: {red:.1f} %  (train {res['train_seconds']:.0f} s, "
+            f"{res['epochs']} epochs, {res['test_days']} test days; MAPE over "
+            f"{res['mape_defined_hours']} hours with non-zero demand)")
+    return table + "\n" + note

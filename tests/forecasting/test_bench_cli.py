@@ -45,3 +45,20 @@ def test_forecast_dacf_json_tiny(shared_data, monkeypatch, tmp_path):
         assert k in res
     assert res["published_mape_mean"] == pytest.approx(3.30, abs=0.01)
     assert 0 < res["mape_mean"] < 100
+
+
+def test_tables_format():
+    from gridflex_cli.bench_forecast import dacf_table, load_table
+
+    d = {"region": "PJM", "mape_mean": 3.1, "mape_median": 2.4, "mape_p90": 6.6, "mape_p95": 8.4,
+         "coverage_p10_p90": 0.8, "train_seconds": 100.0, "epochs": 5}
+    for name in ("published", "persistence", "regression"):
+        d.update({f"{name}_mape_{k}": 1.0 for k in ("mean", "median", "p90", "p95")})
+    t = dacf_table([d])
+    assert "gridflex TFT" in t and "published" in t and "3.10" in t
+    r = {"mae_reduction_vs_best_naive": 0.3, "train_seconds": 1.0, "epochs": 2, "test_days": 5,
+         "mape_defined_hours": 100}
+    for name in ("tft", "persistence", "seasonal_naive", "regression"):
+        r.update({f"{name}_{k}": 1.0 for k in ("mae", "mape", "mape_median", "coverage_p10_p90",
+                                               "pinball")})
+    assert "30.0 %" in load_table(r)
