@@ -11,17 +11,46 @@ import pytest
 from pipelines.defs.backtest import demo_backtest
 
 REPO = Path(__file__).resolve().parents[2]
-KEYS = {"policy", "emissions", "cost", "missed_deadlines", "savings_vs_agnostic_pct", "share_of_oracle_savings"}
+KEYS = {
+    "policy",
+    "emissions",
+    "cost",
+    "missed_deadlines",
+    "savings_vs_agnostic_pct",
+    "share_of_oracle_savings",
+}
 
 
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_backtest_cli_json_on_real_exports(shared_data, tmp_path):
-    em = [shared_data / "electricitymaps" / f"{z}_2022_hourly.csv" for z in ("US-CAL-CISO", "DE-LU", "GB")]
+    em = [
+        shared_data / "electricitymaps" / f"{z}_2022_hourly.csv"
+        for z in ("US-CAL-CISO", "DE-LU", "GB")
+    ]
     out = subprocess.run(
-        [sys.executable, "-m", "gridflex_cli.main", "backtest", "--days", "1", "--start", "2022-05-02",
-         "--profile", "tiny", "--json", "--db", str(tmp_path / "gf.duckdb"), "--em-csv", *map(str, em)],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            "-m",
+            "gridflex_cli.main",
+            "backtest",
+            "--days",
+            "1",
+            "--start",
+            "2022-05-02",
+            "--profile",
+            "tiny",
+            "--json",
+            "--db",
+            str(tmp_path / "gf.duckdb"),
+            "--em-csv",
+            *map(str, em),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     rows = {r["policy"]: r for r in json.loads(out.stdout)}
     assert set(rows) == {"oracle", "persistence", "tft", "carbon_agnostic"}
@@ -36,8 +65,13 @@ def test_backtest_cli_json_on_real_exports(shared_data, tmp_path):
 
 def test_backtest_cli_names_a_missing_zone(shared_data, tmp_path):
     em = shared_data / "electricitymaps" / "GB_2022_hourly.csv"
-    out = subprocess.run([sys.executable, "-m", "gridflex_cli.main", "backtest", "--days", "1", "--em-csv", str(em)],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "gridflex_cli.main", "backtest", "--days", "1", "--em-csv", str(em)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 1 and "sanjose" in out.stderr and "US-CAL-CISO" in out.stderr
 
 
@@ -45,13 +79,21 @@ def test_backtest_cli_names_a_missing_zone(shared_data, tmp_path):
 def test_demo_backtest_asset(tmp_path):
     from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
 
-    res = {"warehouse": WarehouseResource(path=str(tmp_path / "gf.duckdb")), "fleet": FleetResource(),
-           "models": ModelStoreResource(directory=str(tmp_path / "m"), profile="tiny")}
-    r = dg.materialize([demo_backtest], resources=res,
-                       run_config={"ops": {"demo_backtest": {"config": {"days": 1, "policies": ["oracle"]}}}})
+    res = {
+        "warehouse": WarehouseResource(path=str(tmp_path / "gf.duckdb")),
+        "fleet": FleetResource(),
+        "models": ModelStoreResource(directory=str(tmp_path / "m"), profile="tiny"),
+    }
+    r = dg.materialize(
+        [demo_backtest],
+        resources=res,
+        run_config={"ops": {"demo_backtest": {"config": {"days": 1, "policies": ["oracle"]}}}},
+    )
     assert r.success
     md = r.asset_materializations_for_node("demo_backtest")[0].metadata
     assert "data:image/png;base64" in md["plot"].value
-    stored = res["warehouse"].get().query("select policy, savings_vs_agnostic_pct from plans.backtests")
+    stored = (
+        res["warehouse"].get().query("select policy, savings_vs_agnostic_pct from plans.backtests")
+    )
     assert set(stored.policy) == {"oracle", "carbon_agnostic"}
     assert stored.set_index("policy").loc["oracle", "savings_vs_agnostic_pct"] > 0

@@ -205,3 +205,62 @@ def test_plan_without_forecast_rows_degrades_inside_the_plan(tmp_path):
     assert (
         len(wh.query("select * from forecasts.load where issued_at = ?", [T0.to_pydatetime()])) > 0
     )
+
+
+def test_backfill_range_equals_hour_by_hour_runs(trained, tmp_path):
+    """A backfill over a range (one run, hours in order) writes the same plans as hourly runs do."""
+    import shutil
+
+    path, res, wh = trained
+    copies = []
+    for name in ("range", "hourly"):
+        d = tmp_path / name
+        d.mkdir()
+        shutil.copy(path / "gf.duckdb", d / "gf.duckdb")
+        r = {**res, "warehouse": WarehouseResource(path=str(d / "gf.duckdb"))}
+        w = r["warehouse"].get()
+        with w.writer() as con:  # start both from the trained, never-planned warehouse
+            for t in (
+                "runs",
+                "site_hours",
+                "job_runs",
+                "routing",
+                "dispatch",
+                "dispatch_routing",
+                "state",
+                "agnostic",
+            ):
+                con.execute(f"delete from plans.{t}")
+            con.execute("delete from forecasts.carbon")
+            con.execute("delete from forecasts.load")
+        copies.append((r, w))
+    (r_range, w_range), (r_hourly, w_hourly) = copies
+    assert run_hours(r_range, T0, T0 + 2 * HOUR).success
+    for h in range(3):
+        assert run_hours(r_hourly, T0 + h * HOUR, T0 + h * HOUR).success
+    a, b = _plans(w_range), _plans(w_hourly)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=False, rtol=1e-6, obj=name)
+
+
+def test_failed_retraining_keeps_the_previous_model_in_use(trained):
+    from pipelines.lib import forecast as fc
+
+    path, res, wh = trained
+    before = fc.usable_model(wh, "carbon", T0, fc.DEFAULT_MAX_AGE)
+    assert before is not None
+    with pytest.raises(Exception, match="has 48 hours, needs at least"):
+        # two days of history cannot fill the encoder: training must fail, loudly
+        fc.train_model(
+            wh,
+            load_fleet(),
+            "carbon",
+            path / "models",
+            train_end=DEMO_EPOCH + pd.Timedelta(days=2),
+            history_days=2,
+            profile="tiny",
+        )
+    failed = wh.query("select * from forecasts.models where status = 'failed'")
+    assert len(failed) == 1 and failed.message[0]
+    after = fc.usable_model(wh, "carbon", T0, fc.DEFAULT_MAX_AGE)
+    assert after["model_id"] == before["model_id"]
