@@ -6,6 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 .PHONY: setup demo test dev lint
 setup:            ## create/refresh .venv (uv; CPU torch where a local CPU wheel exists)
 	@bash scripts/bootstrap.sh
+	@mkdir -p $(DAGSTER_HOME)
 
 demo: setup       ## ingest the demo grid, train small forecasters, plan 24 hours; prints example queries
 	@$(VENV)/bin/gridflex demo

@@ -60,13 +60,15 @@ def test_hourly_schedule_targets_the_hour_that_is_starting():
     assert req.partition_key == "2026-03-29-01:00"
 
 
-def test_cli_definitions_validate():
+def test_cli_definitions_validate(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # a clean clone has no .dagster_home yet
     out = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert out.returncode == 0, out.stderr[-2000:]
 
