@@ -47,20 +47,7 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
             run_config={"ops": {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}},
         )
 
-    def reset() -> None:  # plan the same hours again from a clean plans.* (hour 0 starts fresh)
-        with wh.writer() as con:
-            for t in (
-                "runs",
-                "site_hours",
-                "job_runs",
-                "routing",
-                "dispatch",
-                "dispatch_routing",
-                "state",
-            ):
-                con.execute(f"delete from plans.{t}")
-
-    reset()
+    pl.reset_plans(wh)  # plan the same hours from a fresh start each time
     fc._load(
         fc.usable_model(wh, "carbon", PLAN_START, pd.Timedelta(days=8))["checkpoint_path"]
     )  # warm
@@ -83,7 +70,7 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
         )
     runs = []
     instance = dg.DagsterInstance.ephemeral()
-    reset()
+    pl.reset_plans(wh)  # plan the same hours from a fresh start each time
     for h in range(hours):
         t0 = PLAN_START + h * HOUR
         t = time.perf_counter()

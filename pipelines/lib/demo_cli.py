@@ -173,7 +173,9 @@ def run_demo(
     _fail_on(r, "marts")
 
     wh = Warehouse(db)
-    echo(f"\nWarehouse: {Path(db).resolve()}   (query it: .venv/bin/gridflex sql \"select ...\" --db {db})")
+    echo(
+        f'\nWarehouse: {Path(db).resolve()}   (query it: .venv/bin/gridflex sql "select ..." --db {db})'
+    )
     for title, sql in EXAMPLE_QUERIES.items():
         df = wh.query(sql)
         echo(f"\n-- {title}\n{sql.strip()}\n")

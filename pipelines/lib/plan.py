@@ -507,3 +507,23 @@ def agnostic_hours(wh: Warehouse, fleet: Fleet, start, end) -> pd.DataFrame:
         ]
     )
     return frame
+
+
+PLAN_TABLES = (
+    "runs",
+    "site_hours",
+    "job_runs",
+    "routing",
+    "dispatch",
+    "dispatch_routing",
+    "state",
+    "agnostic",
+)
+
+
+def reset_plans(wh: Warehouse) -> None:
+    """Forget every plan, dispatch and carried state (benchmarks and tests re-plan the same hours from a
+    fresh start; ingested data, models and forecasts stay)."""
+    with wh.writer() as con:
+        for t in PLAN_TABLES:
+            con.execute(f"delete from plans.{t}")

@@ -219,18 +219,8 @@ def test_backfill_range_equals_hour_by_hour_runs(trained, tmp_path):
         shutil.copy(path / "gf.duckdb", d / "gf.duckdb")
         r = {**res, "warehouse": WarehouseResource(path=str(d / "gf.duckdb"))}
         w = r["warehouse"].get()
-        with w.writer() as con:  # start both from the trained, never-planned warehouse
-            for t in (
-                "runs",
-                "site_hours",
-                "job_runs",
-                "routing",
-                "dispatch",
-                "dispatch_routing",
-                "state",
-                "agnostic",
-            ):
-                con.execute(f"delete from plans.{t}")
+        pl.reset_plans(w)  # start both from the trained, never-planned warehouse
+        with w.writer() as con:
             con.execute("delete from forecasts.carbon")
             con.execute("delete from forecasts.load")
         copies.append((r, w))
