@@ -3,11 +3,11 @@
 The fleet runs hour by hour (:func:`mpc.receding.simulate`) over realised signals with four policies:
 
 - ``oracle``: the MPC with perfect foresight of every signal;
-- ``persistence``: the MPC on same-hour-yesterday forecasts of every signal;
+- ``persistence``: the MPC on same-hour-yesterday forecasts of every signal but prices (day-ahead prices
+  are published before the hours they price, so every policy sees them — as the pipeline does);
 - ``tft``: the MPC on the TFT's carbon-intensity forecasts (p50, trained only on hours before the backtest
   window, no weather inputs — the shared weather files are reanalysis, i.e. the future), every other
-  signal by persistence exactly as in ``persistence``: the difference between the two is the value of the
-  carbon forecast;
+  signal exactly as in ``persistence``: the difference between the two is the value of the carbon forecast;
 - ``carbon_agnostic``: what a data centre does today (jobs as soon as possible at home, inference at home,
   passive energy).
 
@@ -196,6 +196,25 @@ def _clear_sky_shortwave(
     return _shortwave(_clear_sky(index, lat, lon), np.nan_to_num(cloud, nan=50.0))
 
 
+def day_ahead_prices(fn: Callable, realised) -> Callable:
+    """Wrap a forecast so prices are the realised ones: day-ahead prices are published before the hours
+    they price (as the pipeline treats them), so no policy has to forecast them."""
+    from mpc.instance import Signals
+
+    def forecast(issued_at: pd.Timestamp, index: pd.DatetimeIndex):
+        s = fn(issued_at, index)
+        return Signals(
+            carbon=s.carbon,
+            price_import=realised.price_import.reindex(index),
+            price_export=realised.price_export.reindex(index),
+            generation=s.generation,
+            kappa=s.kappa,
+            demand=s.demand,
+        )
+
+    return forecast
+
+
 def tft_forecast_fn(
     data: BacktestData, fleet: Fleet, out_dir: Path, profile: str, echo: Callable[[str], None]
 ) -> tuple[Callable, dict]:
@@ -231,7 +250,7 @@ def tft_forecast_fn(
         t: g.pivot(index="target_time", columns="series", values="p50")
         for t, g in pred.groupby("issued_at")
     }
-    base = persistence_forecast(data.realised)
+    base = day_ahead_prices(persistence_forecast(data.realised), data.realised)
 
     def forecast(issued_at: pd.Timestamp, index: pd.DatetimeIndex):
         s = base(issued_at, index)
@@ -297,6 +316,11 @@ def run_backtest(
             reports[p] = simulate(data.realised, forecast=fn, **common)
         elif p == "oracle":
             reports[p] = simulate(data.realised, forecast="perfect", **common)
+        elif p == "persistence":
+            from mpc.receding import persistence_forecast
+
+            fn = day_ahead_prices(persistence_forecast(data.realised), data.realised)
+            reports[p] = simulate(data.realised, forecast=fn, **common)
         else:
             reports[p] = simulate(data.realised, forecast=p, **common)
         extras[f"{p}_s"] = round(time.perf_counter() - t, 1)
