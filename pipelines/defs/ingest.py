@@ -9,8 +9,7 @@ import pandas as pd
 from pipelines.defs.common import hour_window, preview
 from pipelines.defs.partitions import HOURLY
 from pipelines.defs.resources import FleetResource, WarehouseResource
-from pipelines.lib import fetch
-from pipelines.lib.ingest import IngestResult, store
+from pipelines.lib.ingest import IngestResult, ingest_signal
 
 #: In live operation the ingest lands every hour; warn after 2 h, fail after 3 h (one late run allowed).
 FRESHNESS = dg.FreshnessPolicy.time_window(
@@ -46,9 +45,23 @@ def _metadata(results: list[IngestResult], frame: pd.DataFrame, start, end) -> d
     return md
 
 
-def _span(frame: pd.DataFrame, col: str, start, end):
-    lo = min(start, frame[col].min()) if not frame.empty else start
-    return lo, end
+def _ingest(context: dg.AssetExecutionContext, signal: str, warehouse, fleet):
+    start, end = hour_window(context)
+    results, frame = ingest_signal(
+        warehouse.get(), fleet.load(), signal, start, end, context.partition_key_range.start
+    )
+    if not results:
+        return (
+            None,
+            frame,
+            dg.MaterializeResult(
+                metadata={
+                    "dagster/row_count": 0,
+                    "note": f"nothing to store for {signal} in the window",
+                }
+            ),
+        )
+    return results, frame, _metadata(results, frame, start, end)
 
 
 @dg.asset(
@@ -57,17 +70,7 @@ def _span(frame: pd.DataFrame, col: str, start, end):
 def carbon_intensity(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
-    start, end = hour_window(context)
-    frame, report = fetch.fetch_carbon(fleet.load(), start, end)
-    res = store(
-        warehouse.get(),
-        "staging.carbon_intensity",
-        frame,
-        report,
-        window=_span(frame, "ts", start, end),
-        partition_key=context.partition_key_range.start,
-    )
-    md = _metadata([res], frame, start, end)
+    _, frame, md = _ingest(context, "carbon", warehouse, fleet)
     md["series"] = ", ".join(sorted(frame["series"].unique()))
     md["estimated_hours"] = int(frame["is_estimated"].sum())
     return dg.MaterializeResult(metadata=md)
@@ -81,21 +84,9 @@ def carbon_intensity(
 def weather(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
-    start, end = hour_window(context)
-    obs, fc, report = fetch.fetch_weather(fleet.load(), start, end)
-    wh = warehouse.get()
-    results = [
-        store(wh, "staging.weather_observed", obs, report, window=_span(obs, "ts", start, end))
-    ]
-    if not fc.empty:
-        results.append(
-            store(
-                wh, "staging.weather_forecast", fc, None, window=_span(fc, "issued_at", start, end)
-            )
-        )
-    md = _metadata(results, obs, start, end)
-    md["forecast_rows"] = len(fc)
-    md["forecast_issues"] = int(fc["issued_at"].nunique()) if not fc.empty else 0
+    results, frame, md = _ingest(context, "weather", warehouse, fleet)
+    md["forecast_rows"] = int(frame["forecast_rows"].iloc[0]) if len(frame) else 0
+    md["preview"] = preview(frame.drop(columns="forecast_rows"))
     return dg.MaterializeResult(metadata=md)
 
 
@@ -107,14 +98,7 @@ def weather(
 def prices(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
-    start, end = hour_window(context)
-    f = fleet.load()
-    end = end + pd.Timedelta(hours=f.planning.horizon_h)
-    frame, report = fetch.fetch_prices(f, start, end)
-    res = store(
-        warehouse.get(), "staging.prices", frame, report, window=_span(frame, "ts", start, end)
-    )
-    return dg.MaterializeResult(metadata=_metadata([res], frame, start, end))
+    return dg.MaterializeResult(metadata=_ingest(context, "prices", warehouse, fleet)[2])
 
 
 @dg.asset(
@@ -123,24 +107,14 @@ def prices(
 def generation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
-    start, end = hour_window(context)
-    frame, report = fetch.fetch_generation(fleet.load(), start, end)
-    res = store(
-        warehouse.get(), "staging.generation", frame, report, window=_span(frame, "ts", start, end)
-    )
-    return dg.MaterializeResult(metadata=_metadata([res], frame, start, end))
+    return dg.MaterializeResult(metadata=_ingest(context, "generation", warehouse, fleet)[2])
 
 
 @dg.asset(**INGEST, description="Inference demand per class (requests/h) -> staging.load")
 def inference_demand(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
-    start, end = hour_window(context)
-    frame, report = fetch.fetch_inference(fleet.load(), start, end)
-    res = store(
-        warehouse.get(), "staging.load", frame, report, window=_span(frame, "ts", start, end)
-    )
-    return dg.MaterializeResult(metadata=_metadata([res], frame, start, end))
+    return dg.MaterializeResult(metadata=_ingest(context, "inference", warehouse, fleet)[2])
 
 
 @dg.asset(
@@ -151,18 +125,9 @@ def inference_demand(
 def job_queue(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
-    start, end = hour_window(context)
-    end = end + pd.Timedelta(hours=fleet.load().planning.horizon_h)
-    frame, report = fetch.fetch_jobs(fleet.load(), start, end)
-    if frame.empty:
-        return dg.MaterializeResult(
-            metadata={"dagster/row_count": 0, "note": "no job released in window"}
-        )
-    frame = frame.assign(source=fleet.load().jobs.source, received_at=frame["release"])
-    res = store(
-        warehouse.get(), "staging.jobs", frame, report, window=_span(frame, "release", start, end)
-    )
-    md = _metadata([res], frame, start, end)
+    results, frame, md = _ingest(context, "jobs", warehouse, fleet)
+    if isinstance(md, dg.MaterializeResult):
+        return md
     md["energy_mwh"] = float((frame["power_mw"] * frame["duration_h"]).sum())
     return dg.MaterializeResult(metadata=md)
 

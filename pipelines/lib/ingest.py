@@ -118,44 +118,73 @@ def import_em_csv(wh: Warehouse, paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ingest_window(wh: Warehouse, fleet, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Bulk-ingest every signal of ``fleet``'s sources for hours ``[start, end)`` — what the hourly ingest
-    assets do for one hour, for a whole history at once (bootstrapping a warehouse, the demo). Prices and
-    the job queue reach one planning horizon further, as the hourly assets do. Returns one row per table."""
+#: the signals one hourly ingest covers, in the order ``ingest_window`` stores them
+SIGNALS = ("carbon", "weather", "prices", "generation", "inference", "jobs")
+
+
+def ingest_signal(
+    wh: Warehouse,
+    fleet,
+    signal: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    partition_key: str | None = None,
+) -> tuple[list[IngestResult], pd.DataFrame]:
+    """Fetch one signal of ``fleet``'s sources for hours ``[start, end)`` and store it idempotently.
+
+    The one place where a fetch meets its table: the hourly Dagster assets and the bulk
+    :func:`ingest_window` both call it. Day-ahead prices and the job queue reach one planning horizon
+    past ``end`` (published / submitted ahead); API sources may return a trailing revision window before
+    ``start``, which is replaced too. Returns the upsert results and the main frame (for metadata)."""
     from pipelines.lib import fetch
 
     ahead = end + pd.Timedelta(hours=fleet.planning.horizon_h)
-    results: list[IngestResult] = []
-    frame, report = fetch.fetch_carbon(fleet, start, end)
-    results.append(
-        store(
-            wh, "staging.carbon_intensity", frame, report, window=(min(start, frame.ts.min()), end)
-        )
-    )
-    obs, fcst, report = fetch.fetch_weather(fleet, start, end)
-    results.append(
-        store(wh, "staging.weather_observed", obs, report, window=(min(start, obs.ts.min()), end))
-    )
-    if not fcst.empty:
-        results.append(
-            store(
-                wh,
-                "staging.weather_forecast",
-                fcst,
-                None,
-                window=(min(start, fcst.issued_at.min()), end),
+
+    def span(frame: pd.DataFrame, col: str, hi) -> tuple:
+        return (min(start, frame[col].min()) if not frame.empty else start, hi)
+
+    kw = {"partition_key": partition_key}
+    if signal == "weather":
+        obs, fcst, report = fetch.fetch_weather(fleet, start, end)
+        out = [
+            store(wh, "staging.weather_observed", obs, report, window=span(obs, "ts", end), **kw)
+        ]
+        if not fcst.empty:
+            out.append(
+                store(
+                    wh,
+                    "staging.weather_forecast",
+                    fcst,
+                    None,
+                    window=span(fcst, "issued_at", end),
+                    **kw,
+                )
             )
-        )
-    frame, report = fetch.fetch_prices(fleet, start, ahead)
-    results.append(store(wh, "staging.prices", frame, report, window=(start, ahead)))
-    frame, report = fetch.fetch_generation(fleet, start, end)
-    results.append(store(wh, "staging.generation", frame, report, window=(start, end)))
-    frame, report = fetch.fetch_inference(fleet, start, end)
-    results.append(store(wh, "staging.load", frame, report, window=(start, end)))
-    frame, report = fetch.fetch_jobs(fleet, start, ahead)
-    if not frame.empty:
+        return out, obs.assign(forecast_rows=len(fcst))
+    if signal == "jobs":
+        frame, report = fetch.fetch_jobs(fleet, start, ahead)
+        if frame.empty:
+            return [], frame
         frame = frame.assign(source=fleet.jobs.source, received_at=frame["release"])
-        results.append(store(wh, "staging.jobs", frame, report, window=(start, ahead)))
+        return [
+            store(wh, "staging.jobs", frame, report, window=span(frame, "release", ahead), **kw)
+        ], frame
+    table, fn, hi = {
+        "carbon": ("staging.carbon_intensity", fetch.fetch_carbon, end),
+        "prices": ("staging.prices", fetch.fetch_prices, ahead),
+        "generation": ("staging.generation", fetch.fetch_generation, end),
+        "inference": ("staging.load", fetch.fetch_inference, end),
+    }[signal]
+    frame, report = fn(fleet, start, hi)
+    return [store(wh, table, frame, report, window=span(frame, "ts", hi), **kw)], frame
+
+
+def ingest_window(wh: Warehouse, fleet, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Bulk-ingest every signal for hours ``[start, end)`` — what the hourly ingest assets do for one
+    hour, for a whole history at once (bootstrapping a warehouse, the demo). One row per table."""
+    results: list[IngestResult] = []
+    for signal in SIGNALS:
+        results.extend(ingest_signal(wh, fleet, signal, start, end)[0])
     return pd.DataFrame(
         [{**r.stats.as_dict(), "repaired": sum(r.repairs.values())} for r in results]
     )
