@@ -108,13 +108,14 @@ def test_persistence_too_little_history():
                               pd.Timestamp("2024-01-01 10:00", tz=UTC))
 
 
-def test_regression_learns_a_known_covariate():
+@pytest.mark.parametrize("kind", ["ridge", "gbm"])
+def test_regression_learns_a_known_covariate(kind):
     f = make_series(2, 40)
     spec = SeriesSpec(known_reals=("temp_fc",), observed_reals=("gen",), encoder_length=48,
                       horizon=24, target_lags=(24, 168))
     issue = pd.Timestamp("2024-02-03", tz=UTC)
     train = f[f.ts < issue]
-    rb = baselines.RegressionBaseline(spec).fit(train)
+    rb = baselines.RegressionBaseline(spec, kind=kind).fit(train)
     out = rb.predict(f, daily_issues("2024-02-03", "2024-02-08"), f[["series", "ts", "temp_fc"]])
     assert len(out) == 2 * 6 * 24
     sr = metrics.score(out, f)
@@ -122,6 +123,28 @@ def test_regression_learns_a_known_covariate():
     assert sr["mae"].iloc[0] < sp["mae"].iloc[0]
     with pytest.raises(LeakageError):
         rb.predict(f, [issue], f[["series", "ts", "temp_fc", "value"]])
+
+
+def test_regression_kind_is_checked():
+    f = make_series(1, 30)
+    spec = SeriesSpec(known_reals=("temp_fc",), encoder_length=24, horizon=24, target_lags=(24,))
+    with pytest.raises(ValueError, match="ridge' or 'gbm"):
+        baselines.RegressionBaseline(spec, kind="forest").fit(f)
+
+
+def test_regression_reads_nothing_at_or_after_the_issue_time():
+    f = make_series(1, 40)
+    spec = SeriesSpec(known_reals=("temp_fc",), observed_reals=("gen",), encoder_length=24,
+                      horizon=24, target_lags=(24,))
+    issue = pd.Timestamp("2024-02-05", tz=UTC)
+    rb = baselines.RegressionBaseline(spec, kind="ridge").fit(f[f.ts < issue])
+    a = rb.predict(f, [issue], f[["series", "ts", "temp_fc"]])
+    g = f.copy()
+    late = g.ts >= issue
+    g.loc[late, "value"] *= 3  # the future target and observed covariate change...
+    g.loc[late, "gen"] *= 3
+    b = rb.predict(g, [issue], f[["series", "ts", "temp_fc"]])
+    pd.testing.assert_frame_equal(a, b)  # ...and the forecast does not
 
 
 def test_backtest_strict_equals_batched_for_persistence():
