@@ -53,18 +53,24 @@ def add_calendar(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def make_model_table(frame: pd.DataFrame, spec: SeriesSpec, *, check_constant: bool = True,
-                     min_rows: int | None = None) -> pd.DataFrame:
+def make_model_table(
+    frame: pd.DataFrame,
+    spec: SeriesSpec,
+    *,
+    check_constant: bool = True,
+    min_rows: int | None = None,
+) -> pd.DataFrame:
     """Training table: validated frame + ``time_idx``, ``_gid``, calendar and lag columns.
 
-    The first ``max(target_lags)`` hours of each series (whose lags are undefined) are dropped.
+    The first ``spec.longest_lag`` hours of each series (whose lags are undefined) are dropped.
     Lags are computed by shifting within a series on the gap-free hourly grid (checked), so ``lagL``
     at hour t is exactly the target at t - L h; with L >= horizon (enforced by :class:`SeriesSpec`)
     no decoder hour of any window can see a value from at or after its issue time.
     """
     need = min_rows if min_rows is not None else spec.history_needed + spec.horizon
-    t = check_frame(frame, spec, what="training frame", check_constant=check_constant,
-                    min_rows=need)
+    t = check_frame(
+        frame, spec, what="training frame", check_constant=check_constant, min_rows=need
+    )
     t[TIME_IDX] = hour_index(t[TS])
     t[GID] = t[SERIES]
     if spec.calendar:
@@ -72,13 +78,18 @@ def make_model_table(frame: pd.DataFrame, spec: SeriesSpec, *, check_constant: b
     g = t.groupby(SERIES, sort=False)[spec.target]
     for lag, col in zip(spec.target_lags, spec.lag_columns, strict=True):
         t[col] = g.shift(lag)
-    if spec.target_lags:
-        t = t.dropna(subset=spec.lag_columns).reset_index(drop=True)
+    if spec.profile_days:
+        t["profile"] = np.mean([g.shift(lag).to_numpy() for lag in spec.profile_lags], axis=0)
+    if spec.known_lag_columns:
+        t = t.dropna(subset=spec.known_lag_columns).reset_index(drop=True)
     return t
 
 
-def _future_lookup(future: pd.DataFrame | None, spec: SeriesSpec, keys: pd.DataFrame,
-                   ) -> pd.DataFrame:
+def _future_lookup(
+    future: pd.DataFrame | None,
+    spec: SeriesSpec,
+    keys: pd.DataFrame,
+) -> pd.DataFrame:
     """Known-future covariates for decoder rows ``keys`` (series, ts, issued_at),
     leakage-checked."""
     cols = list(spec.known_reals)
@@ -87,12 +98,14 @@ def _future_lookup(future: pd.DataFrame | None, spec: SeriesSpec, keys: pd.DataF
     if future is None:
         raise ForecastInputError(
             f"the model needs known-future covariates {cols} for the forecast hours: pass "
-            "future_covariates (series, ts, ...) with values known at the issue time")
+            "future_covariates (series, ts, ...) with values known at the issue time"
+        )
     forbidden = [c for c in (spec.target, *spec.observed_reals) if c in future.columns]
     if forbidden:
         raise LeakageError(
             f"future_covariates carries {forbidden}: the target and observed-only columns are not "
-            "known ahead; passing them for forecast hours would leak the future")
+            "known ahead; passing them for forecast hours would leak the future"
+        )
     missing = [c for c in [SERIES, TS, *cols] if c not in future.columns]
     if missing:
         raise ForecastInputError(f"future_covariates: missing columns {missing}")
@@ -117,19 +130,26 @@ def _future_lookup(future: pd.DataFrame | None, spec: SeriesSpec, keys: pd.DataF
             r = m.loc[late].iloc[0]
             raise LeakageError(
                 f"future_covariates: value for {r[SERIES]!r} at {r[TS]} became available at "
-                f"{r['available_at']}, after the issue time {r[ISSUED_AT]}")
+                f"{r['available_at']}, after the issue time {r[ISSUED_AT]}"
+            )
     nan = m[cols].isna().any(axis=1)
     if nan.any():
         r = m.loc[nan].iloc[0]
         raise ForecastInputError(
             f"future_covariates: no value of {cols} for series {r[SERIES]!r} at {r[TS]} "
-            f"(issue {r[ISSUED_AT]}); {int(nan.sum())} decoder rows lack them")
+            f"(issue {r[ISSUED_AT]}); {int(nan.sum())} decoder rows lack them"
+        )
     return m[cols]
 
 
-def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence | pd.Timestamp,
-                 future_covariates: pd.DataFrame | None = None, *,
-                 series: Sequence[str] | None = None) -> pd.DataFrame:
+def make_windows(
+    history: pd.DataFrame,
+    spec: SeriesSpec,
+    issued_ats: Sequence | pd.Timestamp,
+    future_covariates: pd.DataFrame | None = None,
+    *,
+    series: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Inference table: one group ``_gid = "<series>|<issue iso>"`` per (series, issue time).
 
     ``history``: long frame; only rows with ``ts < issued_at`` are read for a given issue time (the
@@ -141,23 +161,30 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
     against the issue time. Returns the table with columns ``series, ts, issued_at, _gid,
     time_idx``, the target, covariates, calendar and lag columns.
     """
-    issues = [as_utc(t) for t in (
-        [issued_ats] if isinstance(issued_ats, str | pd.Timestamp) else list(issued_ats))]
+    issues = [
+        as_utc(t)
+        for t in ([issued_ats] if isinstance(issued_ats, str | pd.Timestamp) else list(issued_ats))
+    ]
     if not issues:
         raise ForecastInputError("no issue times given")
     missing_known = [c for c in spec.known_reals if c not in history.columns]
-    if missing_known and future_covariates is not None and all(
-            c in future_covariates.columns for c in missing_known) and (
-            ISSUED_AT not in future_covariates.columns):
+    if (
+        missing_known
+        and future_covariates is not None
+        and all(c in future_covariates.columns for c in missing_known)
+        and (ISSUED_AT not in future_covariates.columns)
+    ):
         # past hours' known-future values taken from future_covariates (same series, ts)
         fc = future_covariates[[SERIES, TS, *missing_known]].assign(
-            **{SERIES: future_covariates[SERIES].astype(str)})
+            **{SERIES: future_covariates[SERIES].astype(str)}
+        )
         history = history.assign(**{SERIES: history[SERIES].astype(str)}).merge(
-            fc, on=[SERIES, TS], how="left")
+            fc, on=[SERIES, TS], how="left"
+        )
     h = check_frame(history, spec, what="history")
     if series is not None:
         h = h[h[SERIES].isin([str(s) for s in series])]
-    enc, H, L = spec.encoder_length, spec.horizon, max(spec.target_lags, default=0)
+    enc, H, L = spec.encoder_length, spec.horizon, spec.longest_lag
     need = enc + L
     num_cols = [spec.target, *spec.observed_reals]
     hist_known = list(spec.known_reals)
@@ -175,7 +202,8 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
             raise ForecastInputError(
                 f"series {name!r}: too little history before {t0} "
                 f"(has {max(int(pos[short][0]), 0)} h, "
-                f"needs {need} h = encoder {enc} + longest lag {L})")
+                f"needs {need} h = encoder {enc} + longest lag {L})"
+            )
         # rows at or after the issue time are never read: the encoder ends at pos - 1
         late = pos > len(g)
         if late.any():
@@ -183,7 +211,8 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
             raise ForecastInputError(
                 f"series {name!r}: history ends {g[TS].iloc[-1]}, more than an hour before the "
                 f"issue "
-                f"time {t0}; the encoder would have a gap")
+                f"time {t0}; the encoder would have a gap"
+            )
         y = g[spec.target].to_numpy(float)
         n_iss = len(issues)
         rel = np.arange(-enc, H)
@@ -209,6 +238,11 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
             src = rows - lag
             assert (src[:, enc:] < pos[:, None]).all()  # lag >= horizon: only pre-issue values
             block[col] = y[src].reshape(-1)
+        if spec.profile_days:
+            assert (rows[:, enc:] - min(spec.profile_lags) < pos[:, None]).all()
+            block["profile"] = np.mean(
+                [y[rows - lag] for lag in spec.profile_lags], axis=0
+            ).reshape(-1)
         for c in spec.static_categoricals:
             block[c] = np.repeat(str(g[c].iloc[0]), n_iss * (enc + H))
         blocks.append(pd.DataFrame(block))
@@ -223,8 +257,9 @@ def make_windows(history: pd.DataFrame, spec: SeriesSpec, issued_ats: Sequence |
         vals = _future_lookup(future_covariates, spec, keys)
         t.loc[dec, hist_known] = vals.to_numpy(float)
     elif future_covariates is not None:
-        forbidden = [c for c in (spec.target, *spec.observed_reals)
-                     if c in future_covariates.columns]
+        forbidden = [
+            c for c in (spec.target, *spec.observed_reals) if c in future_covariates.columns
+        ]
         if forbidden:
             raise LeakageError(f"future_covariates carries {forbidden}: not known ahead")
     assert_no_leakage(t, spec)

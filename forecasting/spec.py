@@ -51,6 +51,10 @@ class SeriesSpec:
       refused.
     * ``calendar``: add ``hour`` and ``weekday`` (UTC, holiday-agnostic) as known-future
     categoricals.
+    * ``profile_days``: add ``profile``, the mean of the target at the same hour of day over the
+      ``profile_days`` most recent days that are all before the issue time (lags 24*k0, ...,
+      24*(k0 + profile_days - 1) with k0 = ceil(horizon / 24)), as a known-future real: a
+      smoothed "yesterday" that follows a drifting daily shape (solar growth) better than one day.
     * ``target_transform``: target normaliser transformation (``None``, ``"log1p"``,
     ``"softplus"``):
       ``log1p`` suits heavy-tailed non-negative load.
@@ -65,6 +69,7 @@ class SeriesSpec:
     target_lags: tuple[int, ...] = (168,)
     calendar: bool = True
     target_transform: str | None = None
+    profile_days: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.horizon <= 168:
@@ -85,7 +90,9 @@ class SeriesSpec:
             raise ValueError(f"columns given more than one role: {sorted(dup)}")
         if self.target in roles:
             raise LeakageError(f"the target {self.target!r} cannot also be a covariate")
-        reserved = {SERIES, TS, "time_idx", "_gid", "hour", "weekday", *self.lag_columns}
+        if self.profile_days < 0:
+            raise ValueError(f"profile_days must be >= 0, got {self.profile_days}")
+        reserved = {SERIES, TS, "time_idx", "_gid", "hour", "weekday", *self.known_lag_columns}
         clash = reserved & set(roles)
         if clash:
             raise ValueError(f"reserved column names used as covariates: {sorted(clash)}")
@@ -95,9 +102,23 @@ class SeriesSpec:
         return [f"lag{lag}" for lag in self.target_lags]
 
     @property
+    def profile_lags(self) -> list[int]:
+        k0 = -(-self.horizon // 24)
+        return [24 * (k0 + j) for j in range(self.profile_days)]
+
+    @property
+    def known_lag_columns(self) -> list[str]:
+        """Columns derived from past targets that the model reads as known-future reals."""
+        return [*self.lag_columns, *(["profile"] if self.profile_days else [])]
+
+    @property
+    def longest_lag(self) -> int:
+        return max([*self.target_lags, *self.profile_lags], default=0)
+
+    @property
     def history_needed(self) -> int:
         """Hours of history one forecast needs: the encoder plus the longest lag."""
-        return self.encoder_length + max(self.target_lags, default=0)
+        return self.encoder_length + self.longest_lag
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,17 +172,36 @@ class TrainConfig:
     def fast(cls, **overrides: Any) -> TrainConfig:
         """Small and quick (~30-60 s on 2 cores for a few series x a few weeks): demos and smoke
         runs."""
-        base = cls(max_epochs=4, hidden_size=8, attention_head_size=1, hidden_continuous_size=4,
-                   batch_size=64, limit_train_batches=20, limit_val_batches=10, patience=2,
-                   learning_rate=0.03, val_hours=24 * 3, max_time_s=45.0)
+        base = cls(
+            max_epochs=4,
+            hidden_size=8,
+            attention_head_size=1,
+            hidden_continuous_size=4,
+            batch_size=64,
+            limit_train_batches=20,
+            limit_val_batches=10,
+            patience=2,
+            learning_rate=0.03,
+            val_hours=24 * 3,
+            max_time_s=45.0,
+        )
         return replace(base, **overrides)
 
     @classmethod
     def tiny(cls, **overrides: Any) -> TrainConfig:
         """For tests: hidden size 4, 1 epoch, a few batches, no progress bar."""
-        base = cls(max_epochs=1, hidden_size=4, attention_head_size=1, hidden_continuous_size=2,
-                   batch_size=32, limit_train_batches=3, limit_val_batches=2, patience=1,
-                   val_hours=48, progress_bar=False)
+        base = cls(
+            max_epochs=1,
+            hidden_size=4,
+            attention_head_size=1,
+            hidden_continuous_size=2,
+            batch_size=32,
+            limit_train_batches=3,
+            limit_val_batches=2,
+            patience=1,
+            val_hours=48,
+            progress_bar=False,
+        )
         return replace(base, **overrides)
 
     def threads(self) -> int:
@@ -175,9 +215,15 @@ class TrainConfig:
 # Input checks
 
 
-def check_frame(frame: pd.DataFrame, spec: SeriesSpec, *, what: str = "frame",
-                require_covariates: bool = True, check_constant: bool = False,
-                min_rows: int | None = None) -> pd.DataFrame:
+def check_frame(
+    frame: pd.DataFrame,
+    spec: SeriesSpec,
+    *,
+    what: str = "frame",
+    require_covariates: bool = True,
+    check_constant: bool = False,
+    min_rows: int | None = None,
+) -> pd.DataFrame:
     """Validate a long frame and return it sorted by (series, ts) with a fresh index.
 
     Raises :class:`ForecastInputError` on: missing columns, naive or non-hour timestamps, duplicate
@@ -215,13 +261,15 @@ def check_frame(frame: pd.DataFrame, spec: SeriesSpec, *, what: str = "frame",
             after = g[TS].iloc[i]
             raise ForecastInputError(
                 f"{what}: series {name!r} has a gap of {step.iloc[i]} ending {g[TS].iloc[i + 1]} "
-                f"(after {after}); fill or cut it before forecasting (no silent interpolation)")
+                f"(after {after}); fill or cut it before forecasting (no silent interpolation)"
+            )
         if min_rows is not None and len(g) < min_rows:
             raise ForecastInputError(
                 f"{what}: series {name!r} has {len(g)} hours, needs at least {min_rows} "
                 f"(encoder {spec.encoder_length} h + longest lag "
-                f"{max(spec.target_lags, default=0)} h"
-                f" + what training/validation needs)")
+                f"{spec.longest_lag} h"
+                f" + what training/validation needs)"
+            )
     cov = [*spec.known_reals, *spec.observed_reals] if require_covariates else []
     num_cols = [spec.target, *cov]
     for c in num_cols:
@@ -231,14 +279,16 @@ def check_frame(frame: pd.DataFrame, spec: SeriesSpec, *, what: str = "frame",
             r = out.loc[bad].iloc[0]
             raise ForecastInputError(
                 f"{what}: column {c!r} has {int(bad.sum())} NaN/inf/non-numeric values, first for "
-                f"series {r[SERIES]!r} at {r[TS]}")
+                f"series {r[SERIES]!r} at {r[TS]}"
+            )
         out[c] = v.astype(float)
     if require_covariates:
         for c in spec.static_categoricals:
             n = out.groupby(SERIES)[c].nunique(dropna=False)
             if (n > 1).any():
-                raise ForecastInputError(f"{what}: static column {c!r} varies within series "
-                                         f"{list(n[n > 1].index)}")
+                raise ForecastInputError(
+                    f"{what}: static column {c!r} varies within series {list(n[n > 1].index)}"
+                )
             out[c] = out[c].astype(str)
     if check_constant:
         std = out.groupby(SERIES)[spec.target].std()
@@ -246,7 +296,8 @@ def check_frame(frame: pd.DataFrame, spec: SeriesSpec, *, what: str = "frame",
         if len(const):
             raise ForecastInputError(
                 f"{what}: target {spec.target!r} is constant in series {list(const.index)}; "
-                "there is nothing to learn (forecast it as a constant, or drop it)")
+                "there is nothing to learn (forecast it as a constant, or drop it)"
+            )
     return out
 
 

@@ -98,7 +98,7 @@ def _dataset(table: pd.DataFrame, spec: SeriesSpec):
         min_prediction_length=spec.horizon,
         static_categoricals=[SERIES, *spec.static_categoricals],
         time_varying_known_categoricals=["hour", "weekday"] if spec.calendar else [],
-        time_varying_known_reals=[*spec.known_reals, *spec.lag_columns],
+        time_varying_known_reals=[*spec.known_reals, *spec.known_lag_columns],
         time_varying_unknown_reals=[spec.target, *spec.observed_reals],
         # per-window scaling from the encoder: works for any (series, issue) window, adapts to level
         # shifts, and needs no per-series lookup at inference

@@ -143,6 +143,38 @@ def test_builder_windows_use_only_past(data):
         assert (g.ts - pd.Timedelta(hours=24) < ISSUE).all()
 
 
+def test_profile_is_the_same_hour_mean_of_days_before_the_issue(data):
+    from dataclasses import replace
+
+    spec = replace(SPEC, profile_days=3)
+    assert spec.profile_lags == [24, 48, 72] and "profile" in spec.known_lag_columns
+    w = make_windows(data, spec, ISSUE, known(data))
+    t = make_model_table(data, spec)
+    for s, g in w[w._decoder].groupby("series"):
+        src = data[data.series == s].set_index("ts")["value"]
+        expect = np.mean([src.reindex(g.ts - pd.Timedelta(hours=24 * k)).to_numpy()
+                          for k in (1, 2, 3)], axis=0)
+        np.testing.assert_allclose(g["profile"].to_numpy(), expect)
+        # training rows carry the same definition
+        tr = t[(t.series == s) & t.ts.isin(g.ts)].set_index("ts")["profile"]
+        np.testing.assert_allclose(tr.reindex(g.ts).to_numpy(), expect)
+    # horizon 48: the profile starts two days back so that no lead reads the issue day
+    spec48 = SeriesSpec(encoder_length=24, horizon=48, target_lags=(48,), profile_days=2)
+    assert spec48.profile_lags == [48, 72] and spec48.history_needed == 24 + 72
+    with pytest.raises(ValueError, match="profile_days"):
+        SeriesSpec(profile_days=-1)
+
+
+def test_profile_model_trains_and_predicts(data, tmp_path):
+    from dataclasses import replace
+
+    spec = replace(SPEC, profile_days=2, target_transform="log1p")
+    m = tft.train(data[data.ts < ISSUE], spec, tmp_path, TrainConfig.tiny(seed=3))
+    out = tft.predict(m, data, ISSUE, known(data))
+    assert len(out) == 2 * 24 and np.isfinite(out["p50"]).all()
+    assert (np.diff(out[["p10", "p50", "p90"]].to_numpy(), axis=1) >= 0).all()
+
+
 def test_missing_known_covariates_refused(data):
     with pytest.raises(ForecastInputError, match="future_covariates"):
         make_windows(data, SPEC, ISSUE, None)
