@@ -79,9 +79,13 @@ def recent_error_correction(
     strength: float = 0.5,
     target: str = "value",
     multiplicative: bool | None = None,
+    past: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Correct every row by the forecaster's mean error at the same hour of day over the ``days``
     most recent days whose actuals are known before the row's issue time.
+
+    ``past``: earlier forecasts of the same forecaster (e.g. as stored by the pipeline) whose errors
+    count too; only ``forecasts`` rows are returned.
 
     ``forecasts`` must include the forecaster's earlier issues (at least ``days`` days before the
     first issue to be corrected; rows without enough earlier errors — fewer than half of ``days`` —
@@ -95,19 +99,34 @@ def recent_error_correction(
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     f = attach_actuals(forecasts, actuals, target)
+    pool = (
+        f
+        if past is None
+        else pd.concat(
+            [attach_actuals(past[KEYS + ["p50"]], actuals, target), f[KEYS + ["p50", "actual"]]],
+            ignore_index=True,
+        )
+    )
     cols = _qcols(forecasts)
     if multiplicative is None:
-        a = f["actual"].dropna()
-        multiplicative = bool((a > 0).all() and (f["p50"] > 0).all())
-    if multiplicative:
-        err = np.log(f["actual"]) - np.log(f["p50"])
-    else:
-        err = f["actual"] - f["p50"]
-    f = f.assign(_err=err, _t=hour_index(f[TARGET_TIME]), _i=hour_index(f[ISSUED_AT]))
+        a = pool["actual"].dropna()
+        multiplicative = bool((a > 0).all() and (pool["p50"] > 0).all())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if multiplicative:
+            err = np.log(pool["actual"]) - np.log(pool["p50"])
+        else:
+            err = pool["actual"] - pool["p50"]
+    pool = pool.assign(_err=err, _t=hour_index(pool[TARGET_TIME]))
+    f = f.assign(_t=hour_index(f[TARGET_TIME]), _i=hour_index(f[ISSUED_AT]))
+    errors = {str(k): v for k, v in pool.groupby(SERIES, sort=False)}
     out = forecasts.copy()
     adj = np.zeros(len(f))
-    for _name, g in f.groupby(SERIES, sort=False):
-        e = g.dropna(subset=["_err"]).groupby("_t")["_err"].mean()
+    for name, g in f.groupby(SERIES, sort=False):
+        pe = errors.get(str(name))
+        if pe is None:
+            continue
+        e = pe.dropna(subset=["_err"]).groupby("_t")["_err"].mean()
+        e = e[np.isfinite(e)]
         if e.empty:
             continue
         t0 = int(e.index.min())
@@ -129,7 +148,8 @@ def recent_error_correction(
 @dataclass
 class Ensemble:
     """A choice made by :func:`select`: members and weights, correction window and strength, and
-    the p10-p90 widening that gives 80 % coverage on the validation period."""
+    the scaling of the quantiles around p50 (0.5-5) that gives 80 % p10-p90 coverage on the
+    validation period."""
 
     weights: dict[str, float]
     days: int = 14
@@ -164,6 +184,42 @@ class Ensemble:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+ENSEMBLE_JSON = "ensemble.json"
+MEMBERS_FILE = "members.joblib"
+
+
+def save(out_dir, ens: Ensemble, members: Mapping[str, object]) -> None:
+    """Write the choice (``ensemble.json``) and the fitted non-TFT members (``members.joblib``,
+    scikit-learn objects) beside a TFT checkpoint."""
+    import json
+    from pathlib import Path
+
+    import joblib
+
+    out = Path(out_dir)
+    joblib.dump(dict(members), out / MEMBERS_FILE)
+    (out / ENSEMBLE_JSON).write_text(json.dumps(ens.to_dict(), indent=2, default=float))
+
+
+def load(model_dir) -> tuple[Ensemble, dict[str, object]] | None:
+    """``(ensemble, members)`` saved beside a checkpoint, or ``None`` if there is none (a TFT-only
+    model, e.g. one trained before ensembles existed)."""
+    import json
+    from pathlib import Path
+
+    import joblib
+
+    d = Path(model_dir)
+    if not (d / ENSEMBLE_JSON).exists():
+        return None
+    ens = Ensemble(**json.loads((d / ENSEMBLE_JSON).read_text()))
+    members = joblib.load(d / MEMBERS_FILE) if (d / MEMBERS_FILE).exists() else {}
+    missing = [n for n in ens.weights if n != "tft" and n not in members]
+    if missing:
+        raise ForecastInputError(f"{d}: ensemble members {missing} missing from {MEMBERS_FILE}")
+    return ens, members
 
 
 def select(
@@ -211,7 +267,7 @@ def select(
         combine({n: forecasts[n] for n in s}), actuals, days=days, strength=st, target=target
     )
     c = attach_actuals(c[c[ISSUED_AT] >= start], actuals, target).dropna(subset=["actual"])
-    scale = interval_scale(c["actual"], c["p50"], c["p10"], c["p90"])
+    scale = interval_scale(c["actual"], c["p50"], c["p10"], c["p90"], lowest=0.5)
     ens = Ensemble(
         weights={n: 1.0 / len(s) for n in s},
         days=days,
@@ -228,4 +284,4 @@ def select(
     return ens
 
 
-__all__ = ["combine", "recent_error_correction", "select", "Ensemble"]
+__all__ = ["combine", "recent_error_correction", "select", "Ensemble", "save", "load"]

@@ -21,8 +21,14 @@ def fc_frame(issues, point, *, spread=10.0, series="a", horizon=24) -> pd.DataFr
         for h in range(horizon):
             t = i + pd.Timedelta(hours=h)
             p = float(point(t))
-            rows.append({"issued_at": i, "target_time": t, "series": series,
-                         **{c: p + spread * (q - 0.5) for c, q in zip(QC, QUANTILES, strict=True)}})
+            rows.append(
+                {
+                    "issued_at": i,
+                    "target_time": t,
+                    "series": series,
+                    **{c: p + spread * (q - 0.5) for c, q in zip(QC, QUANTILES, strict=True)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -93,8 +99,9 @@ def test_correction_is_additive_for_a_target_that_can_be_zero():
     fc = fc_frame(iss, lambda t: 5.0)
     act = actuals_frame("2024-01-01", 10, lambda t: 0.0 if t.hour == 3 else 2.0)
     out = ensemble.recent_error_correction(fc, act, days=3, strength=1.0)
-    last = out[out["issued_at"] == iss[-1]].set_index(out.loc[out["issued_at"] == iss[-1],
-                                                              "target_time"].dt.hour)
+    last = out[out["issued_at"] == iss[-1]].set_index(
+        out.loc[out["issued_at"] == iss[-1], "target_time"].dt.hour
+    )
     assert last.loc[3, "p50"] == pytest.approx(0.0)
     assert last.loc[4, "p50"] == pytest.approx(2.0)
 
@@ -104,16 +111,44 @@ def test_select_picks_the_better_member_and_the_strength_on_validation():
     act = actuals_frame("2024-01-01", 31, level)
     good = fc_frame(iss, lambda t: 1.1 * level(t))  # biased but perfectly shaped
     bad = fc_frame(iss, lambda t: 200.0)  # flat
-    ens = ensemble.select({"tft": good, "flat": bad}, act, score_from="2024-01-15T00:00Z",
-                          days=7)
+    ens = ensemble.select({"tft": good, "flat": bad}, act, score_from="2024-01-15T00:00Z", days=7)
     assert ens.weights == {"tft": 1.0}
     assert ens.strength == 1.0
     assert ens.validation["chosen_mape"] == pytest.approx(0.0, abs=1e-9)
     assert ens.validation["tft@0"] == pytest.approx(10.0)
-    forced = ensemble.select({"tft": good, "flat": bad}, act, score_from="2024-01-15T00:00Z",
-                             days=7, must_include=("flat",))
+    forced = ensemble.select(
+        {"tft": good, "flat": bad},
+        act,
+        score_from="2024-01-15T00:00Z",
+        days=7,
+        must_include=("flat",),
+    )
     assert "flat" in forced.weights
     out = ens.apply({"tft": good, "flat": bad}, act, issued_from="2024-01-15T00:00Z")
     assert out["issued_at"].min() == pd.Timestamp("2024-01-15", tz=UTC)
     with pytest.raises(ForecastInputError, match="no subset"):
         ensemble.select({"a": good}, act, score_from="2024-01-15T00:00Z", must_include=("x",))
+
+
+def test_correction_reads_errors_of_past_stored_forecasts():
+    iss = daily_issues("2024-01-01", "2024-01-20")
+    fc = fc_frame(iss, lambda t: 1.1 * level(t))
+    act = actuals_frame("2024-01-01", 20, level)
+    now = fc["issued_at"] == iss[-1]
+    alone = ensemble.recent_error_correction(fc[now], act, days=7, strength=1.0)
+    pd.testing.assert_frame_equal(alone.reset_index(drop=True), fc[now].reset_index(drop=True))
+    with_past = ensemble.recent_error_correction(fc[now], act, days=7, strength=1.0, past=fc[~now])
+    expect = np.array([level(t) for t in with_past["target_time"]])
+    np.testing.assert_allclose(with_past["p50"], expect, rtol=1e-9)
+
+
+def test_select_narrows_an_interval_that_is_too_wide():
+    iss = daily_issues("2024-01-01", "2024-01-31")
+    rng = np.random.default_rng(0)
+    noise = dict(zip(pd.date_range("2024-01-01", periods=31 * 24, freq="h", tz=UTC),
+                     rng.normal(0, 5, 31 * 24), strict=True))
+    act = actuals_frame("2024-01-01", 31, lambda t: level(t) + noise[t])
+    wide = fc_frame(iss, level, spread=25.0)  # p10..p90 = +-10 around noise of sd 5: too wide
+    ens = ensemble.select({"tft": wide}, act, score_from="2024-01-15T00:00Z", days=7)
+    assert ens.interval_scale < 1.0
+    assert 0.78 <= ens.validation["chosen_coverage_p10_p90"] <= 0.9
