@@ -30,6 +30,21 @@ def forecast_dacf(
     hidden_size: Annotated[int | None, typer.Option(help="Override the TFT hidden size.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     out: Annotated[Path | None, typer.Option(help="Checkpoint folder (default: temp).")] = None,
+    profile_days: Annotated[
+        int, typer.Option(help="TFT: days of the same-hour profile input (0: none).")
+    ] = 7,
+    tft_seeds: Annotated[
+        int, typer.Option(help="TFTs trained with successive seeds and averaged (one member).")
+    ] = 1,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse the TFT an earlier run left in --out/<R> (re-score without retraining)."
+        ),
+    ] = False,
+    target_transform: Annotated[
+        str, typer.Option(help="TFT target transformation: log1p or none.")
+    ] = "log1p",
 ) -> None:
     """DACF day-ahead carbon-intensity protocol: train to 2021-06-30, forecast each day of 2021-H2
     (issued 00:00 UTC from data up to 23:00 the day before), hourly MAPE vs published and
@@ -44,8 +59,14 @@ def forecast_dacf(
     results = []
     for r in region:
         with contextlib.redirect_stdout(sys.stderr):
-            res = run_dacf(data, r, config=dacf_config(**kw),
-                           out_dir=(out / r) if out else None)
+            res = run_dacf(
+                data,
+                r,
+                config=dacf_config(**kw),
+                out_dir=(out / r) if out else None,
+                profile_days=profile_days,
+                target_transform=None if target_transform == "none" else target_transform,
+            )
         results.append(res)
     if as_json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
@@ -56,13 +77,56 @@ def forecast_dacf(
 def dacf_table(results: list[dict]) -> str:
     rows = []
     for x in results:
-        rows.append([x["region"], "gridflex TFT", x["mape_mean"], x["mape_median"], x["mape_p90"],
-                     x["mape_p95"], x["coverage_p10_p90"], x["train_seconds"], x["epochs"]])
-        for name in ("published", "persistence", "regression"):
-            rows.append([x["region"], name, x[f"{name}_mape_mean"], x[f"{name}_mape_median"],
-                         x[f"{name}_mape_p90"], x[f"{name}_mape_p95"], None, None, None])
-    return _table(rows, ["region", "model", "MAPE mean", "median", "p90", "p95", "p10-p90 cov",
-                         "train s", "epochs"])
+        ens = x.get("ensemble", {})
+        label = (
+            "gridflex ("
+            + "+".join(ens.get("weights", {"tft": 1}))
+            + (f", corr {ens['strength']:g})" if ens.get("strength") else ")")
+        )
+        rows.append(
+            [
+                x["region"],
+                label,
+                x["mape_mean"],
+                x["mape_median"],
+                x["mape_p90"],
+                x["mape_p95"],
+                x["coverage_p10_p90"],
+                x["train_seconds"],
+                x["epochs"],
+            ]
+        )
+        for name in ("tft", "regression", "gbm", "published", "persistence"):
+            if f"{name}_mape_mean" not in x:
+                continue
+            cov = x.get("tft_coverage_p10_p90") if name == "tft" else None
+            rows.append(
+                [
+                    x["region"],
+                    name,
+                    x[f"{name}_mape_mean"],
+                    x[f"{name}_mape_median"],
+                    x[f"{name}_mape_p90"],
+                    x[f"{name}_mape_p95"],
+                    cov,
+                    None,
+                    None,
+                ]
+            )
+    return _table(
+        rows,
+        [
+            "region",
+            "model",
+            "MAPE mean",
+            "median",
+            "p90",
+            "p95",
+            "p10-p90 cov",
+            "train s",
+            "epochs",
+        ],
+    )
 
 
 @bench_app.command("forecast-load")
@@ -89,13 +153,24 @@ def forecast_load(
 
 
 def load_table(res: dict) -> str:
-    rows = [[name, res[f"{name}_mae"], res[f"{name}_mape"], res[f"{name}_mape_median"],
-             res[f"{name}_coverage_p10_p90"], res[f"{name}_pinball"]]
-            for name in ("tft", "persistence", "seasonal_naive", "regression")]
-    table = _table(rows, ["model", "MAE (GPUs)", "MAPE mean", "MAPE median", "p10-p90 cov",
-                          "pinball"])
+    rows = [
+        [
+            name,
+            res[f"{name}_mae"],
+            res[f"{name}_mape"],
+            res[f"{name}_mape_median"],
+            res[f"{name}_coverage_p10_p90"],
+            res[f"{name}_pinball"],
+        ]
+        for name in ("tft", "persistence", "seasonal_naive", "regression")
+    ]
+    table = _table(
+        rows, ["model", "MAE (GPUs)", "MAPE mean", "MAPE median", "p10-p90 cov", "pinball"]
+    )
     red = 100 * res["mae_reduction_vs_best_naive"]
-    note = (f"TFT MAE reduction vs best naive: {red:.1f} %  (train {res['train_seconds']:.0f} s, "
-            f"{res['epochs']} epochs, {res['test_days']} test days; MAPE over "
-            f"{res['mape_defined_hours']} hours with non-zero demand)")
+    note = (
+        f"TFT MAE reduction vs best naive: {red:.1f} %  (train {res['train_seconds']:.0f} s, "
+        f"{res['epochs']} epochs, {res['test_days']} test days; MAPE over "
+        f"{res['mape_defined_hours']} hours with non-zero demand)"
+    )
     return table + "\n" + note

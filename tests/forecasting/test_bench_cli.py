@@ -41,10 +41,17 @@ def test_forecast_dacf_json_tiny(shared_data, monkeypatch, tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout[r.stdout.index("{"):])
     for k in ("region", "mape_mean", "mape_median", "mape_p90", "mape_p95", "published_mape_mean",
-              "persistence_mape_mean", "train_seconds", "epochs"):
+              "persistence_mape_mean", "train_seconds", "epochs", "tft_mape_mean",
+              "regression_mape_mean", "gbm_mape_mean"):
         assert k in res
     assert res["published_mape_mean"] == pytest.approx(3.30, abs=0.01)
     assert 0 < res["mape_mean"] < 100
+    ens = res["ensemble"]
+    assert "tft" in ens["weights"] and sum(ens["weights"].values()) == pytest.approx(1.0)
+    assert ens["strength"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    # the choice is the validation optimum of the candidates it lists
+    cands = {k: v for k, v in ens["validation"].items() if "@" in k}
+    assert ens["validation"]["chosen_mape"] == pytest.approx(min(cands.values()))
 
 
 def test_tables_format():
@@ -55,7 +62,11 @@ def test_tables_format():
     for name in ("published", "persistence", "regression"):
         d.update({f"{name}_mape_{k}": 1.0 for k in ("mean", "median", "p90", "p95")})
     t = dacf_table([d])
-    assert "gridflex TFT" in t and "published" in t and "3.10" in t
+    assert "gridflex (tft)" in t and "published" in t and "3.10" in t
+    d["ensemble"] = {"weights": {"tft": 0.5, "gbm": 0.5}, "strength": 0.5}
+    d.update({f"tft_mape_{k}": 2.0 for k in ("mean", "median", "p90", "p95")})
+    t = dacf_table([d])
+    assert "gridflex (tft+gbm, corr 0.5)" in t and "2.00" in t
     r = {"mae_reduction_vs_best_naive": 0.3, "train_seconds": 1.0, "epochs": 2, "test_days": 5,
          "mape_defined_hours": 100}
     for name in ("tft", "persistence", "seasonal_naive", "regression"):
