@@ -17,6 +17,7 @@ back to **persistence** (same hour yesterday) and is stored with ``degraded = tr
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ CARBON_WEATHER = ("wind_speed_100m", "shortwave_radiation", "cloud_cover")
 TABLE = {"carbon": "forecasts.carbon", "load": "forecasts.load"}
 #: a model whose training data ended longer ago than this before the issue time is stale (degraded mode)
 DEFAULT_MAX_AGE = pd.Timedelta(days=8)
+#: days of past errors the served forecast's recent-error correction reads (forecasting.ensemble)
+ENSEMBLE_DAYS = 14
+log = logging.getLogger(__name__)
 
 
 def spec_for(target: str, horizon: int) -> SeriesSpec:
@@ -179,6 +183,7 @@ def train_model(
         pers = attach_actuals(persistence(frame, issues, spec.horizon), frame)
         future = future_covariates(wh, fleet, target, issues, spec.horizon)
         tftf = attach_actuals(tft.predict_many(model, frame, issues, future), frame)
+        ens = fit_ensemble(wh, fleet, target, model, frame, spec, val_start, out)
         metrics = {
             "val_mae": float(mae(tftf["actual"], tftf["p50"])),
             "val_mae_persistence": float(mae(pers["actual"], pers["p50"])),
@@ -186,6 +191,7 @@ def train_model(
             "train_seconds": round(time.perf_counter() - t0, 1),
             "rows": len(frame),
             "val_issues": len(issues),
+            **ens,
         }
         _register(
             wh, model_id, target, str(model.checkpoint_path.parent), train_end, metrics, "ok", None
@@ -203,6 +209,45 @@ def train_model(
             f"{type(exc).__name__}: {exc}",
         )
         raise
+
+
+def fit_ensemble(wh, fleet, target, model, frame, spec, val_start, out: Path) -> dict:
+    """Fit the ridge and gradient-boosted regressions beside the TFT and choose, on the TFT's own
+    validation period, whether averaging them in (and correcting by recent errors) beats the TFT
+    alone (:func:`forecasting.ensemble.select`, the DACF benchmark's procedure). Saves the choice
+    and the members next to the checkpoint; returns what the model's metadata shows. Members that
+    cannot be fitted (too little history before the validation period) are left out, and with no
+    member left the model is served as the TFT alone."""
+    from forecasting import ensemble, tft
+    from forecasting.baselines import RegressionBaseline
+    from forecasting.spec import ForecastInputError
+
+    days = ENSEMBLE_DAYS
+    # daily issues at the validation period's hour: the validation ones, and up to ``days`` days
+    # before them for the correction's history (needs 2 weeks + 1 h of data for the regressions)
+    t_first = frame.ts.min() + pd.Timedelta(hours=max(spec.history_needed, 2 * 168 + 1))
+    t_last = frame.ts.max() + HOUR - pd.Timedelta(hours=spec.horizon)
+    issues = pd.date_range(val_start - pd.Timedelta(days=days), t_last, freq="24h")
+    issues = issues[issues >= t_first]
+    if len(issues) == 0 or issues[-1] < val_start:
+        return {"ensemble": "tft (too little history for other members)"}
+    future = future_covariates(wh, fleet, target, issues, spec.horizon)
+    val = {"tft": tft.predict_many(model, frame, issues, future)}
+    full = {}
+    for kind in ("ridge", "gbm"):
+        try:
+            rb = RegressionBaseline(spec, kind=kind).fit(frame[frame.ts < val_start])
+            val[kind] = rb.predict(frame, issues, future)
+            full[kind] = RegressionBaseline(spec, kind=kind).fit(frame)
+        except ForecastInputError as exc:
+            log.info("ensemble member %s left out: %s", kind, exc)
+    ens = ensemble.select(val, frame[["series", "ts", "value"]], score_from=val_start,
+                          must_include=("tft",), days=days)
+    ensemble.save(out, ens, {k: v for k, v in full.items() if k in ens.weights})
+    return {"ensemble": "+".join(ens.weights) + (f", correction {ens.strength:g}"
+                                                 if ens.strength else ""),
+            "val_mape_ensemble": ens.validation["chosen_mape"],
+            "val_mape_tft": ens.validation.get("tft@0")}
 
 
 def _register(wh, model_id, target, path, train_end, metrics, status, message) -> None:
@@ -246,11 +291,34 @@ _MODEL_CACHE: dict[str, object] = {}
 
 
 def _load(path: str):
-    from forecasting import tft
+    """(TFT, ensemble-or-None) of a model directory, cached per process."""
+    from forecasting import ensemble, tft
 
     if path not in _MODEL_CACHE:
-        _MODEL_CACHE[path] = tft.load(path)
+        _MODEL_CACHE[path] = (tft.load(path), ensemble.load(path))
     return _MODEL_CACHE[path]
+
+
+def _served(model, ens, hist: pd.DataFrame, wh, fleet, target, issued_at, H) -> pd.DataFrame:
+    """The TFT alone, or the chosen ensemble: members for this issue and, for the correction, for
+    the same hour of the ``ens.days`` days before (forecasts recomputed with today's models,
+    actuals before ``issued_at`` only)."""
+    from forecasting import tft
+
+    if ens is None or (set(ens[0].weights) == {"tft"} and not ens[0].strength):
+        future = future_covariates(wh, fleet, target, [issued_at], H)
+        return tft.predict(model, hist, issued_at, future)
+    choice, members = ens
+    back = choice.days if choice.strength else 0
+    first = hist.ts.min() + pd.Timedelta(hours=max(model.spec.history_needed, 2 * 168 + 1))
+    issues = [issued_at - pd.Timedelta(days=k) for k in range(back, 0, -1)]
+    issues = [t for t in issues if t >= first] + [issued_at]
+    future = future_covariates(wh, fleet, target, issues, H)
+    fcs = {"tft": tft.predict_many(model, hist, issues, future)}
+    for name in choice.weights:
+        if name != "tft":
+            fcs[name] = members[name].predict(hist, issues, future)
+    return choice.apply(fcs, hist[["series", "ts", "value"]], issued_from=issued_at)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,16 +344,16 @@ def issue_forecast(
     use_model: bool = True,
 ) -> IssuedForecast:
     """Forecast ``target`` for ``[issued_at, issued_at + H)`` from what the warehouse knew before
-    ``issued_at``; TFT when a fresh model exists (and ``use_model``), persistence otherwise (degraded)."""
+    ``issued_at``; the model when a fresh one exists (and ``use_model``): its TFT, or the ensemble
+    chosen at training (:func:`fit_ensemble`); persistence otherwise (degraded)."""
     from forecasting.baselines import persistence
 
     t0 = time.perf_counter()
     issued_at = pd.Timestamp(issued_at)
     H = fleet.planning.horizon_h
     spec = spec_for(target, H)
-    hist = history(
-        wh, fleet, target, issued_at - pd.Timedelta(hours=spec.history_needed + 48), issued_at
-    )
+    back = max(spec.history_needed, 2 * 168 + 1) + 24 * ENSEMBLE_DAYS + 48
+    hist = history(wh, fleet, target, issued_at - pd.Timedelta(hours=back), issued_at)
     row = usable_model(wh, target, issued_at, max_age) if use_model else None
     reason = None if use_model else "persistence requested"
     out = None
@@ -294,13 +362,10 @@ def issue_forecast(
             reason = f"no usable {target} model trained within {max_age} before {issued_at}"
     else:
         try:
-            model = _load(row["checkpoint_path"])
-            future = future_covariates(wh, fleet, target, [issued_at], H)
+            model, ens = _load(row["checkpoint_path"])
             if target == "carbon":
                 hist = hist.dropna(subset=list(CARBON_WEATHER))
-            from forecasting import tft
-
-            out = tft.predict(model, hist, issued_at, future)
+            out = _served(model, ens, hist, wh, fleet, target, issued_at, H)
             name = row["model_id"]
         except Exception as exc:  # noqa: BLE001 - degrade, but say why
             reason = f"model {row['model_id']} failed: {type(exc).__name__}: {exc}"

@@ -254,3 +254,47 @@ def test_failed_retraining_keeps_the_previous_model_in_use(trained):
     assert len(failed) == 1 and failed.message[0]
     after = fc.usable_model(wh, "carbon", T0, fc.DEFAULT_MAX_AGE)
     assert after["model_id"] == before["model_id"]
+
+
+def test_model_carries_its_ensemble_choice_and_serves_it(trained, tmp_path):
+    """Training saves the validation-chosen ensemble beside the TFT; serving composes exactly the
+    members the choice names (checked against the library on a forced two-member choice)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from forecasting import ensemble, tft
+    from forecasting.baselines import RegressionBaseline
+    from pipelines.lib import forecast as fc
+
+    _, _, wh = trained
+    fleet = load_fleet()
+    H = fleet.planning.horizon_h
+    row = fc.usable_model(wh, "carbon", T0, fc.DEFAULT_MAX_AGE)
+    d = Path(row["checkpoint_path"])
+    saved = ensemble.load(d)
+    assert saved is not None, "training saved no ensemble choice"
+    choice, members = saved
+    assert "tft" in choice.weights and set(members) == set(choice.weights) - {"tft"}
+    assert choice.validation["chosen_mape"] <= choice.validation["tft@0"] + 1e-9
+
+    model = tft.load(d)
+    spec = fc.spec_for("carbon", H)
+    hist = fc.history(wh, fleet, "carbon", T0 - pd.Timedelta(days=21), T0).dropna()
+    ridge = RegressionBaseline(spec, kind="ridge").fit(hist)
+    forced = ensemble.Ensemble(weights={"tft": 0.5, "ridge": 0.5})
+    out = fc._served(model, (forced, {"ridge": ridge}), hist, wh, fleet, "carbon", T0, H)
+    future = fc.future_covariates(wh, fleet, "carbon", [T0], H)
+    expect = ensemble.combine(
+        {"tft": tft.predict(model, hist, T0, future), "ridge": ridge.predict(hist, [T0], future)}
+    )
+    assert (out["issued_at"] == T0).all() and len(out) == H * len(fleet.sites)
+    np.testing.assert_allclose(
+        out.sort_values(["series", "target_time"])["p50"],
+        expect.sort_values(["series", "target_time"])["p50"],
+    )
+    # with a correction, earlier issues are recomputed for it but only T0's rows are served
+    corrected = ensemble.Ensemble(weights={"tft": 0.5, "ridge": 0.5}, days=2, strength=1.0)
+    out2 = fc._served(model, (corrected, {"ridge": ridge}), hist, wh, fleet, "carbon", T0, H)
+    assert (out2["issued_at"] == T0).all() and len(out2) == len(out)
+    assert not np.allclose(out2["p50"].to_numpy(), out["p50"].to_numpy())
