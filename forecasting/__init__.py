@@ -53,6 +53,14 @@ Baselines (``forecasting.baselines``), same output shape, one or many issue time
     RegressionBaseline(spec).fit(train_frame).predict(history, issued_at, future_covariates)
     regression(train_frame, spec, history, issued_at, future_covariates=None)
 
+Ensembles (``forecasting.ensemble``), chosen on a validation period, never on the test period::
+
+    RegressionBaseline(spec, kind="gbm")                 # gradient-boosted member (log target)
+    combine({"tft": f1, "ridge": f2}, weights=None)      # mean of quantiles
+    recent_error_correction(fc, actuals, days=14, strength=0.5, past=None)
+    ens = select(val_forecasts, actuals, score_from=..., must_include=("tft",))
+    ens.apply(test_forecasts, actuals, issued_from=...); save(dir, ens, members); load(dir)
+
 Metrics and evaluation (``forecasting.metrics``, ``forecasting.backtest``)::
 
     mae(y, yhat); mape(y, yhat)      # % over non-zero actuals

@@ -48,7 +48,9 @@ def forecast_dacf(
 ) -> None:
     """DACF day-ahead carbon-intensity protocol: train to 2021-06-30, forecast each day of 2021-H2
     (issued 00:00 UTC from data up to 23:00 the day before), hourly MAPE vs published and
-    persistence."""
+    persistence. gridflex's forecast: the TFT, or the ensemble with the ridge/GBM regressions
+    that the validation period (last 30 days before the test) chose; every member is scored
+    alone too."""
     from forecasting.bench import dacf_config, run_dacf
 
     kw: dict = {"seed": seed}
@@ -66,6 +68,8 @@ def forecast_dacf(
                 out_dir=(out / r) if out else None,
                 profile_days=profile_days,
                 target_transform=None if target_transform == "none" else target_transform,
+                reuse=reuse,
+                tft_seeds=tft_seeds,
             )
         results.append(res)
     if as_json:

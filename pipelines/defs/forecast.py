@@ -57,6 +57,9 @@ def _train(
             "epochs": m["epochs"],
             "train_seconds": m["train_seconds"],
             "rows": m["rows"],
+            # what is served: the TFT alone or the validated ensemble (forecasting.ensemble)
+            "served": m.get("ensemble", "tft"),
+            **{k: m[k] for k in ("val_mape_tft", "val_mape_ensemble") if m.get(k) is not None},
             "checkpoint": dg.MetadataValue.path(out.checkpoint),
         }
     )

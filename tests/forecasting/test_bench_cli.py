@@ -52,6 +52,14 @@ def test_forecast_dacf_json_tiny(shared_data, monkeypatch, tmp_path):
     # the choice is the validation optimum of the candidates it lists
     cands = {k: v for k, v in ens["validation"].items() if "@" in k}
     assert ens["validation"]["chosen_mape"] == pytest.approx(min(cands.values()))
+    # --reuse re-scores the saved TFT without training: the same figures
+    r2 = CliRunner().invoke(app, ["bench", "forecast-dacf", "--data", str(shared_data / "dacf"),
+                                  "--region", "PJM", "--json", "--out", str(tmp_path), "--reuse"])
+    assert r2.exit_code == 0, r2.output
+    assert "reusing the TFT" in r2.stderr
+    res2 = json.loads(r2.stdout[r2.stdout.index("{"):])
+    assert res2["tft_mape_mean"] == pytest.approx(res["tft_mape_mean"], rel=1e-9)
+    assert res2["mape_mean"] == pytest.approx(res["mape_mean"], rel=1e-9)
 
 
 def test_tables_format():
