@@ -35,7 +35,7 @@ def forecast_dacf(
     ] = 7,
     tft_seeds: Annotated[
         int, typer.Option(help="TFTs trained with successive seeds and averaged (one member).")
-    ] = 1,
+    ] = 2,
     reuse: Annotated[
         bool,
         typer.Option(

@@ -240,6 +240,8 @@ def fit_ensemble(wh, fleet, target, model, frame, spec, val_start, out: Path) ->
             val[kind] = rb.predict(frame, issues, future)
             full[kind] = RegressionBaseline(spec, kind=kind).fit(frame)
         except ForecastInputError as exc:
+            val.pop(kind, None)
+            full.pop(kind, None)
             log.info("ensemble member %s left out: %s", kind, exc)
     ens = ensemble.select(val, frame[["series", "ts", "value"]], score_from=val_start,
                           must_include=("tft",), days=days)
