@@ -307,7 +307,8 @@ def _served(model, ens, hist: pd.DataFrame, wh, fleet, target, issued_at, H) -> 
     actuals before ``issued_at`` only)."""
     from forecasting import tft
 
-    if ens is None or (set(ens[0].weights) == {"tft"} and not ens[0].strength):
+    plain = ens is not None and set(ens[0].weights) == {"tft"} and not ens[0].strength
+    if ens is None or (plain and ens[0].interval_scale == 1.0):
         future = future_covariates(wh, fleet, target, [issued_at], H)
         return tft.predict(model, hist, issued_at, future)
     choice, members = ens

@@ -293,6 +293,12 @@ def test_model_carries_its_ensemble_choice_and_serves_it(trained, tmp_path):
         out.sort_values(["series", "target_time"])["p50"],
         expect.sort_values(["series", "target_time"])["p50"],
     )
+    # the TFT alone with a rescaled interval: p50 untouched, p10/p90 moved by the chosen scale
+    alone = fc._served(model, (ensemble.Ensemble(weights={"tft": 1.0}, interval_scale=0.5), {}),
+                       hist, wh, fleet, "carbon", T0, H).sort_values(["series", "target_time"])
+    plain = tft.predict(model, hist, T0, future).sort_values(["series", "target_time"])
+    np.testing.assert_allclose(alone["p50"], plain["p50"])
+    np.testing.assert_allclose(alone["p90"] - alone["p50"], 0.5 * (plain["p90"] - plain["p50"]))
     # with a correction, earlier issues are recomputed for it but only T0's rows are served
     corrected = ensemble.Ensemble(weights={"tft": 0.5, "ridge": 0.5}, days=2, strength=1.0)
     out2 = fc._served(model, (corrected, {"ridge": ridge}), hist, wh, fleet, "carbon", T0, H)
