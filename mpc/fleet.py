@@ -179,6 +179,15 @@ class Fleet(_Strict):
     def kappa(self, site: str, temperature_c) -> np.ndarray:
         return self.sites[site].cooling.kappa(temperature_c)
 
+    def signals(self, *, carbon, price, generation, kappa, demand):
+        """:class:`mpc.instance.Signals` with the export price of each site = import price x its
+        ``export_price_factor``."""
+        from mpc.instance import Signals
+
+        factor = pd.Series({n: s.export_price_factor for n, s in self.sites.items()})
+        return Signals(carbon=carbon, price_import=price, price_export=price * factor,
+                       generation=generation, kappa=kappa, demand=demand)
+
     def generation_mw(self, site: str, pv_cf, wind_cf) -> np.ndarray:
         s = self.sites[site]
         return s.pv_mw * np.nan_to_num(np.asarray(pv_cf, float)) + s.wind_mw * np.nan_to_num(

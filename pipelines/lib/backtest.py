@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ def load_data(
     price_files: Sequence[Path] = (),
 ) -> BacktestData:
     """Assemble the realised signals for ``[start - 1 day, start + days)`` and the carbon history."""
-    from mpc.instance import Signals, jobs_from_frame
+    from mpc.instance import jobs_from_frame
     from pipelines.lib.demo_source import demo_window
     from sources.demo import pv_capacity_factor, wind_power_curve
     from sources.em_csv import read_em_csv
@@ -118,7 +118,6 @@ def load_data(
     if not weather:
         notes.append("no weather files: cooling at kappa0 and no on-site generation")
     price = _read_prices(fleet, price_files, index, notes)
-    factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
     demo = demo_window(index[0], end + 2 * DAY)
     inf = demo["inference"]
     demand = inf.pivot_table(index="ts", columns="series", values="value").reindex(index)[
@@ -130,13 +129,8 @@ def load_data(
         eligible_sites=[[s for s in e if s in fleet.sites] for e in jobs.eligible_sites]
     )
     notes.append("inference demand and job queue: synthetic demo generator over the same dates")
-    realised = Signals(
-        carbon=carbon,
-        price_import=price,
-        price_export=price * factor,
-        generation=gen,
-        kappa=kappa,
-        demand=demand,
+    realised = fleet.signals(
+        carbon=carbon, price=price, generation=gen, kappa=kappa, demand=demand
     )
     return BacktestData(
         realised,
@@ -199,17 +193,13 @@ def _clear_sky_shortwave(
 def day_ahead_prices(fn: Callable, realised) -> Callable:
     """Wrap a forecast so prices are the realised ones: day-ahead prices are published before the hours
     they price (as the pipeline treats them), so no policy has to forecast them."""
-    from mpc.instance import Signals
 
     def forecast(issued_at: pd.Timestamp, index: pd.DatetimeIndex):
         s = fn(issued_at, index)
-        return Signals(
-            carbon=s.carbon,
+        return replace(
+            s,
             price_import=realised.price_import.reindex(index),
             price_export=realised.price_export.reindex(index),
-            generation=s.generation,
-            kappa=s.kappa,
-            demand=s.demand,
         )
 
     return forecast
@@ -222,7 +212,6 @@ def tft_forecast_fn(
     return ``forecast(issued_at, index) -> Signals`` (TFT carbon, persistence for the rest)."""
     from forecasting import tft
     from forecasting.spec import SeriesSpec
-    from mpc.instance import Signals
     from mpc.receding import persistence_forecast
     from pipelines.lib.forecast import train_config
 
@@ -255,14 +244,7 @@ def tft_forecast_fn(
     def forecast(issued_at: pd.Timestamp, index: pd.DatetimeIndex):
         s = base(issued_at, index)
         c = p50[issued_at].reindex(index)[list(fleet.sites)].clip(lower=0)
-        return Signals(
-            carbon=c,
-            price_import=s.price_import,
-            price_export=s.price_export,
-            generation=s.generation,
-            kappa=s.kappa,
-            demand=s.demand,
-        )
+        return replace(s, carbon=c)
 
     forecast.__name__ = "tft"
     from forecasting.baselines import persistence
@@ -354,7 +336,7 @@ def load_demo_data(
     fleet: Fleet, start: pd.Timestamp, days: int, history_days: int = 21
 ) -> BacktestData:
     """The same closed-loop inputs from the built-in demo grid (realised = the demo's observed series)."""
-    from mpc.instance import Signals, jobs_from_frame
+    from mpc.instance import jobs_from_frame
     from pipelines.lib.demo_source import demo_window
 
     end = start + days * DAY
@@ -384,14 +366,8 @@ def load_demo_data(
         .reindex(index)[list(fleet.classes)]
     )
     jobs = w["jobs"][(w["jobs"].release >= start) & (w["jobs"].release < end)]
-    factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
-    realised = Signals(
-        carbon=carbon,
-        price_import=price,
-        price_export=price * factor,
-        generation=gen,
-        kappa=kappa,
-        demand=demand,
+    realised = fleet.signals(
+        carbon=carbon, price=price, generation=gen, kappa=kappa, demand=demand
     )
     return BacktestData(
         realised,

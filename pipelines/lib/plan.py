@@ -245,7 +245,6 @@ def _forecast_p50(
 
 def plan_signals(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, horizon: int):
     """The forecast :class:`mpc.instance.Signals` for ``[t0, t0 + horizon)`` and what forecasts fed it."""
-    from mpc.instance import Signals
 
     index = pd.date_range(t0, periods=horizon, freq="h", tz="UTC")
     used = ForecastUsed("?", "?", False)
@@ -256,14 +255,8 @@ def plan_signals(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, horizon: int):
         used.reasons.append(f"{filled} price hour(s) missing: used the price 24 h earlier")
     weather = _weather_known(wh, fleet.sites, index[0], index[-1] + HOUR, issued_by=t0)
     gen, kappa = _generation_kappa(fleet, weather, index, "forecast")
-    factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
-    sig = Signals(
-        carbon=carbon.clip(lower=0),
-        price_import=price,
-        price_export=price * factor,
-        generation=gen,
-        kappa=kappa,
-        demand=demand,
+    sig = fleet.signals(
+        carbon=carbon.clip(lower=0), price=price, generation=gen, kappa=kappa, demand=demand
     )
     return sig, used
 
@@ -271,7 +264,6 @@ def plan_signals(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, horizon: int):
 def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
     """What actually happened in ``[start, end)``, or ``None`` when the warehouse does not have all of it
     yet (live operation: the hour has not happened)."""
-    from mpc.instance import Signals
 
     index = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
     series = {fleet.carbon_series(s): s for s in fleet.sites}
@@ -311,15 +303,7 @@ def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
     if carbon.isna().any().any() or demand.isna().any().any():
         return None
     price, _ = _prices(wh, fleet, index)
-    factor = pd.Series({n: s.export_price_factor for n, s in fleet.sites.items()})
-    return Signals(
-        carbon=carbon,
-        price_import=price,
-        price_export=price * factor,
-        generation=gen,
-        kappa=kappa,
-        demand=demand,
-    )
+    return fleet.signals(carbon=carbon, price=price, generation=gen, kappa=kappa, demand=demand)
 
 
 def load_jobs(wh: Warehouse, fleet: Fleet, t0, horizon: int, running: dict) -> tuple:
