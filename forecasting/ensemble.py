@@ -249,7 +249,7 @@ def select(
     if not subsets:
         raise ForecastInputError(f"select: no subset of {names} contains {list(must_include)}")
     scores: dict[str, float] = {}
-    best: tuple[float, tuple[str, ...], float] | None = None
+    best: tuple[float, tuple[str, ...], float, pd.DataFrame] | None = None
     for s in subsets:
         comb = combine({n: forecasts[n] for n in s})
         for st in strengths:
@@ -260,13 +260,9 @@ def select(
             m = float(np.mean(mape_values(c["actual"], c["p50"])))
             scores[f"{'+'.join(s)}@{st:g}"] = m
             if best is None or m < best[0] - 1e-12:
-                best = (m, s, st)
+                best = (m, s, st, c)
     assert best is not None
-    _, s, st = best
-    c = recent_error_correction(
-        combine({n: forecasts[n] for n in s}), actuals, days=days, strength=st, target=target
-    )
-    c = attach_actuals(c[c[ISSUED_AT] >= start], actuals, target).dropna(subset=["actual"])
+    _, s, st, c = best
     scale = interval_scale(c["actual"], c["p50"], c["p10"], c["p90"], lowest=0.5)
     ens = Ensemble(
         weights={n: 1.0 / len(s) for n in s},
