@@ -7,9 +7,19 @@ advisory file lock beside the database (``<db>.lock``): exclusive for the single
 readers. Dagster's multiprocess executor, backfills, the CLI and a user's DuckDB shell between runs all
 serialise on that lock instead of failing with "Could not set lock on file".
 
-Writes go through :meth:`Warehouse.replace_window`: an idempotent upsert keyed by the table's primary
-key that replaces a window (a partition) in one transaction. Re-running an ingest with the same data
-changes nothing — not even ``received_at`` — and a failing ingest rolls back whole.
+Two kinds of write, both idempotent, both one transaction (several writes can share one, so a file or
+an API answer lands whole or not at all):
+
+- :meth:`Warehouse.upsert` — for data received from a source (``staging.*``): rows are inserted or, where
+  their content differs from what is stored, updated. **Nothing is ever deleted**: a source that omits an
+  hour (a gap in a file, a ``null`` in an answer, an API lagging behind) means "not known (yet)", never
+  "gone". A revision moves ``received_at`` forward and never back.
+- :meth:`Warehouse.replace_window` — for what gridflex derives itself (a plan, a forecast issue): the rows
+  of a window are made to equal the frame, deleting those the frame no longer has. On ``staging`` and
+  ``raw`` tables this needs ``allow_delete=True``: deleting received data is an explicit request whose
+  count is reported (``gridflex import … --delete-missing``).
+
+Re-running a write with the same data changes nothing — not even ``received_at`` or ``created_at``.
 """
 
 from __future__ import annotations
@@ -28,15 +38,26 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-#: Columns that record *when* something was received; a re-ingest that differs only there is unchanged.
-VOLATILE_COLUMNS = frozenset({"received_at"})
+#: Columns that record *when* something was received or made; a re-write that differs only there is
+#: unchanged (so re-running an ingest or a plan for the same inputs changes nothing).
+VOLATILE_COLUMNS = frozenset({"received_at", "created_at"})
+#: Schemas holding data received from outside: a window replacement there must be asked for explicitly.
+PROTECTED_SCHEMAS = frozenset({"staging", "raw"})
 
 DEFAULT_DB = Path(os.environ.get("GRIDFLEX_DB", ".gridflex/gridflex.duckdb"))
 
 
 @dataclass
 class Write:
-    """One window replacement for :meth:`Warehouse.replace_windows` (see ``replace_window``)."""
+    """One write for :meth:`Warehouse.replace_windows`.
+
+    ``mode="replace"`` (the default, for derived tables): the rows matching ``scope`` and ``window`` are
+    made to equal ``frame`` (see :meth:`Warehouse.replace_window`). ``mode="upsert"`` (received data):
+    insert or update by primary key, never delete; ``scope``/``window`` only bound which rows may come in.
+    ``mode="delete"``: delete the rows matching ``scope`` and ``window`` (``frame`` is ignored; e.g.
+    the later plans a restatement removes). ``allow_delete`` must be set to replace or delete a window
+    of a ``staging``/``raw`` table.
+    """
 
     table: str
     frame: pd.DataFrame
@@ -44,6 +65,20 @@ class Write:
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None
     ts_column: str = "ts"
     log: dict | None = None
+    mode: str = "replace"
+    allow_delete: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("replace", "upsert", "delete"):
+            raise ValueError(f"Write.mode must be 'replace', 'upsert' or 'delete', got {self.mode!r}")
+        if self.mode == "delete" and not (self.scope or self.window is not None):
+            raise ValueError(f"{self.table}: a delete needs a scope or a window")
+        deletes = self.mode != "upsert" and (self.scope or self.window is not None)
+        if deletes and self.table.split(".")[0] in PROTECTED_SCHEMAS and not self.allow_delete:
+            raise WarehouseError(
+                f"{self.table}: refusing to replace a window of received data (rows the frame lacks "
+                "would be deleted); upsert it, or pass allow_delete=True for an explicit deletion"
+            )
 
 
 class WarehouseError(RuntimeError):
@@ -198,40 +233,59 @@ class Warehouse:
         window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
         ts_column: str = "ts",
         log: dict | None = None,
+        allow_delete: bool = False,
     ) -> UpsertStats:
         """Make ``table`` hold exactly ``frame`` inside a window, in one transaction.
 
         The window is the rows matching ``scope`` (column = value, or column IN list) and, if given,
         ``window[0] <= ts_column < window[1]``. Rows of ``frame`` are upserted by the table's primary key;
         rows already stored whose content (all columns except ``received_at``) is equal are left as they
-        are; rows inside the window that ``frame`` no longer has are deleted (sources revise values).
-        With neither ``scope`` nor ``window`` the call is a plain upsert (nothing deleted).
+        are; rows inside the window that ``frame`` no longer has are deleted. With neither ``scope`` nor
+        ``window`` the call is a plain upsert (nothing deleted). Received data (``staging``/``raw``) is
+        written with :meth:`upsert`; replacing a window there needs ``allow_delete=True``.
 
         Everything happens in one transaction: on any error nothing changes and the error names the table.
         If ``log`` is given a ``raw.ingest_log`` row is written in the same transaction.
         """
-        spec = Write(table, frame, scope=scope, window=window, ts_column=ts_column, log=log)
+        spec = Write(
+            table,
+            frame,
+            scope=scope,
+            window=window,
+            ts_column=ts_column,
+            log=log,
+            allow_delete=allow_delete,
+        )
         return self.replace_windows([spec])[0]
 
+    def upsert(self, table: str, frame: pd.DataFrame, *, log: dict | None = None) -> UpsertStats:
+        """Insert ``frame``'s rows, update those whose content changed, delete nothing (one
+        transaction). A changed row's ``received_at`` becomes the later of the stored and the incoming
+        one; an unchanged row keeps its own."""
+        return self.replace_windows([Write(table, frame, log=log, mode="upsert")])[0]
+
     def replace_windows(self, writes: Sequence[Write]) -> list[UpsertStats]:
-        """Several :meth:`replace_window` writes in ONE transaction: all land or none does."""
+        """Several writes (:class:`Write`: upserts, window replacements, deletes) in ONE transaction:
+        all land or none does. One :class:`UpsertStats` per write, in order."""
         with self.writer() as con:
-            prepared = [(w, self._prepare(con, w)) for w in writes]
+            prepared = [None if w.mode == "delete" else self._prepare(con, w) for w in writes]
             con.execute("BEGIN")
             try:
                 out = []
-                for i, (w, (key, cols, incoming)) in enumerate(prepared):
-                    name = f"incoming_df_{i}"
-                    con.register(name, incoming)
-                    con.execute(
-                        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(cols)} FROM {name}"
-                    )
-                    stats = self._merge(
-                        con, w.table, key, cols, w.scope, w.window, w.ts_column, len(incoming)
-                    )
+                for i, (w, prep) in enumerate(zip(writes, prepared, strict=True)):
+                    if prep is None:
+                        stats = self._delete(con, w)
+                    else:
+                        key, cols, incoming = prep
+                        name = f"incoming_df_{i}"
+                        con.register(name, incoming)
+                        con.execute(
+                            f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(cols)} FROM {name}"
+                        )
+                        stats = self._merge(con, w, key, cols, len(incoming))
+                        con.unregister(name)
                     if w.log is not None:
                         self._write_log(con, w.table, stats, w.log)
-                    con.unregister(name)
                     out.append(stats)
                 con.execute("COMMIT")
                 return out
@@ -241,6 +295,13 @@ class Warehouse:
                     raise
                 tables = ", ".join(w.table for w in writes)
                 raise WarehouseError(f"{tables}: write failed, nothing was changed: {exc}") from exc
+
+    def _delete(self, con, w: Write) -> UpsertStats:
+        where, params = self._where(w.scope, w.window, w.ts_column, "t")
+        n = con.execute(f"SELECT count(*) FROM {w.table} t WHERE {where}", params).fetchone()[0]
+        if n:
+            con.execute(f"DELETE FROM {w.table} t WHERE {where}", params)
+        return UpsertStats(w.table, 0, 0, 0, int(n), 0)
 
     def _prepare(self, con, w: Write) -> tuple[list[str], list[str], pd.DataFrame]:
         cols = self.columns(con, w.table)
@@ -293,7 +354,8 @@ class Warehouse:
             )
         return (" AND ".join(clauses) if clauses else "true"), params
 
-    def _merge(self, con, table, key, cols, scope, window, ts_column, n_in) -> UpsertStats:
+    def _merge(self, con, w: Write, key, cols, n_in) -> UpsertStats:
+        table, scope, window, ts_column = w.table, w.scope, w.window, w.ts_column
         on = " AND ".join(f"t.{k} = i.{k}" for k in key)
         content = [c for c in cols if c not in key and c not in VOLATILE_COLUMNS]
         differs = " OR ".join(f"t.{c} IS DISTINCT FROM i.{c}" for c in content) or "false"
@@ -304,7 +366,7 @@ class Warehouse:
             ).fetchone()[0]
             if outside:
                 raise WarehouseError(
-                    f"{table}: {outside} incoming rows fall outside the window being replaced "
+                    f"{table}: {outside} incoming rows fall outside the window being written "
                     f"(scope={scope}, window={window})"
                 )
         updated = con.execute(
@@ -314,7 +376,7 @@ class Warehouse:
             f"SELECT count(*) FROM {table} t JOIN incoming i ON {on} WHERE NOT ({differs})"
         ).fetchone()[0]
         deleted = 0
-        if scope or window is not None:
+        if w.mode == "replace" and (scope or window is not None):
             where, params = self._where(scope, window, ts_column, "t")
             deleted = con.execute(
                 f"SELECT count(*) FROM {table} t WHERE {where} "
@@ -328,6 +390,11 @@ class Warehouse:
                     params,
                 )
         if updated:
+            if "received_at" in cols:  # a revision never moves received_at backwards
+                con.execute(
+                    f"UPDATE incoming AS i SET received_at = greatest(i.received_at, t.received_at) "
+                    f"FROM {table} t WHERE {on} AND ({differs})"
+                )
             con.execute(f"DELETE FROM {table} t USING incoming i WHERE {on} AND ({differs})")
         collist = ", ".join(cols)
         cur = con.execute(
@@ -342,7 +409,10 @@ class Warehouse:
     def _write_log(con, table: str, stats: UpsertStats, log: dict) -> None:
         repairs = log.get("repairs") or {}
         con.execute(
-            """INSERT INTO raw.ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
+            """INSERT INTO raw.ingest_log (ingest_id, source, target_table, partition_key, window_start,
+                   window_end, rows_in, inserted, updated, deleted, unchanged, repairs, notes,
+                   source_modified_at, finished_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
             [
                 log.get("ingest_id") or uuid.uuid4().hex,
                 log["source"],
@@ -357,5 +427,6 @@ class Warehouse:
                 stats.unchanged,
                 json.dumps(repairs),
                 log.get("notes"),
+                log.get("source_modified_at"),
             ],
         )

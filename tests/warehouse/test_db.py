@@ -46,60 +46,81 @@ def test_schema_has_the_five_schemas(wh):
     assert {"raw", "staging", "forecasts", "plans", "marts"} <= got
 
 
-def test_replace_window_is_idempotent_and_keeps_received_at(wh):
+def test_upsert_is_idempotent_and_keeps_received_at(wh):
     df = _carbon([100.0, 110.0, 120.0])
-    first = wh.replace_window(
-        "staging.carbon_intensity", df, scope={"source": "test"}, window=_window(df)
-    )
+    first = wh.upsert("staging.carbon_intensity", df)
     assert (first.inserted, first.updated, first.deleted) == (3, 0, 0)
     again = _carbon([100.0, 110.0, 120.0], received="2026-02-01")
-    second = wh.replace_window(
-        "staging.carbon_intensity", again, scope={"source": "test"}, window=_window(df)
-    )
+    second = wh.upsert("staging.carbon_intensity", again)
     assert second.changed == 0 and second.unchanged == 3
     stored = wh.query("select received_at from staging.carbon_intensity")
     assert (stored.received_at == pd.Timestamp("2026-01-01", tz="UTC")).all()
 
 
-def test_revised_values_replace_and_vanished_rows_are_deleted(wh):
+def test_revised_values_update_and_absent_hours_are_kept(wh):
+    """A source that omits an hour (a gap, a null, a lagging API) does not delete it. (Before: the
+    window replacement deleted every stored hour the new frame lacked.)"""
     df = _carbon([100.0, 110.0, 120.0])
-    wh.replace_window("staging.carbon_intensity", df, scope={"source": "test"}, window=_window(df))
-    revised = _carbon([101.0, 110.0])
+    wh.upsert("staging.carbon_intensity", df)
+    revised = _carbon([101.0, 110.0], received="2026-03-01")
+    stats = wh.upsert("staging.carbon_intensity", revised)
+    assert (stats.inserted, stats.updated, stats.deleted, stats.unchanged) == (0, 1, 0, 1)
+    got = wh.query("select value, received_at from staging.carbon_intensity order by ts")
+    assert got.value.tolist() == [101.0, 110.0, 120.0]
+    # the revision moved received_at forward; the untouched hours kept theirs
+    assert got.received_at.tolist() == [
+        pd.Timestamp("2026-03-01", tz="UTC"),
+        pd.Timestamp("2026-01-01", tz="UTC"),
+        pd.Timestamp("2026-01-01", tz="UTC"),
+    ]
+
+
+def test_a_revision_never_moves_received_at_backwards(wh):
+    wh.upsert("staging.carbon_intensity", _carbon([100.0], received="2026-05-01"))
+    wh.upsert("staging.carbon_intensity", _carbon([105.0], received="2026-01-01"))
+    got = wh.query("select value, received_at from staging.carbon_intensity")
+    assert got.value[0] == 105.0 and got.received_at[0] == pd.Timestamp("2026-05-01", tz="UTC")
+
+
+def test_replacing_a_window_of_received_data_needs_an_explicit_request(wh):
+    df = _carbon([100.0, 110.0, 120.0])
+    wh.upsert("staging.carbon_intensity", df)
+    with pytest.raises(WarehouseError, match="refusing to replace a window of received data"):
+        wh.replace_window(
+            "staging.carbon_intensity", _carbon([1.0]), scope={"source": "test"}, window=_window(df)
+        )
     stats = wh.replace_window(
-        "staging.carbon_intensity", revised, scope={"source": "test"}, window=_window(df)
+        "staging.carbon_intensity", _carbon([101.0, 110.0]), scope={"source": "test"},
+        window=_window(df), allow_delete=True,
     )
-    assert (stats.inserted, stats.updated, stats.deleted, stats.unchanged) == (0, 1, 1, 1)
-    assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [
-        101.0,
-        110.0,
-    ]
+    assert (stats.updated, stats.deleted, stats.unchanged) == (1, 1, 1)
+    assert wh.query("select count(*) n from staging.carbon_intensity").n[0] == 2
 
 
-def test_rows_outside_the_window_are_untouched(wh):
-    df = _carbon([1.0, 2.0, 3.0, 4.0])
-    wh.replace_window("staging.carbon_intensity", df, scope={"source": "test"}, window=_window(df))
-    part = _carbon([9.0], start="2022-03-27 01:00")
-    wh.replace_window(
-        "staging.carbon_intensity", part, scope={"source": "test"}, window=_window(part)
-    )
-    assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [
-        1,
-        9,
-        3,
-        4,
-    ]
+def test_window_replacement_of_derived_rows_leaves_the_rest(wh):
+    def run(hour, objective):
+        return pd.DataFrame([{
+            "plan_hour": pd.Timestamp(hour, tz="UTC"), "horizon_h": 24, "status": "optimal",
+            "objective": objective, "forecast_policy": "x", "degraded": False,
+            "created_at": pd.Timestamp.now(tz="UTC"),
+        }])
+
+    for h in ("2022-03-27 00:00", "2022-03-27 01:00", "2022-03-27 02:00"):
+        wh.replace_window("plans.runs", run(h, 1.0), window=(pd.Timestamp(h, tz="UTC"),
+                          pd.Timestamp(h, tz="UTC") + pd.Timedelta(hours=1)), ts_column="plan_hour")
+    t = pd.Timestamp("2022-03-27 01:00", tz="UTC")
+    wh.replace_window("plans.runs", run("2022-03-27 01:00", 9.0), window=(t, t + pd.Timedelta(hours=1)),
+                      ts_column="plan_hour")
+    got = wh.query("select objective from plans.runs order by plan_hour").objective.tolist()
+    assert got == [1.0, 9.0, 1.0]
 
 
 def test_failed_write_changes_nothing(wh):
     good = _carbon([100.0, 110.0])
-    wh.replace_window(
-        "staging.carbon_intensity", good, scope={"source": "test"}, window=_window(good)
-    )
+    wh.upsert("staging.carbon_intensity", good)
     bad = _carbon([105.0, -5.0])  # violates CHECK (value >= 0) on the second row
     with pytest.raises(WarehouseError, match="staging.carbon_intensity"):
-        wh.replace_window(
-            "staging.carbon_intensity", bad, scope={"source": "test"}, window=_window(bad)
-        )
+        wh.upsert("staging.carbon_intensity", bad)
     assert wh.query("select value from staging.carbon_intensity order by ts").value.tolist() == [
         100,
         110,
@@ -109,20 +130,19 @@ def test_failed_write_changes_nothing(wh):
 def test_duplicate_keys_and_rows_outside_window_are_refused(wh):
     df = pd.concat([_carbon([1.0]), _carbon([2.0])])
     with pytest.raises(WarehouseError, match="sharing a key"):
-        wh.replace_window("staging.carbon_intensity", df)
+        wh.upsert("staging.carbon_intensity", df)
     one = _carbon([1.0, 2.0])
     with pytest.raises(WarehouseError, match="outside the window"):
-        wh.replace_window("staging.carbon_intensity", one, window=(one.ts.min(), one.ts.min()))
+        wh.replace_window("staging.carbon_intensity", one, window=(one.ts.min(), one.ts.min()),
+                          allow_delete=True)
     assert wh.query("select count(*) n from staging.carbon_intensity").n[0] == 0
 
 
 def test_ingest_log_written_in_same_transaction(wh):
     df = _carbon([1.0])
-    wh.replace_window(
+    wh.upsert(
         "staging.carbon_intensity",
         df,
-        scope={"source": "test"},
-        window=_window(df),
         log={"source": "unit-test", "repairs": {"dst_duplicate_dropped": 1}},
     )
     log = wh.query("select * from raw.ingest_log")
@@ -139,8 +159,7 @@ for i in range(n):
     df = pd.DataFrame({"series": ["GB:average:direct"], "zone": "GB", "ts": [ts], "value": [float(i)],
                        "signal": "average", "factor": "direct", "source": "test", "is_estimated": False,
                        "estimation_method": None, "received_at": ts})
-    wh.replace_window("staging.carbon_intensity", df, scope={"source": "test"},
-                      window=(ts, ts + pd.Timedelta(hours=1)))
+    wh.upsert("staging.carbon_intensity", df)
 """
 
 

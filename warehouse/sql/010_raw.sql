@@ -15,3 +15,6 @@ CREATE TABLE IF NOT EXISTS raw.ingest_log (
     notes         VARCHAR,
     finished_at   TIMESTAMPTZ NOT NULL
 );
+-- When the file (or answer) itself was last modified, where the source says: a file's mtime. Its rows'
+-- received_at is when gridflex received them.
+ALTER TABLE raw.ingest_log ADD COLUMN IF NOT EXISTS source_modified_at TIMESTAMPTZ;

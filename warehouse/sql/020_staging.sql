@@ -110,3 +110,40 @@ CREATE TABLE IF NOT EXISTS staging.jobs (
     received_at    TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (job_id, source)
 );
+
+-- Added columns (ALTER ... IF NOT EXISTS: warehouses made by an earlier version gain them).
+-- WattTime rows are stored under the site's zone series; the WattTime region they came from:
+ALTER TABLE staging.carbon_intensity ADD COLUMN IF NOT EXISTS region VARCHAR;
+-- Generation is computed from weather (mpc.physics): from which quality of observation, and what had to
+-- be derived (shortwave from cloud cover, 100 m wind from 10 m).
+ALTER TABLE staging.generation ADD COLUMN IF NOT EXISTS weather_quality VARCHAR;
+ALTER TABLE staging.generation ADD COLUMN IF NOT EXISTS derived VARCHAR;
+
+-- The best weather observation of each (location, hour): what happened as well as it is known now.
+-- quality: 'observed' (reanalysis archive, a weather file, the demo grid) > 'analysis' (a forecast run's
+-- own past hours) > 'forecast' (the latest forecast issued at or before the hour). When the archive catches
+-- up, the better value wins and what was computed from the worse one is restated.
+CREATE OR REPLACE VIEW staging.weather_best AS
+WITH candidates AS (
+    SELECT location, ts, temperature_2m, relative_humidity_2m, cloud_cover, wind_speed_10m,
+           wind_speed_100m, shortwave_radiation, source, received_at,
+           CASE WHEN source = 'openmeteo_analysis' THEN 'analysis' ELSE 'observed' END AS quality,
+           CASE WHEN source = 'openmeteo_analysis' THEN 2 ELSE 1 END AS rank
+    FROM staging.weather_observed
+    UNION ALL
+    SELECT location, ts,
+           arg_max(temperature_2m, issued_at), arg_max(relative_humidity_2m, issued_at),
+           arg_max(cloud_cover, issued_at), arg_max(wind_speed_10m, issued_at),
+           arg_max(wind_speed_100m, issued_at), arg_max(shortwave_radiation, issued_at),
+           arg_max(source, issued_at), arg_max(received_at, issued_at), 'forecast', 3
+    FROM staging.weather_forecast WHERE issued_at <= ts GROUP BY location, ts
+)
+SELECT * EXCLUDE (rank) FROM candidates
+QUALIFY row_number() OVER (PARTITION BY location, ts ORDER BY rank, received_at DESC) = 1;
+
+-- One value per (series, hour) when several sources stored it (an imported export and the live API, say):
+-- a measured value beats an estimate, then the most recently received wins. Planning and forecasting read
+-- this view, never staging.carbon_intensity directly.
+CREATE OR REPLACE VIEW staging.carbon_best AS
+SELECT * FROM staging.carbon_intensity
+QUALIFY row_number() OVER (PARTITION BY series, ts ORDER BY is_estimated, received_at DESC, source) = 1;

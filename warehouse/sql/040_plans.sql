@@ -114,3 +114,4 @@ CREATE TABLE IF NOT EXISTS plans.backtests (
     created_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (backtest_id, policy)
 );
+ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS inputs_hash VARCHAR;  -- mpc Instance.fingerprint() + the state: same hash, same plan

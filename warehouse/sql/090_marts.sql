@@ -44,7 +44,7 @@ WITH carbon AS (
            f.p10, f.p50, f.p90, c.value AS actual
     FROM forecasts.carbon f
     JOIN plans.sites s ON s.site = f.series
-    JOIN staging.carbon_intensity c ON c.series = s.carbon_series AND c.ts = f.target_time
+    JOIN staging.carbon_best c ON c.series = s.carbon_series AND c.ts = f.target_time
 ),
 load AS (
     SELECT 'load' AS target, f.series, f.issued_at, f.target_time, f.model, f.degraded,
