@@ -84,6 +84,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mpc.physics import (  # noqa: F401  (wind_power_curve, pv_capacity_factor: re-exported)
+    clear_sky_ghi,
+    pv_capacity_factor,
+    shortwave_from_cloud,
+    wind_power_curve,
+)
 from sources.frames import CARBON_COLUMNS, JOB_COLUMNS, LOAD_COLUMNS, PRICE_COLUMNS, WEATHER_COLUMNS
 
 SOURCE = "demo"
@@ -227,34 +233,11 @@ def _day_plateau(h: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(h - 7.0) * 1.5)) * 1.0 / (1.0 + np.exp((h - 22.0) * 1.5))
 
 
-def _clear_sky(ts: pd.DatetimeIndex, lat: float, lon: float) -> np.ndarray:
-    mid = ts + pd.Timedelta(minutes=30)
-    doy = mid.dayofyear.to_numpy(dtype=float)
-    hour = mid.hour.to_numpy(dtype=float) + mid.minute.to_numpy(dtype=float) / 60.0
-    decl = np.deg2rad(23.44) * np.sin(2 * np.pi * (284 + doy) / 365.0)
-    omega = np.deg2rad(15.0 * (hour + lon / 15.0 - 12.0))
-    phi = np.deg2rad(lat)
-    sin_e = np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.cos(omega)
-    ghi = np.where(sin_e > 0.01, 1098.0 * sin_e * np.exp(-0.057 / np.maximum(sin_e, 0.01)), 0.0)
-    return ghi
-
-
-def _shortwave(clear: np.ndarray, cloud: np.ndarray) -> np.ndarray:
-    return clear * (1.0 - 0.75 * (np.clip(cloud, 0, 100) / 100.0) ** 3.4)
-
-
-def _pv_cf(sw: np.ndarray, temp: np.ndarray) -> np.ndarray:
-    return np.clip(0.9 * sw / 1000.0 * (1.0 - 0.004 * (temp - 25.0)), 0.0, 1.0)
-
-
-def wind_power_curve(
-    v_ms: np.ndarray, cut_in: float = 3.0, rated: float = 12.0, cut_out: float = 25.0
-) -> np.ndarray:
-    """Capacity factor of a generic turbine at hub-height wind speed ``v_ms`` (m/s)."""
-    v = np.asarray(v_ms, dtype=float)
-    cf = (v**3 - cut_in**3) / (rated**3 - cut_in**3)
-    cf = np.where(v < cut_in, 0.0, np.where(v >= rated, 1.0, cf))
-    return np.where(v > cut_out, 0.0, np.clip(cf, 0.0, 1.0))
+# The irradiance, PV and wind formulas are the project's one power-physics module (mpc.physics): the
+# demo grid, the planner, the backtest and realised generation all use them.
+_clear_sky = clear_sky_ghi
+_shortwave = shortwave_from_cloud
+_pv_cf = pv_capacity_factor
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -512,9 +495,3 @@ def _demo_jobs(ts: pd.DatetimeIndex, seed: int, site_names: list[str], n_jobs: i
         }
     )
     return f[JOB_COLUMNS]
-
-
-def pv_capacity_factor(shortwave_w_m2, temperature_c) -> np.ndarray:
-    """PV capacity factor (0..1) from irradiance and air temperature — the formula the demo uses, public
-    so that plans can turn a *weather forecast* into expected PV availability the same way."""
-    return _pv_cf(np.asarray(shortwave_w_m2, float), np.asarray(temperature_c, float))

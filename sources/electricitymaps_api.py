@@ -36,6 +36,7 @@ from sources.frames import (
     CARBON_FORECAST_COLUMNS,
     RepairReport,
     SourceError,
+    check_range,
     empty_frame,
     utc_now,
 )
@@ -338,6 +339,7 @@ def _validate_items(
             raise SourceError(where, f"carbonIntensity={v!r} is not a number", row=i)
         if v < 0:
             raise SourceError(where, f"carbonIntensity={v!r} is negative", row=i)
+        check_range([v], "carbon_g_kwh", where, rows=[i], what="carbonIntensity")
         rows.append((i, item))
     report.add(
         "missing_value_dropped",

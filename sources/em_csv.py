@@ -15,12 +15,13 @@ report).
 Each zone in the file gives two series: ``"<zone>:average:direct"`` (``factor="direct"``) and
 ``"<zone>:average:lifecycle"`` (``factor="lifecycle"``, the export's ``LCA`` column), both
 ``signal="average"``, ``source="electricitymaps_csv"``, values in gCO2eq/kWh. ``received_at`` is
-the file's modification time (UTC): when the export reached this machine.
+the file's modification time (UTC); the importer (:mod:`pipelines.lib.ingest`) stamps its own ingest
+time instead and keeps the modification time in ``raw.ingest_log.source_modified_at``.
 
 Errors (:class:`~sources.frames.SourceError`, ``row`` = 1-based line number in the file, the header
 being line 1): empty file or header only, missing columns, a line with the wrong number of fields
 (a truncated last line included), an unparseable or not-on-the-hour timestamp, a non-numeric, empty
-or negative intensity, an unknown ``Data Estimated`` flag, and two rows for the same zone and hour
+or negative intensity, one above the plausible 2,000 gCO2eq/kWh (:data:`sources.frames.PLAUSIBLE`), an unknown ``Data Estimated`` flag, and two rows for the same zone and hour
 with different values. Identical duplicate rows are dropped and counted (``duplicate_dropped``).
 Missing hours are **not** invented: they are counted under ``missing_hours`` (per zone, between the
 first and last hour of the file) with the first few listed in the notes."""
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sources.frames import CARBON_COLUMNS, RepairReport, SourceError
+from sources.frames import CARBON_COLUMNS, RepairReport, SourceError, check_range
 
 SOURCE = "electricitymaps_csv"
 
@@ -167,6 +168,7 @@ def read_em_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, RepairReport]:
         if neg.any():
             i = int(np.argmax(neg))
             raise SourceError(src, f"negative {_DISPLAY[key]!r} value {raw[i]!r}", int(line_arr[i]))
+        check_range(v, "carbon_g_kwh", src, rows=line_arr.tolist(), what=repr(_DISPLAY[key]))
         values[key] = v
 
     zones = col("zone")

@@ -62,6 +62,37 @@ LOAD_COLUMNS = ["site", "series", "ts", "value", "unit", "source", "received_at"
 JOB_COLUMNS = ["job_id", "power_mw", "duration_h", "release", "deadline", "value", "eligible_sites"]
 
 
+#: Plausible ranges per quantity, checked at import and in the ingest checks. Outside them a unit error or
+#: a corrupt row is likelier than a real reading, so the value is refused (naming input, row and value).
+#: Carbon: the dirtiest grids are ~1,100 gCO2eq/kWh (lignite). Prices per MWh: real markets clear from
+#: about -500 (EU floor) to 16,600 (the Australian cap); ERCOT's cap is 5,000 $/MWh.
+PLAUSIBLE = {
+    "carbon_g_kwh": (0.0, 2000.0),
+    "price_per_mwh": (-1500.0, 20000.0),
+}
+
+
+def check_range(
+    values, quantity: str, source: str, rows=None, what: str | None = None
+) -> None:
+    """Raise :class:`SourceError` for the first value that is not finite or lies outside
+    :data:`PLAUSIBLE` ``[quantity]``, naming the source, its row (``rows[i]`` when given, e.g. the
+    file line) and the value."""
+    import numpy as np
+
+    lo, hi = PLAUSIBLE[quantity]
+    v = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(v) | (v < lo) | (v > hi)
+    if bad.any():
+        i = int(np.argmax(bad))
+        row = rows[i] if rows is not None else i
+        raise SourceError(
+            source,
+            f"implausible {what or quantity} {v[i]!r} (expected a finite value in {lo:g}..{hi:g})",
+            row,
+        )
+
+
 class SourceError(ValueError):
     """An input that cannot be used as it is. The message names the input, the row and the problem."""
 

@@ -129,6 +129,21 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - now)
 
 
+def parse_http_date(value: str | None) -> pd.Timestamp | None:
+    """A response's ``Date`` header as a UTC timestamp (None when absent or unreadable). A source's
+    own "now": what a forecast endpoint that does not say when it was issued was issued at."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    ts = pd.Timestamp(when)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 # -------------------------------------------------------------------------------------------------
 # Client
 # -------------------------------------------------------------------------------------------------
@@ -179,6 +194,8 @@ class HttpClient:
         for s in secrets:
             self.add_secret(s)
         self._sleep = sleep
+        #: the ``Date`` header of the last successful response (the server's "now"), or None
+        self.server_time: pd.Timestamp | None = None
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
@@ -282,6 +299,7 @@ class HttpClient:
             ) from None
         status = response.status_code
         if status < 300:
+            self.server_time = parse_http_date(response.headers.get("Date"))
             return response
         body = self._snippet(response)
         if status < 400:
@@ -433,6 +451,7 @@ def hourly_mean(
     *,
     step_seconds: float | None = None,
     extra_agg: Mapping[str, Any] | None = None,
+    mark_partial: bool = False,
 ) -> pd.DataFrame:
     """Average sub-hourly rows of ``df`` (columns ``ts``, ``value`` and ``keys``) to hour starts.
 
@@ -440,14 +459,15 @@ def hourly_mean(
     counted as ``resampled_to_hourly`` and hours holding fewer points than ``3600 / step_seconds``
     (the step is inferred from the data when not given) are counted as ``partial_hour``: still
     averaged, never silent. ``extra_agg`` maps other columns to aggregations (e.g. ``"any"``).
+    ``mark_partial`` adds a boolean ``partial`` column (an hour still in progress, say).
     """
     if df.empty:
-        return df
+        return df.assign(partial=False) if mark_partial else df
     hour = df["ts"].dt.floor("h")
     group_keys = [*keys, "_hour"]
     sub_hourly = (hour != df["ts"]).any() or df.assign(_hour=hour).duplicated(group_keys).any()
     if not sub_hourly:
-        return df
+        return df.assign(partial=False) if mark_partial else df
     if step_seconds is None:
         steps = df["ts"].drop_duplicates().sort_values().diff().dropna().dt.total_seconds()
         steps = steps[steps > 0]
@@ -470,6 +490,8 @@ def hourly_mean(
         partial,
         f"{what}: {partial} hour(s) had fewer than {expected} points; averaged anyway",
     )
+    if mark_partial:
+        out["partial"] = out["_n"] < expected
     out = out.drop(columns="_n").rename(columns={"_hour": "ts"})
     return out
 

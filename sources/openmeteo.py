@@ -11,8 +11,11 @@ variable missing from the answer becomes a NaN column, counted as ``missing_vari
 Three endpoints, three ``source`` values (so their rows never overwrite one another):
 
 - :meth:`OpenMeteoClient.forecast` → ``kind="forecast"``, ``source="openmeteo_forecast"``,
-  ``issued_at`` = the request time floored to the hour (Open-Meteo does not say which model run it
-  served; the report's notes say so).
+  ``issued_at`` = the answer's time floored to the hour (its HTTP ``Date`` header, else the local
+  clock): Open-Meteo does not say which model run it served; the report's notes say so. The answer
+  also holds the past hours of the current day: those rows are the model's *analysis*, not a
+  forecast, and come back as ``kind="analysis"``, ``source="openmeteo_analysis"``, ``issued_at``
+  NaT (the best estimate of what happened until the archive has the day).
 - :meth:`OpenMeteoClient.historical_forecast` → ``kind="forecast"``,
   ``source="openmeteo_historical_forecast"``. Its issue time is **approximate**: the endpoint
   stitches, for each hour, the latest model run before that hour (the first hours of successive
@@ -144,8 +147,9 @@ class OpenMeteoClient:
     def forecast(
         self, lat: float, lon: float, days: int = 3, *, location: str | None = None
     ) -> tuple[pd.DataFrame, RepairReport]:
-        """The current forecast, ``days`` days ahead (1–16). ``issued_at`` is the request time
-        floored to the hour: Open-Meteo serves its latest run without saying when it was issued."""
+        """The current forecast, ``days`` days ahead (1–16). ``issued_at`` is the answer's time
+        (``Date`` header, else the request time) floored to the hour: Open-Meteo serves its latest
+        run without saying when it was issued. Rows before that hour are ``kind="analysis"``."""
         if not 1 <= days <= 16:
             raise ValueError(f"days must be in 1..16, got {days}")
         received = self._clock()
@@ -153,12 +157,21 @@ class OpenMeteoClient:
         df, report = self._fetch(
             self.forecast_url, params, location or _name(lat, lon), "openmeteo_forecast", received
         )
-        df["kind"] = "forecast"
-        df["issued_at"] = received.floor("h")
+        now = self.http.server_time or received
+        issued = now.floor("h")
+        past = df["ts"] < issued
+        df["kind"] = np.where(past, "analysis", "forecast")
+        df["source"] = np.where(past, "openmeteo_analysis", "openmeteo_forecast")
+        df["issued_at"] = pd.Series(issued, index=df.index).where(~past, pd.NaT)
         report.notes.append(
-            "forecast issued_at is the request time floored to the hour "
-            f"({received.floor('h').isoformat()}), not the model run time"
+            "forecast issued_at is the answer's time floored to the hour "
+            f"({issued.isoformat()}), not the model run time"
         )
+        if past.any():
+            report.notes.append(
+                f"{int(past.sum())} row(s) before {issued.isoformat()} are the model's analysis "
+                "(kind='analysis'), not forecasts"
+            )
         return finish_frame(df, WEATHER_COLUMNS), report
 
     def archive(

@@ -29,7 +29,8 @@ Wall-clock files are converted to UTC with these repairs, each counted in the re
 Gaps are **not** invented: ``missing_day`` counts whole (local) days without any row, with the
 dates in the notes, and ``missing_hours`` the other missing hours, between the first and last row.
 The covered range is always noted (e.g. GB 2022 starts 2022-01-21). Empty files, missing columns,
-truncated lines, unparseable or off-the-hour times and non-numeric prices raise
+truncated lines, unparseable or off-the-hour times, non-numeric prices and prices outside the
+plausible range (:data:`sources.frames.PLAUSIBLE`) raise
 :class:`~sources.frames.SourceError` with the 1-based file line."""
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from sources.em_csv import file_mtime, read_text_table
-from sources.frames import PRICE_COLUMNS, RepairReport, SourceError
+from sources.frames import PRICE_COLUMNS, RepairReport, SourceError, check_range
 
 SOURCE = "prices_csv"
 
@@ -106,6 +107,7 @@ def read_prices_csv(
     if bad.any():
         i = int(np.argmax(bad))
         raise SourceError(src, f"non-numeric price {raw_p[i]!r}", int(line_arr[i]))
+    check_range(price, "price_per_mwh", src, rows=line_arr.tolist(), what="price")
 
     df = pd.DataFrame(
         {

@@ -35,6 +35,7 @@ from sources.frames import (
     CARBON_FORECAST_COLUMNS,
     RepairReport,
     SourceError,
+    check_range,
     empty_frame,
     utc_now,
 )
@@ -188,10 +189,28 @@ class WattTimeClient:
         return self.http.get_json(path, params, headers={"Authorization": f"Bearer {token}"})
 
     # -- endpoints --
+    def region_from_loc(
+        self, latitude: float, longitude: float, signal_type: str = "co2_moer"
+    ) -> dict[str, str]:
+        """The WattTime region covering a point: ``{"region", "region_full_name", "signal_type"}``."""
+        path = "/v3/region-from-loc"
+        params = {"latitude": latitude, "longitude": longitude, "signal_type": signal_type}
+        payload = self._get(path, params)
+        where = self.http.describe(path, params)
+        if not isinstance(payload, dict) or not isinstance(payload.get("region"), str):
+            raise SourceError(where, "no 'region' in the answer")
+        return {
+            "region": payload["region"],
+            "region_full_name": str(payload.get("region_full_name") or payload["region"]),
+            "signal_type": str(payload.get("signal_type") or signal_type),
+        }
+
     def historical(
         self, region: str, start: TimeLike, end: TimeLike, signal_type: str = "co2_moer"
     ) -> tuple[pd.DataFrame, RepairReport]:
-        """Actual values for ``region`` in ``[start, end)``, hourly means in gCO2/kWh."""
+        """Actual values for ``region`` in ``[start, end)``, hourly means in gCO2/kWh. An hour with
+        fewer 5-minute points than it should have is kept, flagged ``is_estimated`` with
+        ``estimation_method="partial_hour_mean"``."""
         path = "/v3/historical"
         report = RepairReport(SOURCE)
         frames = []
@@ -209,8 +228,16 @@ class WattTimeClient:
             df = _points_frame(points, where, factor)
             frames.append(_in_window(df, "ts", lo, hi, where, report))
         df = pd.concat(frames, ignore_index=True)
-        df = hourly_mean(df, [], report, f"{SOURCE} {path} {region}", step_seconds=step)
-        return self._carbon(df, region, signal_type, received, CARBON_COLUMNS), report
+        df = hourly_mean(
+            df, [], report, f"{SOURCE} {path} {region}", step_seconds=step, mark_partial=True
+        )
+        out = self._carbon(df, region, signal_type, received, CARBON_COLUMNS)
+        # an hour with fewer points than it should have (the hour in progress, a hole) is a mean of
+        # what arrived: flagged estimated, and replaced when the rest arrives
+        partial = df["partial"].to_numpy(bool)
+        out.loc[partial, "is_estimated"] = True
+        out.loc[partial, "estimation_method"] = "partial_hour_mean"
+        return out, report
 
     def forecast(
         self, region: str, horizon_hours: int = 24, signal_type: str = "co2_moer"
@@ -321,7 +348,7 @@ class WattTimeClient:
         received: pd.Timestamp,
         columns: list[str],
     ) -> pd.DataFrame:
-        df = df.copy()
+        df = df.drop(columns=["partial"], errors="ignore").copy()
         df["series"] = f"{region}:marginal:{signal_type}"
         df["zone"] = region
         df["signal"] = "marginal"
@@ -363,6 +390,7 @@ def _points_frame(points: list[Any], where: str, factor: float) -> pd.DataFrame:
             raise SourceError(where, f"value={v!r} is not a number", row=i)
         if v < 0:
             raise SourceError(where, f"value={v!r} is negative", row=i)
+        check_range([float(v) * factor], "carbon_g_kwh", where, rows=[i], what="value (g/kWh)")
         times.append(p["point_time"])
         values.append(float(v) * factor)
     return pd.DataFrame(
