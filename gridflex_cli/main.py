@@ -4,6 +4,7 @@ from gridflex_cli import (  # noqa: F401  (imported for their command registrati
     bench_forecast,
     bench_mpc,
     pipeline_cmds,
+    replay_cmds,
 )
 from gridflex_cli.app import app
 
