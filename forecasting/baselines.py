@@ -3,6 +3,7 @@
 * :func:`persistence`: the value at ``target_time - 24 h`` if that is before the issue time, else
   the latest value at the same hour of day before it (``target_time - 24 k h``, smallest such k).
 * :func:`seasonal_naive`: the same with a 168 h period (same hour last week).
+* :func:`last_known`: persistence that tolerates gaps and lagging data (the pipeline's degraded mode).
 * :class:`RegressionBaseline`: direct regression on the same inputs as the TFT (calendar, lagged
   targets and 7-day same-hour profiles, observed-only covariates, known-future covariates and their
   day-on-day changes): one ridge per lead hour, or one gradient-boosted tree model (``kind="gbm"``).
@@ -127,6 +128,74 @@ def persistence(
     return _seasonal(
         history, issued_at, horizon, 24, target=target, resid_days=resid_days, quantiles=quantiles
     )
+
+
+def last_known(
+    history: pd.DataFrame,
+    issued_at,
+    horizon: int = 24,
+    *,
+    target: str = "value",
+    max_days: int = 7,
+    resid_days: int = 28,
+    quantiles: Sequence[float] = QUANTILES,
+) -> pd.DataFrame:
+    """Persistence that tolerates gaps and lag: what a live system can still say when its data stops
+    early or has holes (the hourly pipeline's degraded mode).
+
+    For each target hour τ: the value at the same hour of day on the latest day before the issue time
+    that has one (``τ − 24 k h`` for the smallest ``k ≥ 1`` with a value, looking back ``max_days`` days
+    beyond the last value); when there is none, the series' last known value. Equals
+    :func:`persistence`'s p50 on gap-free, up-to-date data. Quantiles: p50 plus the
+    (q-quantile − median) of the day-on-day changes in the last ``resid_days`` days (NaN-aware).
+    Raises :class:`ForecastInputError` naming the series when it has no value before the issue time.
+    """
+    issues = _issues(issued_at)
+    need = {SERIES, TS, target}
+    if not need <= set(history.columns):
+        raise ForecastInputError(f"history: missing columns {sorted(need - set(history.columns))}")
+    h = history[[SERIES, TS, target]].dropna(subset=[target])
+    out = []
+    lead = np.arange(horizon)
+    for name, g in h.groupby(SERIES, sort=True):
+        s = g.drop_duplicates(TS, keep="last").set_index(TS)[target].astype(float).sort_index()
+        for t in issues:
+            known = s[s.index < t]
+            if known.empty:
+                raise ForecastInputError(f"series {name!r}: no value before {t}")
+            grid = known.reindex(pd.date_range(known.index[0], t - pd.Timedelta(hours=1),
+                                               freq="h", tz="UTC"))
+            y = grid.to_numpy()
+            n = len(y)  # position n is the issue hour
+            tgt = n + lead
+            k = lead // 24 + 1
+            point = np.full(horizon, np.nan)
+            last_day = (n - 1 - np.flatnonzero(np.isfinite(y))[-1]) // 24 + 1
+            for extra in range(last_day + max_days + 1):
+                src = tgt - (k + extra) * 24
+                ok = (src >= 0) & np.isnan(point)
+                vals = np.where(ok, y[np.clip(src, 0, n - 1)], np.nan)
+                point = np.where(np.isnan(point), vals, point)
+                if not np.isnan(point).any():
+                    break
+            point = np.where(np.isnan(point), known.iloc[-1], point)
+            d = pd.Series(y).diff(24).iloc[-resid_days * 24:]
+            med = float(d.median()) if d.notna().any() else 0.0
+            frame = {
+                ISSUED_AT: t,
+                TARGET_TIME: t + pd.to_timedelta(lead, unit="h"),
+                SERIES: name,
+                "p50": point,
+            }
+            for q in quantiles:
+                if q == 0.5:
+                    continue
+                qv = float(d.quantile(q)) - med if d.notna().any() else 0.0
+                frame[qcol(q)] = point + qv
+            out.append(pd.DataFrame(frame))
+    if not out:
+        raise ForecastInputError("history: no rows")
+    return _order_quantiles(pd.concat(out, ignore_index=True), quantiles)
 
 
 def seasonal_naive(

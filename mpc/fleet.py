@@ -8,11 +8,19 @@ converts weather into the model's time-varying parameters:
 - cooling overhead ``κ_st = min(κmax, κ0 + κ1 · max(0, T_out − T_ref))`` (facility = (1+κ)·IT);
 - local generation available ``G_st = pv_mw · pv_cf + wind_mw · wind_cf`` (MW).
 
-Plain library: no Dagster, no DuckDB. ``gridflex fleet check FILE`` runs :func:`load_fleet`.
+Validation is strict (``gridflex fleet check FILE`` runs :func:`load_fleet`): numbers must be finite
+numbers (``"5"``, ``inf`` and ``nan`` are refused), unknown keys are refused, and the sources must have
+what they need — a WattTime region for every site when planning on WattTime, a ``carbon_signal`` the
+carbon source can provide, zones the demo grid has when a signal comes from the demo, an existing job
+file. What only the warehouse can tell (imported files, the factor stored) is checked by
+``gridflex fleet check FILE --db DB``.
+
+Plain library: no Dagster, no DuckDB.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -23,6 +31,18 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEMO_FLEET = "demo.toml"
+#: Zones the built-in demo grid (sources/demo.py) has, and which signal it provides.
+DEMO_ZONES = ("US-CAL-CISO", "DE", "GB")
+#: ``planning.carbon_signal``: ``average:<direct|lifecycle>`` (Electricity Maps) or
+#: ``marginal:<co2_moer|co2_aoer>`` (WattTime signal types in gCO2/kWh).
+CARBON_SIGNAL_RE = re.compile(r"^(average:(direct|lifecycle)|marginal:(co2_moer|co2_aoer))$")
+#: What each carbon source can provide.
+SIGNALS_OF_SOURCE = {
+    "demo": ("average:direct",),
+    "electricitymaps_api": ("average:direct", "average:lifecycle"),
+    "electricitymaps_csv": ("average:direct", "average:lifecycle"),
+    "watttime": ("marginal:co2_moer", "marginal:co2_aoer"),
+}
 
 
 class FleetError(ValueError):
@@ -30,7 +50,8 @@ class FleetError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number written as a string ("5") is an error, not silently converted; inf/nan refused
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Cooling(_Strict):
@@ -40,8 +61,9 @@ class Cooling(_Strict):
     kappa_max: float = Field(0.8, ge=0)
 
     def kappa(self, temperature_c: pd.Series | np.ndarray) -> np.ndarray:
-        t = np.asarray(temperature_c, dtype=float)
-        return np.minimum(self.kappa_max, self.kappa0 + self.kappa1 * np.maximum(0.0, t - self.t_ref_c))
+        from mpc.physics import cooling_overhead
+
+        return cooling_overhead(temperature_c, self.kappa0, self.kappa1, self.t_ref_c, self.kappa_max)
 
 
 class BatteryCfg(_Strict):
@@ -97,25 +119,50 @@ class ClassCfg(_Strict):
 
 
 class JobQueueCfg(_Strict):
-    source: Literal["demo", "csv", "table"] = "demo"
-    path: str | None = Field(None, description="CSV file (source = 'csv')")
+    source: Literal["demo", "csv", "table"] = Field(
+        "demo",
+        description="demo: the demo generator; csv: `path`, read every hour; table: staging.jobs as "
+        "imported with `gridflex import jobs FILE`",
+    )
+    path: str | None = Field(None, description="CSV file (source = 'csv'), relative to the fleet file")
     home_site: str | None = Field(None, description="where the carbon-agnostic policy runs jobs")
 
 
 class SourcesCfg(_Strict):
+    """Where each signal comes from. ``*_csv`` / ``csv``: files loaded with ``gridflex import …``; the
+    hourly assets then read what was imported (and say how far it reaches)."""
+
     carbon: Literal["demo", "electricitymaps_api", "electricitymaps_csv", "watttime"] = "demo"
-    weather: Literal["demo", "openmeteo"] = "demo"
+    weather: Literal["demo", "openmeteo", "csv"] = "demo"
     prices: Literal["demo", "csv"] = "demo"
     load: Literal["demo", "csv"] = "demo"
+    electricitymaps_plan: Literal["free", "paid"] = Field(
+        "free",
+        description="free: poll `history` (last 24 h) and `latest` every hour; paid: `past-range` "
+        "for any window (backfills)",
+    )
 
 
 class PlanningCfg(_Strict):
     horizon_h: int = Field(24, ge=2, le=168)
-    carbon_signal: str = Field("average:direct", description="'<signal>:<factor>' of the series planned on")
+    carbon_signal: str = Field(
+        "average:direct",
+        description="'<signal>:<factor>' of the series planned on: average:direct, "
+        "average:lifecycle (Electricity Maps), marginal:co2_moer, marginal:co2_aoer (WattTime)",
+    )
     daily_carbon_budget_t: float | None = Field(None, ge=0, description="t CO2 per day; None = no cap")
     carbon_price: float = Field(0.0, ge=0, description="$ per t CO2 in the objective")
     mip_gap: float = Field(0.01, gt=0, lt=1)
     time_limit_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _signal(self):
+        if not CARBON_SIGNAL_RE.match(self.carbon_signal):
+            raise ValueError(
+                f"carbon_signal {self.carbon_signal!r} is not one of average:direct, "
+                "average:lifecycle, marginal:co2_moer, marginal:co2_aoer"
+            )
+        return self
 
 
 class Fleet(_Strict):
@@ -146,12 +193,55 @@ class Fleet(_Strict):
             raise ValueError("jobs.path: required when jobs.source = 'csv'")
         if self.jobs.home_site and self.jobs.home_site not in names:
             raise ValueError(f"jobs.home_site: unknown site {self.jobs.home_site!r}")
+        self._check_sources()
         return self
+
+    def _check_sources(self) -> None:
+        """The sources can provide what the fleet plans on (what fails later otherwise)."""
+        src, signal = self.sources.carbon, self.planning.carbon_signal
+        if signal not in SIGNALS_OF_SOURCE[src]:
+            raise ValueError(
+                f"planning.carbon_signal {signal!r} cannot come from sources.carbon = {src!r} "
+                f"(it provides {', '.join(SIGNALS_OF_SOURCE[src])})"
+            )
+        if src == "watttime":
+            missing = [n for n, s in self.sites.items() if not s.watttime_region]
+            if missing:
+                raise ValueError(
+                    f"sites.{missing[0]}.watttime_region: required when sources.carbon = 'watttime' "
+                    f"(missing for {', '.join(missing)}); `gridflex fleet check FILE --resolve-regions` "
+                    "looks them up from lat/lon"
+                )
+            by_zone: dict[str, set] = {}
+            for s in self.sites.values():
+                by_zone.setdefault(s.zone, set()).add(s.watttime_region)
+            for zone, regions in by_zone.items():
+                if len(regions) > 1:
+                    raise ValueError(
+                        f"sites in zone {zone!r} name different WattTime regions {sorted(regions)}: "
+                        "the marginal series is stored per zone, so give them one region or "
+                        "different zones"
+                    )
+        demo_uses = [k for k in ("carbon", "weather", "prices") if getattr(self.sources, k) == "demo"]
+        if demo_uses:
+            off = sorted({s.zone for s in self.sites.values()} - set(DEMO_ZONES))
+            if off:
+                raise ValueError(
+                    f"sources.{demo_uses[0]} = 'demo' but the demo grid has no zone {off[0]!r} "
+                    f"(it has {', '.join(DEMO_ZONES)}); use a real source for that zone"
+                )
 
     # -- conversions to the MILP's inputs ------------------------------------------------------
     def carbon_series(self, site: str) -> str:
-        """The staging series a site is planned on, e.g. ``"DE:average:direct"``."""
+        """The staging series a site is planned on, e.g. ``"DE:average:direct"`` or
+        ``"US-CAL-CISO:marginal:co2_moer"`` (WattTime rows are stored under the site's zone; the
+        WattTime region is kept in the ``region`` column)."""
         return f"{self.sites[site].zone}:{self.planning.carbon_signal}"
+
+    @property
+    def carbon_factor(self) -> str:
+        """``direct`` / ``lifecycle`` (averages) or the WattTime signal type (marginals)."""
+        return self.planning.carbon_signal.split(":")[1]
 
     def mpc_sites(self):
         from mpc.instance import Battery, Site
@@ -189,10 +279,10 @@ class Fleet(_Strict):
                        generation=generation, kappa=kappa, demand=demand)
 
     def generation_mw(self, site: str, pv_cf, wind_cf) -> np.ndarray:
+        from mpc.physics import generation_mw
+
         s = self.sites[site]
-        return s.pv_mw * np.nan_to_num(np.asarray(pv_cf, float)) + s.wind_mw * np.nan_to_num(
-            np.asarray(wind_cf, float)
-        )
+        return generation_mw(s.pv_mw, s.wind_mw, pv_cf, wind_cf)
 
 
 def _format_errors(where: str, exc: ValidationError) -> str:
@@ -211,18 +301,31 @@ def parse_fleet(data: dict, where: str = "<fleet>") -> Fleet:
 
 
 def load_fleet(path: str | Path | None = None) -> Fleet:
-    """Load and validate a fleet TOML file; ``None`` loads the built-in demo fleet."""
+    """Load and validate a fleet TOML file; ``None`` loads the built-in demo fleet. A relative
+    ``jobs.path`` is taken relative to the fleet file and must exist."""
     if path is None:
         text = (resources.files("mpc") / "fleets" / DEMO_FLEET).read_text(encoding="utf-8")
         where = f"built-in {DEMO_FLEET}"
+        base = Path.cwd()
     else:
         p = Path(path)
         if not p.is_file():
             raise FleetError(f"{p}: no such fleet file")
-        text = p.read_text(encoding="utf-8")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise FleetError(f"{p}: not a UTF-8 text file") from None
         where = str(p)
+        base = p.resolve().parent
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise FleetError(f"{where}: not valid TOML: {exc}") from None
+    jobs = data.get("jobs")
+    if isinstance(jobs, dict) and isinstance(jobs.get("path"), str):
+        job_path = Path(jobs["path"])
+        job_path = job_path if job_path.is_absolute() else base / job_path
+        if jobs.get("source") == "csv" and not job_path.is_file():
+            raise FleetError(f"{where}: invalid fleet file\n  jobs.path: no such file {job_path}")
+        data = {**data, "jobs": {**jobs, "path": str(job_path)}}
     return parse_fleet(data, where)

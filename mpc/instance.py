@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 
 #: Site-indexed signal frames, then the class-indexed one.
@@ -286,6 +287,36 @@ class Instance:
 
     def replace(self, **changes) -> Instance:
         return replace(self, **changes)
+
+    def fingerprint(self) -> str:
+        """A hash of everything the model is built from (sites, classes, jobs, running jobs, battery
+        states, carbon settings and every signal value rounded to 9 significant digits): two
+        instances with the same fingerprint give the same plan. Lets a re-run of an hour tell
+        "nothing changed" from "the inputs were revised"."""
+        import hashlib
+        import json
+        from dataclasses import asdict
+
+        def sig(f: pd.DataFrame) -> dict:
+            vals = np.asarray(f.to_numpy(float), float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rounded = [float(f"{v:.9g}") for v in vals.ravel()]
+            return {"columns": [str(c) for c in f.columns], "values": rounded}
+
+        doc = {
+            "index": [t.isoformat() for t in self.index],
+            "sites": [asdict(s) for s in self.sites],
+            "classes": [asdict(k) for k in self.classes],
+            "jobs": [asdict(j) for j in sorted(self.jobs, key=lambda j: j.job_id)],
+            "running": [asdict(r) for r in sorted(self.running, key=lambda r: r.job_id)],
+            "signals": {n: sig(f) for n, f in self.signals.frames().items()},
+            "carbon_budget_t": self.carbon_budget_t,
+            "carbon_price": self.carbon_price,
+            "soc_init_mwh": dict(sorted((self.soc_init_mwh or {}).items())),
+            "soc_target_mwh": dict(sorted((self.soc_target_mwh or {}).items())),
+        }
+        text = json.dumps(doc, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     # ---------------------------------------------------------------- validation
     def validate(self) -> None:

@@ -68,6 +68,30 @@ class State:
         return cls(time=pd.Timestamp(time), soc_mwh={s.name: s.battery.soc0_mwh for s in sites},
                    budget_left_t=budget_t, budget_end=budget_end)
 
+    def to_dict(self) -> dict:
+        """Plain JSON-able form (what ``plans.state`` stores); :meth:`from_dict` reads it back."""
+        return {
+            "time": self.time.isoformat(),
+            "soc_mwh": {k: float(v) for k, v in self.soc_mwh.items()},
+            "running": {k: [s, int(n)] for k, (s, n) in self.running.items()},
+            "finished": sorted(self.finished),
+            "missed": sorted(self.missed),
+            "budget_left_t": self.budget_left_t,
+            "budget_end": self.budget_end.isoformat() if self.budget_end is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> State:
+        return cls(
+            time=pd.Timestamp(d["time"]),
+            soc_mwh={k: float(v) for k, v in d["soc_mwh"].items()},
+            running={k: (s, int(n)) for k, (s, n) in d["running"].items()},
+            finished=frozenset(d["finished"]),
+            missed=frozenset(d["missed"]),
+            budget_left_t=d["budget_left_t"],
+            budget_end=pd.Timestamp(d["budget_end"]) if d["budget_end"] else None,
+        )
+
 
 @dataclass
 class StepResult:

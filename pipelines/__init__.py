@@ -1,0 +1,15 @@
+"""gridflex's Dagster code location (the only package importing Dagster): ``defs/`` holds the assets,
+checks, jobs, schedules and resources; ``lib/`` the plain glue they call; ``runner.py`` runs the jobs in
+process for the CLI.
+
+Warnings we know about are silenced here by their message (never by whole category), so a user's
+terminal shows gridflex's progress rather than a framework's notices; ``--verbose`` runs show them.
+"""
+
+import warnings
+
+for _message in (
+    r"Parameter `backfill_policy` of function `asset` is currently in beta",
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+):
+    warnings.filterwarnings("ignore", message=_message)

@@ -29,8 +29,15 @@ def _train(
         end = pd.Timestamp(config.train_end)
         end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
     else:
-        table = "staging.carbon_intensity" if target == "carbon" else "staging.load"
-        last = wh.query(f"select max(ts) t from {table}").t[0]
+        if target == "carbon":
+            keys = sorted({f.carbon_series(s) for s in f.sites})
+            last = wh.query(
+                "select max(ts) t from staging.carbon_intensity where series in ?", [keys]
+            ).t[0]
+        else:
+            last = wh.query(
+                "select max(ts) t from staging.load where series in ?", [sorted(f.classes)]
+            ).t[0]
         if last is None or pd.isna(last):
             raise dg.Failure(f"no {target} data in the warehouse yet: materialize the ingest first")
         end = pd.Timestamp(last) + HOUR
@@ -98,19 +105,23 @@ def load_model(
     return _train(context, "load", config, warehouse, fleet, models)
 
 
-def _issue(context, target: str, warehouse, fleet, models) -> dg.MaterializeResult:
+def _issue(context, target: str, warehouse, fleet, models):
     wh, f = warehouse.get(), fleet.load()
     start, end = hour_window(context)
     max_age = pd.Timedelta(hours=models.max_model_age_hours)
     hours = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
-    last, degraded = None, 0
+    last, degraded, issued_frames = None, 0, []
     for i, t in enumerate(hours):
-        issued = fc.issue_forecast(wh, f, target, t, max_age=max_age)
+        try:
+            issued = fc.issue_forecast(wh, f, target, t, max_age=max_age)
+        except fc.NoHistoryError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         fc.store_forecast(wh, target, issued)
         degraded += issued.degraded
+        issued_frames.append(issued.frame)
         if issued.degraded:
             context.log.warning(
-                f"{target} forecast at {t}: degraded to persistence ({issued.reason})"
+                f"{target} forecast at {t:%Y-%m-%d %H:%M}: DEGRADED to persistence ({issued.reason})"
             )
         if len(hours) > 1 and (i + 1) % 24 == 0:
             context.log.info(f"{target} forecasts: {i + 1}/{len(hours)} issue hours")
@@ -126,15 +137,37 @@ def _issue(context, target: str, warehouse, fleet, models) -> dg.MaterializeResu
         "degraded": bool(last.degraded),
         "degraded_hours": int(degraded),
         "degraded_reason": last.reason or "-",
-        "dagster/row_count": len(last.frame) * len(hours),
+        "dagster/row_count": int(sum(len(x) for x in issued_frames)),
         "seconds_last_issue": round(last.seconds, 2),
         "preview": preview(last.frame[["target_time", "series", "p10", "p50", "p90"]]),
     }
     if acc.n[0]:
-        md["mae_so_far"] = float(acc.mae[0])
-        md["p10_p90_coverage_so_far"] = float(acc["cov"][0])
+        md["mae_so_far"] = round(float(acc.mae[0]), 2)
+        md["p10_p90_coverage_so_far"] = round(float(acc["cov"][0]), 3)
         md["scored_points"] = int(acc.n[0])
-    return dg.MaterializeResult(metadata=md)
+    yield dg.MaterializeResult(metadata=md)
+    yield _complete(target, f, pd.concat(issued_frames, ignore_index=True))
+
+
+def _complete(target: str, fleet, frame: pd.DataFrame) -> dg.AssetCheckResult:
+    """The issues just made cover every series for the whole horizon, quantiles ordered and finite."""
+    n_series = len(fleet.sites) if target == "carbon" else len(fleet.classes)
+    want = n_series * fleet.planning.horizon_h
+    per = frame.groupby("issued_at").agg(n=("p50", "size"), s=("series", "nunique"))
+    bad = ~((frame.p10 <= frame.p50) & (frame.p50 <= frame.p90)) | frame.p50.isna() | (frame.p50 < 0)
+    short = per[(per.n != want) | (per.s != n_series)]
+    ok = short.empty and not bad.any()
+    return dg.AssetCheckResult(
+        check_name=f"{target}_forecast_complete",
+        passed=bool(ok),
+        metadata={
+            "issues": len(per),
+            "rows_per_issue": want,
+            "incomplete_issues": ", ".join(f"{t:%Y-%m-%d %H:%M}" for t in short.index[:10]) or "none",
+            "invalid_rows": int(bad.sum()),
+            "degraded_rows": int(frame.degraded.sum()),
+        },
+    )
 
 
 ISSUE = dict(
@@ -145,84 +178,47 @@ ISSUE = dict(
 )
 
 
+def _complete_spec(target: str, asset: str) -> dg.AssetCheckSpec:
+    what = "site" if target == "carbon" else "class"
+    return dg.AssetCheckSpec(
+        f"{target}_forecast_complete",
+        asset=asset,
+        blocking=True,
+        description=f"Every issue of the partition covers every {what} for the whole horizon with "
+        "ordered, finite, non-negative quantiles; a failed check blocks planning",
+    )
+
+
 @dg.asset(
     **ISSUE,
     deps=[carbon_model, carbon_intensity, weather],
     description="Carbon-intensity forecasts (p10/p50/p90) for the next H hours, issued at the "
-    "partition hour from data known before it -> forecasts.carbon",
+    "partition hour from data known before it (persistence of the last known values, flagged "
+    "degraded, when the model or its inputs are missing) -> forecasts.carbon",
+    check_specs=[_complete_spec("carbon", "carbon_forecast")],
 )
 def carbon_forecast(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     fleet: FleetResource,
     models: ModelStoreResource,
-) -> dg.MaterializeResult:
-    return _issue(context, "carbon", warehouse, fleet, models)
+):
+    yield from _issue(context, "carbon", warehouse, fleet, models)
 
 
 @dg.asset(
     **ISSUE,
     deps=[load_model, inference_demand],
     description="Inference-demand forecasts per class, issued at the partition hour -> forecasts.load",
+    check_specs=[_complete_spec("load", "load_forecast")],
 )
 def load_forecast(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     fleet: FleetResource,
     models: ModelStoreResource,
-) -> dg.MaterializeResult:
-    return _issue(context, "load", warehouse, fleet, models)
-
-
-def _forecast_complete(target: str, warehouse, fleet) -> dg.AssetCheckResult:
-    f = fleet.load()
-    n_series = len(f.sites) if target == "carbon" else len(f.classes)
-    df = warehouse.get().query(
-        f"""select issued_at, count(*) n, count(distinct series) s,
-                   count(*) filter (where not (p10 <= p50 and p50 <= p90) or isnan(p50) or p50 < 0) bad,
-                   bool_or(degraded) degraded
-            from {fc.TABLE[target]} where issued_at = (select max(issued_at) from {fc.TABLE[target]})
-            group by issued_at"""
-    )
-    if df.empty:
-        return dg.AssetCheckResult(passed=False, metadata={"problem": "no forecast stored"})
-    r = df.iloc[0]
-    want = n_series * f.planning.horizon_h
-    ok = int(r.n) == want and int(r.s) == n_series and int(r.bad) == 0
-    return dg.AssetCheckResult(
-        passed=bool(ok),
-        metadata={
-            "issued_at": str(r.issued_at),
-            "rows": int(r.n),
-            "expected_rows": want,
-            "invalid_rows": int(r.bad),
-            "degraded": bool(r.degraded),
-        },
-    )
-
-
-@dg.asset_check(
-    asset=carbon_forecast,
-    blocking=True,
-    description="The latest issue covers every site for the whole horizon with ordered, "
-    "finite, non-negative quantiles; a failed check blocks planning",
-)
-def carbon_forecast_complete(
-    warehouse: WarehouseResource, fleet: FleetResource
-) -> dg.AssetCheckResult:
-    return _forecast_complete("carbon", warehouse, fleet)
-
-
-@dg.asset_check(
-    asset=load_forecast,
-    blocking=True,
-    description="The latest issue covers every class for the whole horizon; blocks planning",
-)
-def load_forecast_complete(
-    warehouse: WarehouseResource, fleet: FleetResource
-) -> dg.AssetCheckResult:
-    return _forecast_complete("load", warehouse, fleet)
+):
+    yield from _issue(context, "load", warehouse, fleet, models)
 
 
 FORECAST_ASSETS = [carbon_model, load_model, carbon_forecast, load_forecast]
-FORECAST_CHECKS = [carbon_forecast_complete, load_forecast_complete]

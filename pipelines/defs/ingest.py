@@ -1,5 +1,6 @@
-"""Ingest assets: one per signal, hourly partitions, written to ``staging.*`` by idempotent window
-upserts. A range of partitions (a backfill) runs as one run over the whole window."""
+"""Ingest assets: one per signal, hourly partitions, upserted into ``staging.*`` (nothing received is
+ever deleted). A range of partitions (a backfill) runs as one run over the whole window. Each asset
+checks what it just wrote, for the fleet's own series (``pipelines.lib.checks``)."""
 
 import datetime as dt
 
@@ -9,7 +10,10 @@ import pandas as pd
 from pipelines.defs.common import hour_window, preview
 from pipelines.defs.partitions import HOURLY
 from pipelines.defs.resources import FleetResource, WarehouseResource
-from pipelines.lib.ingest import IngestResult, ingest_signal
+from pipelines.lib import checks as ck
+from pipelines.lib.ingest import SignalIngest, ingest_signal
+
+HOUR = pd.Timedelta(hours=1)
 
 #: In live operation the ingest lands every hour; warn after 2 h, fail after 3 h (one late run allowed).
 FRESHNESS = dg.FreshnessPolicy.time_window(
@@ -26,95 +30,147 @@ INGEST = dict(
 )
 
 
-def _metadata(results: list[IngestResult], frame: pd.DataFrame, start, end) -> dict:
-    md: dict = {
-        "dagster/row_count": int(sum(r.stats.rows_in for r in results)),
-        "window": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC",
-        "inserted": sum(r.stats.inserted for r in results),
-        "updated": sum(r.stats.updated for r in results),
-        "deleted": sum(r.stats.deleted for r in results),
-        "unchanged": sum(r.stats.unchanged for r in results),
-        "preview": preview(frame),
-    }
-    repairs: dict[str, int] = {}
-    for r in results:
-        for k, v in r.repairs.items():
-            repairs[k] = repairs.get(k, 0) + v
-    md["repairs"] = dg.MetadataValue.json(repairs)
-    md["repaired_rows"] = int(sum(repairs.values()))
-    return md
+def _spec(name: str, asset: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking)
 
 
-def _ingest(context: dg.AssetExecutionContext, signal: str, warehouse, fleet):
+def _result(name: str, outcome: ck.CheckOutcome, *, warn: bool = False) -> dg.AssetCheckResult:
+    md = {k: (dg.MetadataValue.md(v.to_markdown(index=False)) if isinstance(v, pd.DataFrame) else v)
+          for k, v in outcome.metadata.items() if v is not None}
+    if outcome.problem:
+        md["problem"] = outcome.problem
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=bool(outcome.passed),
+        severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+        metadata=md,
+    )
+
+
+def _run(context: dg.AssetExecutionContext, signal: str, warehouse, fleet) -> tuple:
     start, end = hour_window(context)
-    results, frame = ingest_signal(
+    got: SignalIngest = ingest_signal(
         warehouse.get(), fleet.load(), signal, start, end, context.partition_key_range.start
     )
-    if not results:
-        return (
-            None,
-            frame,
-            dg.MaterializeResult(
-                metadata={
-                    "dagster/row_count": 0,
-                    "note": f"nothing to store for {signal} in the window",
-                }
-            ),
-        )
-    return results, frame, _metadata(results, frame, start, end)
+    for note in got.notes:
+        context.log.info(f"{signal}: {note}")
+    repairs = dict(got.fetched.report.counts) if got.fetched is not None else {}
+    md: dict = {
+        "source": got.source,
+        "window": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC",
+        "dagster/row_count": got.total("rows_in"),
+        "inserted": got.total("inserted"),
+        "updated": got.total("updated"),
+        "unchanged": got.total("unchanged"),
+        "deleted": got.total("deleted"),
+        "repairs": dg.MetadataValue.json(repairs),
+        "repaired_rows": int(sum(repairs.values())),
+        "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in got.notes) or "-"),
+        "preview": preview(got.preview),
+    }
+    return got, md, start, end
 
 
 @dg.asset(
-    **INGEST, description="Grid carbon intensity (gCO2eq/kWh) per zone -> staging.carbon_intensity"
+    **INGEST,
+    description="Grid carbon intensity (gCO2eq/kWh) per zone -> staging.carbon_intensity",
+    check_specs=[
+        _spec("carbon_in_range", "carbon_intensity",
+              "Every value of the fleet's series written in the window is finite and within "
+              "0..2000 gCO2eq/kWh", blocking=True),
+        _spec("carbon_no_gaps", "carbon_intensity",
+              f"No missing hours in the {ck.CHECK_DAYS} days up to the hour planned, for the series "
+              "the fleet plans on (warns: the planner degrades to persistence on lag)"),
+    ],
 )
 def carbon_intensity(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
-) -> dg.MaterializeResult:
-    _, frame, md = _ingest(context, "carbon", warehouse, fleet)
-    md["series"] = ", ".join(sorted(frame["series"].unique()))
-    md["estimated_hours"] = int(frame["is_estimated"].sum())
-    return dg.MaterializeResult(metadata=md)
+):
+    got, md, start, end = _run(context, "carbon", warehouse, fleet)
+    frame = got.preview
+    if len(frame) and "series" in frame:
+        md["series"] = ", ".join(sorted(frame["series"].astype(str).unique()))
+        md["estimated_hours"] = int(frame["is_estimated"].sum()) if "is_estimated" in frame else 0
+    yield dg.MaterializeResult(metadata=md)
+    wh, f = warehouse.get(), fleet.load()
+    from pipelines.lib.fetch import REVISION_WINDOW
+
+    yield _result("carbon_in_range", ck.carbon_in_range(wh, f, start - REVISION_WINDOW, end))
+    yield _result("carbon_no_gaps", ck.carbon_gaps(wh, f, end - HOUR), warn=True)
 
 
 @dg.asset(
     **INGEST,
     description="Observed weather and weather forecasts issued in the window -> "
     "staging.weather_observed / staging.weather_forecast",
+    check_specs=[
+        _spec("weather_forecasts_not_from_future", "weather",
+              "Forecasts issued in the window describe hours at or after their issue", blocking=True),
+    ],
 )
-def weather(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
-) -> dg.MaterializeResult:
-    results, frame, md = _ingest(context, "weather", warehouse, fleet)
-    md["forecast_rows"] = int(frame["forecast_rows"].iloc[0]) if len(frame) else 0
-    md["preview"] = preview(frame.drop(columns="forecast_rows"))
-    return dg.MaterializeResult(metadata=md)
+def weather(context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource):
+    got, md, start, end = _run(context, "weather", warehouse, fleet)
+    if got.fetched is not None:
+        md["forecast_rows"] = len(got.fetched.frame("staging.weather_forecast"))
+        md["observed_rows"] = len(got.fetched.frame("staging.weather_observed"))
+    yield dg.MaterializeResult(metadata=md)
+    outcome = ck.weather_not_from_future(warehouse.get(), fleet.load(), start, end)
+    yield _result("weather_forecasts_not_from_future", outcome)
 
 
 @dg.asset(
     **INGEST,
     description="Day-ahead electricity prices per zone, for the window and the planning "
     "horizon after it (published ahead) -> staging.prices",
+    check_specs=[
+        _spec("prices_present", "prices",
+              "A plausible price for every zone the fleet pays, over the window and the horizon "
+              "after it (warns: the planner uses the price 24 h earlier)"),
+    ],
 )
-def prices(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
-) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=_ingest(context, "prices", warehouse, fleet)[2])
+def prices(context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource):
+    got, md, start, end = _run(context, "prices", warehouse, fleet)
+    yield dg.MaterializeResult(metadata=md)
+    f = fleet.load()
+    outcome = ck.prices_present(warehouse.get(), f, start, end + f.planning.horizon_h * HOUR)
+    yield _result("prices_present", outcome, warn=True)
 
 
 @dg.asset(
-    **INGEST, description="On-site PV / wind availability (capacity factors) -> staging.generation"
+    **INGEST,
+    deps=["weather"],
+    description="On-site PV / wind availability (capacity factors, mpc.physics) from the best "
+    "weather observation stored, restated over the last days as better observations arrive -> "
+    "staging.generation",
 )
 def generation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=_ingest(context, "generation", warehouse, fleet)[2])
+    got, md, _, _ = _run(context, "generation", warehouse, fleet)
+    frame = got.preview
+    if len(frame):
+        md["quality"] = dg.MetadataValue.json(
+            {str(k): int(v) for k, v in frame["weather_quality"].value_counts().items()}
+        )
+    return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset(**INGEST, description="Inference demand per class (requests/h) -> staging.load")
+@dg.asset(
+    **INGEST,
+    description="Inference demand per class (requests/h) -> staging.load",
+    check_specs=[
+        _spec("inference_no_gaps", "inference_demand",
+              f"No missing hours in the {ck.CHECK_DAYS} days up to the hour planned, for every "
+              "class of the fleet (warns: the planner degrades to persistence)"),
+    ],
+)
 def inference_demand(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
-) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=_ingest(context, "inference", warehouse, fleet)[2])
+):
+    got, md, _, end = _run(context, "inference", warehouse, fleet)
+    yield dg.MaterializeResult(metadata=md)
+    yield _result("inference_no_gaps", ck.load_gaps(warehouse.get(), fleet.load(), end - HOUR),
+                  warn=True)
 
 
 @dg.asset(
@@ -125,10 +181,11 @@ def inference_demand(
 def job_queue(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
 ) -> dg.MaterializeResult:
-    results, frame, md = _ingest(context, "jobs", warehouse, fleet)
-    if isinstance(md, dg.MaterializeResult):
-        return md
-    md["energy_mwh"] = float((frame["power_mw"] * frame["duration_h"]).sum())
+    got, md, _, _ = _run(context, "jobs", warehouse, fleet)
+    frame = got.preview
+    if len(frame) and "power_mw" in frame:
+        md["energy_mwh"] = round(float((frame["power_mw"] * frame["duration_h"]).sum()), 1)
+        md["jobs"] = len(frame)
     return dg.MaterializeResult(metadata=md)
 
 

@@ -16,6 +16,18 @@ HOUR = pd.Timedelta(hours=1)
 PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
+class PlanConfig(dg.Config):
+    """How to treat the plan chain (each hour starts from the state the previous hour left).
+
+    ``restate``: re-plan hours that later plans build on, removing those later plans in the same
+    transaction (then plan them again in order). ``fresh_start``: start a new chain at the first hour
+    of the run from the fleet's initial state (batteries at soc0, nothing running), e.g. after a
+    pause longer than the plans' horizon."""
+
+    restate: bool = False
+    fresh_start: bool = False
+
+
 @dg.asset(
     partitions_def=HOURLY,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -33,21 +45,46 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
     ],
     description="Receding-horizon MILP plan for [t0, t0+H) from the forecasts issued at t0 and the state "
     "left by t0-1; commits t0 and stores the whole horizon -> plans.*",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "plan_is_sound",
+            asset="mpc_plan",
+            blocking=True,
+            description="Every hour of the partition solved (optimal, or feasible within the gap "
+            "limit) and its committed hour keeps every battery and import within bounds",
+        )
+    ],
 )
 def mpc_plan(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
-) -> dg.MaterializeResult:
+    context: dg.AssetExecutionContext,
+    config: PlanConfig,
+    warehouse: WarehouseResource,
+    fleet: FleetResource,
+):
     wh, f = warehouse.get(), fleet.load()
     start, end = hour_window(context)
     hours = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
     outcomes = []
     for i, t0 in enumerate(hours):  # in order: each hour needs the state the previous one wrote
-        o = pl.plan_hour(wh, f, t0)
+        try:
+            o = pl.plan_hour(
+                wh, f, t0, restate=config.restate and i == 0,
+                fresh_start=config.fresh_start and i == 0,
+            )
+        except pl.PlanError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         outcomes.append(o)
+        if o.unchanged:
+            context.log.info(f"plan {t0:%Y-%m-%d %H:%M}: already planned from the same inputs; unchanged")
+            continue
+        if o.restated_hours:
+            context.log.warning(
+                f"plan {t0:%Y-%m-%d %H:%M}: restated; {o.restated_hours} later plan(s) removed"
+            )
         if o.forecast.degraded:
-            context.log.warning(f"plan {t0}: DEGRADED — {'; '.join(o.forecast.reasons)}")
+            context.log.warning(f"plan {t0:%Y-%m-%d %H:%M}: DEGRADED — {'; '.join(o.forecast.reasons)}")
         if o.status != "optimal":
-            context.log.warning(f"plan {t0}: status {o.status}, gap {o.gap:.4f}")
+            context.log.warning(f"plan {t0:%Y-%m-%d %H:%M}: status {o.status}, gap {o.gap:.4f}")
         context.log.info(
             f"plan {i + 1}/{len(hours)} at {t0:%Y-%m-%d %H:%M}: {o.status}, objective "
             f"{o.objective:,.0f} $, gap {o.gap:.2%}, solve {o.solve_s:.2f}s, "
@@ -57,9 +94,10 @@ def mpc_plan(
     md = {
         "plan_hour": str(last.t0),
         "hours_planned": len(outcomes),
+        "hours_unchanged": sum(o.unchanged for o in outcomes),
         "status": last.status,
-        "objective_usd": float(last.objective),
-        "mip_gap": float(last.gap),
+        "objective_usd": round(float(last.objective), 0),
+        "mip_gap_pct": round(100 * float(last.gap), 3),
         "build_s": round(last.build_s, 3),
         "solve_s": round(last.solve_s, 3),
         "tick_s": round(last.total_s, 2),
@@ -67,15 +105,44 @@ def mpc_plan(
         "expected_cost_usd": round(last.expected_cost, 0),
         "committed_emissions_t": round(last.committed_emissions_t, 3),
         "forecast_policy": last.forecast.policy,
-        "degraded": last.forecast.degraded,
+        "degraded": bool(last.forecast.degraded),
         "degraded_reason": "; ".join(last.forecast.reasons) or "-",
-        "degraded_hours": sum(o.forecast.degraded for o in outcomes),
+        "degraded_hours": sum(bool(o.forecast.degraded) for o in outcomes),
         "jobs_started": ", ".join(last.jobs_started) or "-",
         "jobs_missed": ", ".join(j for o in outcomes for j in o.jobs_missed) or "-",
         "realised_hour_known": last.realised_known,
+        "restated_later_plans": sum(o.restated_hours for o in outcomes),
         "plan": png(plan_figure(last.plan_site_hours, f"plan at {last.t0:%Y-%m-%d %H:%M} UTC")),
     }
-    return dg.MaterializeResult(metadata=md)
+    yield dg.MaterializeResult(metadata=md)
+    yield _plan_sound(wh, f, start, end)
+
+
+def _plan_sound(wh, fleet, start, end) -> dg.AssetCheckResult:
+    runs = wh.query(
+        "select plan_hour, status, mip_gap from plans.runs where plan_hour >= ? and plan_hour < ?",
+        [start.to_pydatetime(), end.to_pydatetime()],
+    )
+    neg = wh.query(
+        "select count(*) n from plans.dispatch where hour >= ? and hour < ? "
+        "and (soc_mwh < -1e-6 or import_mw < -1e-6)",
+        [start.to_pydatetime(), end.to_pydatetime()],
+    ).n[0]
+    bad = runs[~runs.status.isin(["optimal", "feasible"])]
+    expected = int((end - start) / HOUR)
+    ok = len(runs) == expected and bad.empty and int(neg) == 0
+    return dg.AssetCheckResult(
+        check_name="plan_is_sound",
+        passed=bool(ok),
+        metadata={
+            "hours": len(runs),
+            "hours_expected": expected,
+            "not_solved": ", ".join(f"{r.plan_hour:%H:%M} {r.status}" for r in bad.itertuples())
+            or "none",
+            "max_mip_gap_pct": round(100 * float(runs.mip_gap.max()), 3) if len(runs) else None,
+            "negative_values": int(neg),
+        },
+    )
 
 
 @dg.asset(

@@ -56,3 +56,58 @@ def demo_window(
                 part = part.assign(job_id=[f"b{b:03d}-{j}" for j in part["job_id"]])
             out[f].append(part)
     return {f: pd.concat(parts, ignore_index=True) for f, parts in out.items()}
+
+
+def demo_for_fleet(fleet, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """The demo grid's frames for hours ``[start, end)``, keyed to *this* fleet's names.
+
+    The demo has three zones (``US-CAL-CISO``, ``DE``, ``GB``), one demo site and one inference class
+    per zone. A fleet copied from the demo may rename its sites and classes (``fleet check`` only
+    requires its zones to be demo zones), so:
+
+    - carbon and prices are keyed by zone already;
+    - weather (observed and forecast) of a fleet site is the demo site's of the same zone;
+    - a fleet class takes the demand of the demo class of the same name, else of the demo class whose
+      home is in the same zone as its home, else the demo classes in turn; its ``site`` is its home;
+    - a demo job eligible at a demo site is eligible at every fleet site of that zone (all fleet sites
+      when none is left).
+    """
+    from sources.demo import DEMO_CLASSES, DEMO_SITES
+
+    w = demo_window(start, end)
+    zone_site = {s.zone: s.name for s in DEMO_SITES}
+    demo_zone = {s.name: s.zone for s in DEMO_SITES}
+    out = {
+        "carbon": w["carbon"][w["carbon"]["zone"].isin({s.zone for s in fleet.sites.values()})],
+        "prices": w["prices"][
+            w["prices"]["zone"].isin({s.price_zone or s.zone for s in fleet.sites.values()})
+        ],
+    }
+    for name in ("weather", "weather_forecast"):
+        frame = w[name]
+        parts = [
+            frame[frame["location"] == zone_site[s.zone]].assign(location=site)
+            for site, s in fleet.sites.items()
+            if s.zone in zone_site
+        ]
+        out[name] = pd.concat(parts, ignore_index=True) if parts else frame.iloc[:0]
+    inf = w["inference"]
+    by_name = {c.name: c for c in DEMO_CLASSES}
+    by_zone = {demo_zone[c.home]: c for c in DEMO_CLASSES}
+    parts = []
+    for i, (k, c) in enumerate(fleet.classes.items()):
+        demo = by_name.get(k) or by_zone.get(fleet.sites[c.home].zone) or DEMO_CLASSES[i % 3]
+        parts.append(inf[inf["series"] == demo.name].assign(series=k, site=c.home))
+    out["inference"] = pd.concat(parts, ignore_index=True) if parts else inf.iloc[:0]
+    zone_sites: dict[str, list[str]] = {}
+    for site, s in fleet.sites.items():
+        zone_sites.setdefault(s.zone, []).append(site)
+    everywhere = list(fleet.sites)
+
+    def eligible(demo_sites) -> list[str]:
+        got = [x for d in demo_sites for x in zone_sites.get(demo_zone.get(d, ""), [])]
+        return list(dict.fromkeys(got)) or everywhere
+
+    jobs = w["jobs"]
+    out["jobs"] = jobs.assign(eligible_sites=[eligible(e) for e in jobs["eligible_sites"]])
+    return {k: v.reset_index(drop=True) for k, v in out.items()}

@@ -39,12 +39,22 @@ ENSEMBLE_DAYS = 14
 log = logging.getLogger(__name__)
 
 
-def spec_for(target: str, horizon: int) -> SeriesSpec:
-    """The model spec of each target. Encoder 3 days + a weekly lag: fits the demo's three weeks."""
+#: weather sources that publish forecasts (the carbon model's known-future inputs); a fleet whose
+#: weather is imported observations only gets a carbon model without weather inputs
+FORECASTING_WEATHER = ("demo", "openmeteo")
+
+
+def spec_for(target: str, horizon: int, fleet: Fleet | None = None) -> SeriesSpec:
+    """The model spec of each target. Encoder 3 days + a weekly lag: fits the demo's three weeks.
+    The carbon model reads weather forecasts when the fleet's weather source has them."""
     lag = max(168, horizon)
     if target == "carbon":
+        weather = fleet is None or fleet.sources.weather in FORECASTING_WEATHER
         return SeriesSpec(
-            known_reals=CARBON_WEATHER, encoder_length=72, horizon=horizon, target_lags=(lag,)
+            known_reals=CARBON_WEATHER if weather else (),
+            encoder_length=72,
+            horizon=horizon,
+            target_lags=(lag,),
         )
     if target == "load":
         return SeriesSpec(encoder_length=72, horizon=horizon, target_lags=(lag,))
@@ -69,7 +79,7 @@ def carbon_history(wh: Warehouse, fleet: Fleet, start, end) -> pd.DataFrame:
     """``series`` (site), ``ts``, ``value`` for hours ``[start, end)`` + the weather-forecast covariates."""
     series_site = {fleet.carbon_series(s): s for s in fleet.sites}
     df = wh.query(
-        "select series as zone_series, ts, value from staging.carbon_intensity "
+        "select series as zone_series, ts, value from staging.carbon_best "
         "where series in ? and ts >= ? and ts < ? order by ts",
         [list(series_site), _py(start), _py(end)],
     )
@@ -133,6 +143,27 @@ def _py(t):
 # training
 
 
+def contiguous_tail(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
+    """Per series, the rows after its last gap (a missing hour, or a NaN in ``columns``): the TFT
+    needs gap-free series, and a real source has holes. Returns the frame and how many rows it
+    left out."""
+    parts, dropped = [], 0
+    for _, g in frame.sort_values(["series", "ts"]).groupby("series", sort=True):
+        ok = g[[c for c in columns if c in g]].notna().all(axis=1).to_numpy()
+        step = g["ts"].diff().ne(HOUR).to_numpy()
+        step[0] = False
+        breaks = (~ok) | step
+        cut = 0
+        idx = breaks.nonzero()[0]
+        if len(idx):
+            last = idx[-1]
+            cut = last + 1 if not ok[last] else last
+        parts.append(g.iloc[cut:])
+        dropped += cut
+    out = pd.concat(parts, ignore_index=True) if parts else frame
+    return out, dropped
+
+
 @dataclass
 class TrainOutcome:
     model_id: str
@@ -165,14 +196,19 @@ def train_model(
 
     train_end = pd.Timestamp(train_end)
     model_id = f"{target}-tft-{train_end:%Y%m%dT%H}-{uuid.uuid4().hex[:6]}"
-    spec = spec_for(target, fleet.planning.horizon_h)
+    spec = spec_for(target, fleet.planning.horizon_h, fleet)
     cfg = train_config(profile)
     start = train_end - pd.Timedelta(days=history_days)
     t0 = time.perf_counter()
     try:
-        frame = history(wh, fleet, target, start, train_end)
+        frame, trimmed = contiguous_tail(
+            history(wh, fleet, target, start, train_end), ["value", *spec.known_reals]
+        )
         if frame.empty:
             raise ValueError(f"no {target} history in the warehouse before {train_end}")
+        if trimmed:
+            log.info("%s: trained on the hours after the last gap (%d hour(s) before it left out)",
+                     model_id, trimmed)
         out = Path(out_root) / target / model_id
         model = tft.train(frame, spec, out, cfg)
         # persistence on the same validation targets: issues every 24 h inside the validation period
@@ -190,6 +226,7 @@ def train_model(
             "epochs": int(model.metrics.get("epochs", 0)),
             "train_seconds": round(time.perf_counter() - t0, 1),
             "rows": len(frame),
+            "rows_left_out_before_gaps": trimmed,
             "val_issues": len(issues),
             **ens,
         }
@@ -337,6 +374,48 @@ class IssuedForecast:
     seconds: float
 
 
+class NoHistoryError(RuntimeError):
+    """A forecast with nothing to start from: the message says what to run."""
+
+
+def history_status(hist: pd.DataFrame, series: list[str], issued_at, window_h: int) -> dict:
+    """Per series: last hour stored before ``issued_at``, hours behind (0 = the hour just before the
+    issue is there) and hours missing in the ``window_h`` hours before the issue."""
+    issued_at = pd.Timestamp(issued_at)
+    out = {}
+    for s in series:
+        ts = hist.loc[(hist.series == s) & hist.value.notna(), "ts"]
+        last = ts.max() if len(ts) else None
+        recent = ts[ts >= issued_at - pd.Timedelta(hours=window_h)]
+        out[s] = {
+            "last": last,
+            "behind_h": None if last is None else int((issued_at - HOUR - last) / HOUR),
+            "missing_h": int(window_h - recent.nunique()),
+        }
+    return out
+
+
+def _no_history_message(fleet: Fleet, target: str, missing: list[str], issued_at) -> str:
+    what = "carbon intensity" if target == "carbon" else "inference demand"
+    if target == "carbon":
+        src = fleet.sources.carbon
+        how = {
+            "electricitymaps_csv": "import an Electricity Maps export: `gridflex import em-csv FILE...`",
+            "demo": "run the ingest for earlier hours (`gridflex bootstrap --days 30`)",
+        }.get(src, f"fetch history from {src}: `gridflex bootstrap --fleet FLEET --days 30`")
+    else:
+        how = (
+            "import telemetry: `gridflex import load FILE --site SITE --series CLASS`"
+            if fleet.sources.load == "csv"
+            else "run the ingest for earlier hours (`gridflex bootstrap --days 30`)"
+        )
+    return (
+        f"no {what} stored before {pd.Timestamp(issued_at):%Y-%m-%d %H:%M} UTC for "
+        f"{', '.join(missing)}: nothing to forecast from, not even persistence. To start, {how}; "
+        "then run this hour again."
+    )
+
+
 def issue_forecast(
     wh: Warehouse,
     fleet: Fleet,
@@ -347,42 +426,67 @@ def issue_forecast(
     use_model: bool = True,
 ) -> IssuedForecast:
     """Forecast ``target`` for ``[issued_at, issued_at + H)`` from what the warehouse knew before
-    ``issued_at``; the model when a fresh one exists (and ``use_model``): its TFT, or the ensemble
-    chosen at training (:func:`fit_ensemble`); persistence otherwise (degraded)."""
-    from forecasting.baselines import persistence
+    ``issued_at``: the model when a fresh one exists (and ``use_model``) and its inputs are complete —
+    its TFT, or the ensemble chosen at training (:func:`fit_ensemble`); otherwise **persistence of the
+    last known values** (:func:`forecasting.baselines.last_known`, which copes with lag and gaps),
+    flagged ``degraded`` with the reason (which series, how many hours behind). Raises
+    :class:`NoHistoryError` (saying what to run) when a series has no value at all to start from."""
+    from forecasting.baselines import last_known
 
     t0 = time.perf_counter()
     issued_at = pd.Timestamp(issued_at)
     H = fleet.planning.horizon_h
-    spec = spec_for(target, H)
+    spec = spec_for(target, H, fleet)
     back = max(spec.history_needed, 2 * 168 + 1) + 24 * ENSEMBLE_DAYS + 48
     hist = history(wh, fleet, target, issued_at - pd.Timedelta(hours=back), issued_at)
+    series = list(fleet.sites) if target == "carbon" else list(fleet.classes)
+    status = history_status(hist, series, issued_at, spec.history_needed)
+    empty = [s for s in series if status[s]["last"] is None]
+    if empty:
+        raise NoHistoryError(_no_history_message(fleet, target, empty, issued_at))
+    behind = {s: v for s, v in status.items() if v["behind_h"] > 0}
+    holes = {s: v["missing_h"] for s, v in status.items() if v["missing_h"] > 0 and s not in behind}
+    reasons = []
+    if behind:
+        reasons.append(
+            f"{target} data behind: "
+            + ", ".join(
+                f"{s} {v['behind_h']} h (last {v['last']:%Y-%m-%d %H:%M})" for s, v in behind.items()
+            )
+        )
+    if holes:
+        reasons.append(
+            f"{target} data has gaps: " + ", ".join(f"{s} {n} h missing" for s, n in holes.items())
+        )
     row = usable_model(wh, target, issued_at, max_age) if use_model else None
-    reason = None if use_model else "persistence requested"
-    out = None
-    if row is None:
-        if use_model:
-            reason = f"no usable {target} model trained within {max_age} before {issued_at}"
-    else:
+    if not use_model:
+        reasons.append("persistence requested")
+    elif row is None:
+        reasons.append(f"no usable {target} model trained within {max_age} before {issued_at}")
+    out, name = None, "persistence"
+    if row is not None and not behind and not holes:
         try:
             model, ens = _load(row["checkpoint_path"])
-            if target == "carbon":
-                hist = hist.dropna(subset=list(CARBON_WEATHER))
+            if target == "carbon" and spec.known_reals:
+                hist = hist.dropna(subset=list(spec.known_reals))
             out = _served(model, ens, hist, wh, fleet, target, issued_at, H)
             name = row["model_id"]
         except Exception as exc:  # noqa: BLE001 - degrade, but say why
-            reason = f"model {row['model_id']} failed: {type(exc).__name__}: {exc}"
+            reasons.append(f"model {row['model_id']} failed: {type(exc).__name__}: {exc}")
             out = None
     if out is None:
-        out = persistence(hist[["series", "ts", "value"]], issued_at, H)
+        out = last_known(hist[["series", "ts", "value"]], issued_at, H)
         name = "persistence"
-    frame = out.assign(model=name, degraded=reason is not None)[
+    reason = "; ".join(reasons) or None
+    frame = out.assign(model=name, degraded=name == "persistence")[
         ["issued_at", "target_time", "series", "model", "p10", "p50", "p90", "degraded"]
     ]
     frame["p50"] = frame["p50"].clip(lower=0)
     frame["p10"] = frame[["p10", "p50"]].min(axis=1).clip(lower=0)
     frame["p90"] = frame[["p90", "p50"]].max(axis=1)
-    return IssuedForecast(frame, name, reason is not None, reason, time.perf_counter() - t0)
+    degraded = name == "persistence"
+    return IssuedForecast(frame, name, degraded, reason if degraded else None,
+                          time.perf_counter() - t0)
 
 
 def store_forecast(wh: Warehouse, target: str, fc: IssuedForecast):

@@ -1,19 +1,30 @@
-"""Write source frames (see :mod:`sources.frames`) into the warehouse, idempotently, with provenance."""
+"""Write source frames (see :mod:`sources.frames`) into the warehouse: idempotent, whole, lossless.
+
+- **Nothing received is lost.** Every ingest *upserts* (:meth:`warehouse.Warehouse.upsert`): new hours
+  are inserted, revised hours updated (``received_at`` moves forward to the ingest time), hours a
+  source omits — a gap in a file, a ``null`` in an answer, an API lagging behind — stay as they are.
+  Deleting stored hours is an explicit request (``delete_missing=True``, ``gridflex import …
+  --delete-missing``) whose count is reported.
+- **One transaction per file or answer**, across its series and tables, with its ``raw.ingest_log``
+  rows: a kill leaves each file wholly old or wholly new.
+- ``received_at`` is when gridflex received the rows (the ingest time); a file's modification time is
+  kept in ``raw.ingest_log.source_modified_at``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from sources.frames import RepairReport
-from warehouse import UpsertStats, Warehouse
+from sources.frames import RepairReport, SourceError
+from warehouse import UpsertStats, Warehouse, Write
 
 HOUR = pd.Timedelta(hours=1)
 
-#: table -> (columns that scope a source's window, timestamp column)
+#: table -> (columns that scope a series, timestamp column): what ``delete_missing`` replaces
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "staging.carbon_intensity": (("series", "source"), "ts"),
     "staging.carbon_forecast_external": (("series", "source"), "ts"),
@@ -28,10 +39,13 @@ TABLES: dict[str, tuple[tuple[str, ...], str]] = {
 
 @dataclass
 class IngestResult:
-    """What one ingest stored: the upsert counts and what the source repaired."""
+    """What one ingest stored for one series of one table (``key``: the scope columns' values, e.g.
+    ``{"series": "GB:average:direct", "source": "electricitymaps_csv"}``): the upsert counts and what
+    the source repaired."""
 
     table: str
     stats: UpsertStats
+    key: dict = field(default_factory=dict)
     repairs: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -39,87 +53,84 @@ class IngestResult:
         return {**self.stats.as_dict(), "repairs": dict(self.repairs)}
 
 
-def _scope(frame: pd.DataFrame, cols: Iterable[str]) -> dict[str, list]:
-    return {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in cols}
-
-
 def store(
     wh: Warehouse,
-    table: str,
-    frame: pd.DataFrame,
+    frames: Sequence[tuple[str, pd.DataFrame]],
     report: RepairReport | None = None,
     *,
-    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     partition_key: str | None = None,
     source_label: str | None = None,
-) -> IngestResult:
-    """Replace ``frame``'s window of ``table`` in one transaction and log it in ``raw.ingest_log``.
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    source_modified_at: pd.Timestamp | None = None,
+    received_at: pd.Timestamp | None = None,
+    delete_missing: bool = False,
+) -> list[IngestResult]:
+    """Upsert ``frames`` (table, frame) in ONE transaction, one ``raw.ingest_log`` row per series.
 
-    The window is scoped to the series/locations/sites and sources present in ``frame`` and to
-    ``window`` (default: the frame's own time span). An empty frame with an explicit window and
-    explicit scope is refused rather than wiping data: sources that legitimately return nothing raise
-    before reaching here.
+    ``received_at``: stamp every row with this time (file imports pass the ingest time); otherwise the
+    frames' own ``received_at`` is kept. ``delete_missing``: additionally delete the stored hours of
+    each series, inside the span the frame covers for that series, that the frame lacks (counted as
+    ``deleted``). Empty frames are skipped; with nothing to write nothing is written.
     """
-    scope_cols, ts_col = TABLES[table]
-    if frame.empty:
-        raise ValueError(
-            f"{table}: refusing to store an empty frame from {source_label or 'a source'}"
-        )
-    if window is None:
-        window = (frame[ts_col].min(), frame[ts_col].max() + HOUR)
     repairs = dict(report.counts) if report else {}
-    log = {
-        "source": source_label or (report.source if report else table),
-        "partition_key": partition_key,
-        "window_start": pd.Timestamp(window[0]).to_pydatetime(),
-        "window_end": pd.Timestamp(window[1]).to_pydatetime(),
-        "repairs": repairs,
-        "notes": "; ".join(report.notes[:20]) if report and report.notes else None,
-    }
-    stats = wh.replace_window(
-        table, frame, scope=_scope(frame, scope_cols), window=window, ts_column=ts_col, log=log
-    )
-    return IngestResult(table, stats, repairs, list(report.notes) if report else [])
+    notes = "; ".join(report.notes[:20]) if report and report.notes else None
+    writes, keys = [], []
+    for table, frame in frames:
+        if frame is None or frame.empty:
+            continue
+        scope_cols, ts_col = TABLES[table]
+        if received_at is not None:
+            frame = frame.assign(received_at=received_at)
+        for _, part in frame.groupby(list(scope_cols), sort=True, dropna=False):
+            key = {c: part[c].iloc[0] for c in scope_cols}
+            lo, hi = part[ts_col].min(), part[ts_col].max() + HOUR
+            span = window or (lo, hi)
+            log = {
+                "source": source_label or (report.source if report else table),
+                "partition_key": partition_key,
+                "window_start": pd.Timestamp(span[0]).to_pydatetime(),
+                "window_end": pd.Timestamp(span[1]).to_pydatetime(),
+                "repairs": repairs,
+                "notes": notes,
+                "source_modified_at": (
+                    pd.Timestamp(source_modified_at).to_pydatetime() if source_modified_at else None
+                ),
+            }
+            if delete_missing:  # an explicit request: the series' span is made to equal the frame
+                writes.append(Write(table, part, scope=key, window=(lo, hi), ts_column=ts_col,
+                                    log=log, allow_delete=True))
+            else:
+                writes.append(Write(table, part, log=log, mode="upsert"))
+            keys.append((table, key))
+    if not writes:
+        return []
+    stats = wh.replace_windows(writes)
+    extra = list(report.notes) if report else []
+    return [IngestResult(t, st, k, repairs, extra) for (t, k), st in zip(keys, stats, strict=True)]
 
 
-def import_em_csv(wh: Warehouse, paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Import Electricity Maps data-portal CSV exports. Returns one row per (file, series): hours stored,
-    hours missing/repaired in the file, and what the upsert changed. Each file is its own transaction:
-    a bad file raises :class:`sources.frames.SourceError` naming it, and earlier files stay imported."""
-    from sources.em_csv import read_em_csv
+# ----------------------------------------------------------------------------------------------
+# hourly ingest (the assets) and bulk ingest (bootstrap, the demo)
 
-    rows = []
-    for path in paths:
-        path = Path(path)
-        frame, report = read_em_csv(path)
-        for series, part in frame.groupby("series", sort=True):
-            res = store(
-                wh,
-                "staging.carbon_intensity",
-                part,
-                report,
-                source_label=f"electricitymaps_csv:{path.name}",
-            )
-            rows.append(
-                {
-                    "file": path.name,
-                    "series": series,
-                    "zone": part["zone"].iloc[0],
-                    "hours": len(part),
-                    "first": part["ts"].min(),
-                    "last": part["ts"].max(),
-                    "estimated": int(part["is_estimated"].sum()),
-                    "repaired": report.total,
-                    "inserted": res.stats.inserted,
-                    "updated": res.stats.updated,
-                    "unchanged": res.stats.unchanged,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-#: the signals one hourly ingest covers, in the order ``ingest_window`` stores them
+#: the signals one hourly ingest covers, in the order ``ingest_window`` stores them (generation is
+#: computed from the weather stored before it)
 SIGNALS = ("carbon", "weather", "prices", "generation", "inference", "jobs")
+
+
+@dataclass
+class SignalIngest:
+    """One signal's ingest: what was written, what the source repaired and what a person should
+    read (``notes``), and rows to preview."""
+
+    signal: str
+    source: str
+    results: list[IngestResult]
+    notes: list[str]
+    preview: pd.DataFrame
+    fetched: object = None
+
+    def total(self, what: str) -> int:
+        return int(sum(getattr(r.stats, what) for r in self.results))
 
 
 def ingest_signal(
@@ -129,62 +140,155 @@ def ingest_signal(
     start: pd.Timestamp,
     end: pd.Timestamp,
     partition_key: str | None = None,
-) -> tuple[list[IngestResult], pd.DataFrame]:
-    """Fetch one signal of ``fleet``'s sources for hours ``[start, end)`` and store it idempotently.
+) -> SignalIngest:
+    """Fetch one signal of ``fleet``'s sources for hours ``[start, end)`` and upsert it in one
+    transaction.
 
-    The one place where a fetch meets its table: the hourly Dagster assets and the bulk
+    The one place where a fetch meets its tables: the hourly Dagster assets and the bulk
     :func:`ingest_window` both call it. Day-ahead prices and the job queue reach one planning horizon
-    past ``end`` (published / submitted ahead); API sources may return a trailing revision window before
-    ``start``, which is replaced too. Returns the upsert results and the main frame (for metadata)."""
+    past ``end`` (published / submitted ahead); API sources also return a trailing revision window
+    before ``start``, which is upserted too (revisions update; nothing is deleted)."""
     from pipelines.lib import fetch
 
-    ahead = end + pd.Timedelta(hours=fleet.planning.horizon_h)
-
-    def span(frame: pd.DataFrame, col: str, hi) -> tuple:
-        return (min(start, frame[col].min()) if not frame.empty else start, hi)
-
-    kw = {"partition_key": partition_key}
-    if signal == "weather":
-        obs, fcst, report = fetch.fetch_weather(fleet, start, end)
-        out = [
-            store(wh, "staging.weather_observed", obs, report, window=span(obs, "ts", end), **kw)
-        ]
-        if not fcst.empty:
-            out.append(
-                store(
-                    wh,
-                    "staging.weather_forecast",
-                    fcst,
-                    None,
-                    window=span(fcst, "issued_at", end),
-                    **kw,
-                )
-            )
-        return out, obs.assign(forecast_rows=len(fcst))
-    if signal == "jobs":
-        frame, report = fetch.fetch_jobs(fleet, start, ahead)
-        if frame.empty:
-            return [], frame
-        frame = frame.assign(source=fleet.jobs.source, received_at=frame["release"])
-        return [
-            store(wh, "staging.jobs", frame, report, window=span(frame, "release", ahead), **kw)
-        ], frame
-    table, fn, hi = {
-        "carbon": ("staging.carbon_intensity", fetch.fetch_carbon, end),
-        "prices": ("staging.prices", fetch.fetch_prices, ahead),
-        "generation": ("staging.generation", fetch.fetch_generation, end),
-        "inference": ("staging.load", fetch.fetch_inference, end),
-    }[signal]
-    frame, report = fn(fleet, start, hi)
-    return [store(wh, table, frame, report, window=span(frame, "ts", hi), **kw)], frame
+    hi = end + pd.Timedelta(hours=fleet.planning.horizon_h) if signal in ("prices", "jobs") else end
+    got = fetch.FETCHERS[signal](wh, fleet, start, hi)
+    results = store(wh, got.writes, got.report, partition_key=partition_key,
+                    source_label=f"{signal}:{got.source}", window=(start, hi))
+    notes = list(got.notes) + [n for n in got.report.notes[:10]]
+    return SignalIngest(signal, got.source, results, notes, got.preview, got)
 
 
 def ingest_window(wh: Warehouse, fleet, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Bulk-ingest every signal for hours ``[start, end)`` — what the hourly ingest assets do for one
     hour, for a whole history at once (bootstrapping a warehouse, the demo). One row per table."""
-    results: list[IngestResult] = []
+    rows = []
     for signal in SIGNALS:
-        results.extend(ingest_signal(wh, fleet, signal, start, end)[0])
-    return pd.DataFrame(
-        [{**r.stats.as_dict(), "repaired": sum(r.repairs.values())} for r in results]
-    )
+        res = ingest_signal(wh, fleet, signal, start, end)
+        for r in res.results:
+            rows.append({**r.stats.as_dict(), "repaired": sum(r.repairs.values())})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# file imports (`gridflex import …`)
+
+#: kind -> target table
+IMPORT_TABLES = {
+    "em-csv": "staging.carbon_intensity",
+    "prices": "staging.prices",
+    "weather": "staging.weather_observed",
+    "load": "staging.load",
+    "jobs": "staging.jobs",
+}
+
+
+def read_import(kind: str, path: Path, **options) -> tuple[pd.DataFrame, RepairReport, str]:
+    """Read one file of ``kind`` with its reader; returns (frame, report, what it is)."""
+    from sources.em_csv import file_mtime  # noqa: F401  (documented beside the readers)
+
+    if kind == "em-csv":
+        from sources.em_csv import read_em_csv
+
+        frame, report = read_em_csv(path)
+        return frame, report, ", ".join(sorted(frame.zone.unique()))
+    if kind == "prices":
+        from sources.prices_csv import SHARED_PRICE_TZ, read_prices_csv
+
+        prefix = path.name.split("_")[0]
+        zone = options.get("zone") or prefix
+        tz = options.get("tz") if options.get("tz") is not None else SHARED_PRICE_TZ.get(prefix)
+        tz = None if tz in ("", "UTC", "utc") else tz
+        frame, report = read_prices_csv(path, zone, tz=tz)
+        return frame, report, f"zone {zone}, times {'UTC' if tz is None else tz + ' wall clock'}"
+    if kind == "weather":
+        from sources.weather_csv import SHARED_WEATHER_OFFSETS, read_weather_csv
+
+        site = options.get("site")
+        if not site:
+            raise SourceError(str(path), "--site NAME is required: the fleet site this weather is for")
+        off = options.get("utc_offset")
+        if off is None:
+            off = SHARED_WEATHER_OFFSETS.get(path.parent.name)
+        if off is None:
+            raise SourceError(
+                str(path), "--utc-offset HOURS is required (the file's fixed offset from UTC)"
+            )
+        frame, report = read_weather_csv(path, location=site, utc_offset_hours=float(off))
+        return frame, report, f"site {site}, times UTC{float(off):+g} h"
+    if kind == "load":
+        from sources.load import read_alibaba_trace, read_helios, read_telemetry_csv
+
+        fmt = options.get("format") or "telemetry"
+        site = options.get("site")
+        if not site:
+            raise SourceError(str(path), "--site NAME is required: the fleet site of this load")
+        if fmt == "helios":
+            frame, report = read_helios(path, site=site, series=options.get("series") or "venus")
+        elif fmt == "alibaba":
+            frame, report = read_alibaba_trace(path, site=site)
+        else:
+            kw = {k: options[k] for k in ("value_col", "time_col", "unit", "agg", "tz")
+                  if options.get(k) is not None}
+            frame, report = read_telemetry_csv(
+                path, site, series_col=options.get("series_col"),
+                series=None if options.get("series_col") else (options.get("series") or "load"),
+                **kw,
+            )
+        return frame, report, f"site {site}, series {', '.join(sorted(frame.series.unique()))}"
+    if kind == "jobs":
+        from sources.jobs import read_job_queue_csv
+
+        frame, report = read_job_queue_csv(path, known_sites=options.get("known_sites"))
+        return frame.assign(source="jobs_csv"), report, f"{len(frame)} job(s)"
+    raise ValueError(f"unknown import kind {kind!r} ({', '.join(IMPORT_TABLES)})")
+
+
+def import_files(
+    wh: Warehouse,
+    kind: str,
+    paths: Iterable[str | Path],
+    *,
+    delete_missing: bool = False,
+    **options,
+) -> pd.DataFrame:
+    """Import files of one kind (``em-csv``, ``prices``, ``weather``, ``load``, ``jobs``).
+
+    Each file is read whole first (a bad file raises :class:`sources.frames.SourceError` naming the
+    file, line and problem, and nothing of it is written), then written in ONE transaction across its
+    series. Files before a bad one stay imported. Re-importing a file changes nothing. Returns one row
+    per (file, series): rows in the file, estimated, repaired, inserted, updated, unchanged, deleted."""
+    from sources.em_csv import file_mtime
+
+    table = IMPORT_TABLES.get(kind)
+    if table is None:
+        raise ValueError(f"unknown import kind {kind!r} ({', '.join(IMPORT_TABLES)})")
+    rows = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            raise SourceError(str(path), "is a directory, not a file")
+        if not path.exists():
+            raise SourceError(str(path), "no such file")
+        try:
+            frame, report, what = read_import(kind, path, **options)
+        except UnicodeDecodeError as exc:
+            raise SourceError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        results = store(wh, [(table, frame)], report, source_label=f"{kind}:{path.name}",
+                        source_modified_at=file_mtime(path), received_at=pd.Timestamp.now(tz="UTC"),
+                        delete_missing=delete_missing)
+        scope_cols, ts_col = TABLES[table]
+        label = [c for c in scope_cols if c != "source"] or ["source"]
+        for r in results:
+            part = frame
+            for c, v in r.key.items():
+                part = part[part[c] == v]
+            rows.append({
+                "file": path.name, "what": what,
+                "series": " ".join(str(r.key[c]) for c in label),
+                "rows": len(part), "first": part[ts_col].min(), "last": part[ts_col].max(),
+                "estimated": int(part["is_estimated"].sum()) if "is_estimated" in part else 0,
+                "repaired": report.total,
+                "inserted": r.stats.inserted, "updated": r.stats.updated,
+                "unchanged": r.stats.unchanged, "deleted": r.stats.deleted,
+            })
+    return pd.DataFrame(rows)

@@ -9,7 +9,8 @@ What the MILP sees at hour ``t0`` (all as known at ``t0``):
   and the shared files' prices are day-ahead); an hour without a price falls back to the price 24 h
   earlier;
 - local generation and the cooling coefficient: from the latest *weather forecast* issued at or before
-  ``t0`` (PV and wind capacity factors through the demo's formulas, κ through the fleet's cooling model);
+  ``t0`` (PV and wind capacity factors and κ through :mod:`mpc.physics`); an hour with no forecast
+  falls back to the best observation of the same hour a day earlier (persistence), flagged degraded;
 - jobs: the queue as known with a release before ``t0 + H`` (jobs are submitted ahead with a release
   time — the same assumption as :func:`mpc.receding.simulate`), plus the jobs still running.
 
@@ -18,7 +19,14 @@ backfill, the demo); live, the realised hour is not known yet and the committed 
 
 State (battery SoC, running/finished/missed jobs, carbon budget left) is stored per hour in
 ``plans.state``; a step reads the state at ``t0`` and writes the state at ``t0 + 1 h`` in the same
-transaction as the plan, so a plan and the state it leads to never disagree. The carbon budget is daily
+transaction as the plan, so a plan and the state it leads to never disagree. The chain is safe:
+
+- re-running an hour whose inputs are unchanged (same :meth:`mpc.instance.Instance.fingerprint`, stored
+  as ``plans.runs.inputs_hash``) changes nothing and solves nothing;
+- re-planning an hour that later plans build on is refused (:class:`OutOfOrderError`) unless
+  ``restate=True``, which removes the later plans, dispatch and states in the same transaction;
+- an hour whose previous hour was never planned is refused with what to run (plan the hours in between,
+  or ``fresh_start=True``: a new chain from the fleet's initial state). The carbon budget is daily
 (``planning.daily_carbon_budget_t``): it is refilled at 00:00 UTC, and each window may use the share of
 what is left that its hours represent (``mpc.receding.window_budget``).
 """
@@ -63,6 +71,10 @@ class PlanError(RuntimeError):
     """A plan that cannot be made; the message says which input is missing or wrong."""
 
 
+class OutOfOrderError(PlanError):
+    """Re-planning an hour that later plans build on (their state came from its plan)."""
+
+
 def _py(t):
     return pd.Timestamp(t).to_pydatetime()
 
@@ -72,51 +84,41 @@ def _py(t):
 
 
 def state_to_json(st) -> str:
-    return json.dumps(
-        {
-            "time": st.time.isoformat(),
-            "soc_mwh": st.soc_mwh,
-            "running": {k: [s, int(n)] for k, (s, n) in st.running.items()},
-            "finished": sorted(st.finished),
-            "missed": sorted(st.missed),
-            "budget_left_t": st.budget_left_t,
-            "budget_end": st.budget_end.isoformat() if st.budget_end is not None else None,
-        }
-    )
+    return json.dumps(st.to_dict())
 
 
 def state_from_json(text: str):
     from mpc.receding import State
 
-    d = json.loads(text)
-    return State(
-        time=pd.Timestamp(d["time"]),
-        soc_mwh={k: float(v) for k, v in d["soc_mwh"].items()},
-        running={k: (s, int(n)) for k, (s, n) in d["running"].items()},
-        finished=frozenset(d["finished"]),
-        missed=frozenset(d["missed"]),
-        budget_left_t=d["budget_left_t"],
-        budget_end=pd.Timestamp(d["budget_end"]) if d["budget_end"] else None,
-    )
+    return State.from_dict(json.loads(text))
 
 
-def load_state(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp):
-    """The state at the start of ``t0``. A fleet with no plan before ``t0`` starts fresh (batteries at
-    their configured state of charge, nothing running); a gap (plans before ``t0`` but no state for it)
-    is an error: plan the missing hours first, in order."""
+def _h(t) -> str:
+    return f"{pd.Timestamp(t):%Y-%m-%d %H:%M}"
+
+
+def load_state(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, *, fresh_start: bool = False):
+    """The state at the start of ``t0``. A fleet with no plan before ``t0`` (or ``fresh_start``) starts
+    fresh (batteries at their configured state of charge, nothing running); a gap (plans before ``t0``
+    but no state for it) is an error saying what to run."""
     from mpc.receding import State
 
     row = wh.query("select state from plans.state where hour = ?", [_py(t0)])
-    if not row.empty:
+    if not row.empty and not fresh_start:
         st = state_from_json(row.state[0])
     else:
         earlier = wh.query(
             "select max(plan_hour) h from plans.runs where plan_hour < ?", [_py(t0)]
         ).h[0]
-        if earlier is not None and not pd.isna(earlier):
+        if earlier is not None and not pd.isna(earlier) and not fresh_start:
+            gap = int((t0 - pd.Timestamp(earlier)) / HOUR) - 1
             raise PlanError(
-                f"no state stored for {t0:%Y-%m-%d %H:%M} UTC although hours up to {pd.Timestamp(earlier):%Y-%m-%d %H:%M} "
-                "were planned: plan the hours in between first (mpc_plan depends on its previous partition)"
+                f"cannot plan {_h(t0)} UTC: the last plan is for {_h(earlier)} UTC, {gap} hour(s) "
+                f"earlier, and each hour starts from the state the previous one left. Either plan the "
+                f"hours in between first (`gridflex tick --from '{_h(pd.Timestamp(earlier) + HOUR)}' "
+                f"--to '{_h(t0)}'`, or a backfill of hourly_tick over them), or start a new plan "
+                f"chain at {_h(t0)} from the fleet's initial state (`gridflex tick --hour '{_h(t0)}' "
+                "--fresh-start`, or run config ops.mpc_plan.config.fresh_start=true)"
             )
         st = State.initial(fleet.mpc_sites(), t0)
     budget = fleet.planning.daily_carbon_budget_t
@@ -136,9 +138,17 @@ def _grid(index: pd.DatetimeIndex, columns) -> pd.DataFrame:
     return pd.DataFrame(index=index, columns=list(columns), dtype=float)
 
 
+WEATHER_COLS = (
+    "temperature_2m",
+    "cloud_cover",
+    "shortwave_radiation",
+    "wind_speed_10m",
+    "wind_speed_100m",
+)
+
+
 def _weather_known(wh: Warehouse, sites, start, end, issued_by) -> pd.DataFrame:
-    cols = ("temperature_2m", "shortwave_radiation", "wind_speed_100m")
-    sel = ", ".join(f"arg_max({c}, issued_at) as {c}" for c in cols)
+    sel = ", ".join(f"arg_max({c}, issued_at) as {c}" for c in WEATHER_COLS)
     return wh.query(
         f"select location as site, ts, {sel} from staging.weather_forecast "
         "where location in ? and ts >= ? and ts < ? and issued_at <= ? group by location, ts",
@@ -146,9 +156,43 @@ def _weather_known(wh: Warehouse, sites, start, end, issued_by) -> pd.DataFrame:
     )
 
 
+def plan_weather(wh: Warehouse, fleet: Fleet, index: pd.DatetimeIndex, t0) -> tuple[pd.DataFrame, list[str]]:
+    """Weather for the window as known at ``t0``: the latest forecast issued at or before ``t0``; an
+    hour without one takes the best observation of the same hour on the latest earlier day that has
+    one before ``t0`` (persistence, at most a week back), and the reason says how many site-hours
+    were filled so. Hours with neither are left NaN (the caller refuses them)."""
+    from pipelines.lib.fetch import best_weather
+
+    fc = _weather_known(wh, fleet.sites, index[0], index[-1] + HOUR, issued_by=t0)
+    obs = best_weather(wh, list(fleet.sites), index[0] - 8 * DAY, t0).rename(
+        columns={"location": "site"}
+    )
+    parts, filled = [], 0
+    for site in fleet.sites:
+        w = fc[fc.site == site].set_index("ts").reindex(index)[list(WEATHER_COLS)]
+        miss = w["temperature_2m"].isna()
+        if miss.any():
+            o = obs[obs.site == site].set_index("ts")[list(WEATHER_COLS)]
+            for t in index[miss.to_numpy()]:
+                for k in range(1, 9):
+                    src = t - k * DAY
+                    if src < t0 and src in o.index and pd.notna(o.at[src, "temperature_2m"]):
+                        w.loc[t] = o.loc[src].to_numpy()
+                        filled += 1
+                        break
+        parts.append(w.assign(site=site).rename_axis("ts").reset_index())
+    reasons = []
+    if filled:
+        reasons.append(
+            f"weather: no forecast issued by {_h(t0)} for {filled} site-hour(s) of the window; "
+            "used the observed weather of the same hour a day earlier"
+        )
+    return pd.concat(parts, ignore_index=True), reasons
+
+
 def _prices(wh: Warehouse, fleet: Fleet, index: pd.DatetimeIndex) -> tuple[pd.DataFrame, int]:
     zones = {n: (s.price_zone or s.zone) for n, s in fleet.sites.items()}
-    start, end = index[0] - DAY, index[-1] + HOUR
+    start, end = index[0] - 7 * DAY, index[-1] + HOUR
     df = wh.query(
         "select zone, ts, avg(price) price from staging.prices where zone in ? and ts >= ? "
         "and ts < ? group by zone, ts",
@@ -162,33 +206,44 @@ def _prices(wh: Warehouse, fleet: Fleet, index: pd.DatetimeIndex) -> tuple[pd.Da
     for site, z in zones.items():
         col = wide[z] if z in wide else pd.Series(np.nan, index=full)
         col = col.copy()
-        for t in index:  # persistence (same hour yesterday) where the day-ahead price is missing
+        for t in index:  # persistence (same hour on the latest day with a price, up to a week back)
             if pd.isna(col.get(t)):
-                col[t] = col.get(t - DAY)
-                filled += 1
+                for k in range(1, 8):
+                    if pd.notna(col.get(t - k * DAY)):
+                        col[t] = col.get(t - k * DAY)
+                        filled += 1
+                        break
         out[site] = col.reindex(index).to_numpy()
         if out[site].isna().any():
+            how = (
+                "import prices with `gridflex import prices FILE --zone " + z + "`"
+                if fleet.sources.prices == "csv"
+                else "run the prices ingest for these hours"
+            )
             raise PlanError(
-                f"no price for zone {z!r} (site {site}) in {index[0]}..{index[-1]} nor the day before"
+                f"no price for zone {z!r} (site {site}) in {_h(index[0])}..{_h(index[-1])} UTC nor "
+                f"in the week before: {how}"
             )
     return out, filled
 
 
 def _generation_kappa(fleet: Fleet, weather: pd.DataFrame, index, what: str):
-    from sources.demo import pv_capacity_factor, wind_power_curve
+    """Generation available and κ per site from weather rows (``mpc.physics``)."""
+    from mpc.physics import capacity_factors
 
     gen, kappa = _grid(index, fleet.sites), _grid(index, fleet.sites)
-    for site in fleet.sites:
+    for site, cfg in fleet.sites.items():
         w = weather[weather.site == site].set_index("ts").reindex(index)
-        if w[["temperature_2m"]].isna().any().any():
-            missing = w.index[w.temperature_2m.isna()]
+        if w["temperature_2m"].isna().any():
+            missing = w.index[w["temperature_2m"].isna()]
             raise PlanError(
-                f"no {what} weather for site {site!r} at {len(missing)} hour(s) from {missing[0]}"
+                f"no {what} weather for site {site!r} at {len(missing)} hour(s) from {_h(missing[0])} "
+                "UTC, and no observation a day earlier to fall back on: run the weather ingest for "
+                "these hours"
             )
-        pv = pv_capacity_factor(w.shortwave_radiation.fillna(0.0), w.temperature_2m)
-        wind = wind_power_curve(w.wind_speed_100m.fillna(0.0).to_numpy() / 3.6)
-        gen[site] = fleet.generation_mw(site, pv, wind)
-        kappa[site] = fleet.kappa(site, w.temperature_2m)
+        cf = capacity_factors(w.rename_axis("ts").reset_index(), cfg.lat, cfg.lon)
+        gen[site] = fleet.generation_mw(site, cf.pv_cf.to_numpy(), cf.wind_cf.to_numpy())
+        kappa[site] = fleet.kappa(site, w["temperature_2m"])
     return gen, kappa
 
 
@@ -253,7 +308,11 @@ def plan_signals(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, horizon: int):
     price, filled = _prices(wh, fleet, index)
     if filled:
         used.reasons.append(f"{filled} price hour(s) missing: used the price 24 h earlier")
-    weather = _weather_known(wh, fleet.sites, index[0], index[-1] + HOUR, issued_by=t0)
+        used.degraded = True
+    weather, why = plan_weather(wh, fleet, index, t0)
+    if why:
+        used.reasons.extend(why)
+        used.degraded = True
     gen, kappa = _generation_kappa(fleet, weather, index, "forecast")
     sig = fleet.signals(
         carbon=carbon.clip(lower=0), price=price, generation=gen, kappa=kappa, demand=demand
@@ -268,14 +327,14 @@ def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
     index = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
     series = {fleet.carbon_series(s): s for s in fleet.sites}
     c = wh.query(
-        "select series, ts, value from staging.carbon_intensity where series in ? and ts >= ? "
+        "select series, ts, value from staging.carbon_best where series in ? and ts >= ? "
         "and ts < ?",
         [list(series), _py(start), _py(end)],
     )
     d = fc.load_history(wh, fleet, start, end)
     w = wh.query(
-        "select location site, ts, temperature_2m from staging.weather_observed "
-        "where location in ? and ts >= ? and ts < ?",
+        "select location site, ts, temperature_2m from staging.weather_best "
+        "where location in ? and ts >= ? and ts < ? and quality <> 'forecast'",
         [list(fleet.sites), _py(start), _py(end)],
     )
     g = wh.query(
@@ -345,17 +404,73 @@ class PlanOutcome:
     plan_site_hours: pd.DataFrame
     realised_known: bool
     next_state: object
+    #: True when this hour was already planned from the same inputs: nothing was solved or written
+    unchanged: bool = False
+    #: later plans removed by a restatement from this hour
+    restated_hours: int = 0
+    inputs_hash: str = ""
 
 
-def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
-    """Plan ``[t0, t0+H)``, commit ``t0``, store everything (one transaction) and return the outcome."""
+def _inputs_hash(inst, state, realised, fleet: Fleet) -> str:
+    """Everything a plan for this hour is made from: the window instance, the state it starts from,
+    what is realised of the committed hour, and the solver settings."""
+    import hashlib
+
+    parts = [
+        inst.fingerprint(),
+        json.dumps(state.to_dict(), sort_keys=True),
+        "-" if realised is None else inst.replace(signals=realised).fingerprint(),
+        f"{fleet.planning.mip_gap}:{fleet.planning.time_limit_s}",
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _stored_outcome(wh: Warehouse, t0, used: ForecastUsed, tic: float) -> PlanOutcome:
+    """The outcome of an hour already planned from the same inputs, read back from ``plans.*``."""
+    r = wh.query("select * from plans.runs where plan_hour = ?", [_py(t0)]).iloc[0]
+    sh = wh.query("select * from plans.site_hours where plan_hour = ? order by target_time, site",
+                  [_py(t0)])
+    disp = wh.query("select * from plans.dispatch where hour = ?", [_py(t0)])
+    st = wh.query("select state from plans.state where hour = ?", [_py(t0 + HOUR)])
+    used.degraded = bool(r.degraded)
+    used.reasons = [r.degraded_reason] if r.degraded_reason else []
+    return PlanOutcome(
+        t0=t0, status=r.status, objective=float(r.objective), gap=float(r.mip_gap),
+        build_s=0.0, solve_s=0.0, total_s=time.perf_counter() - tic, forecast=used,
+        expected_emissions_t=float(r.expected_emissions_t), expected_cost=float(r.expected_cost),
+        committed_emissions_t=float(disp.emissions_t.sum()),
+        committed_cost=float(disp.cost.sum()), jobs_started=list(r.jobs_started),
+        jobs_missed=list(r.jobs_missed), plan_site_hours=sh, realised_known=False,
+        next_state=state_from_json(st.state[0]) if len(st) else None, unchanged=True,
+        inputs_hash=r.inputs_hash or "",
+    )
+
+
+def plan_hour(
+    wh: Warehouse,
+    fleet: Fleet,
+    t0: pd.Timestamp,
+    *,
+    restate: bool = False,
+    fresh_start: bool = False,
+) -> PlanOutcome:
+    """Plan ``[t0, t0+H)``, commit ``t0``, store everything (one transaction) and return the outcome.
+
+    Re-running an hour with unchanged inputs changes nothing. An hour that later plans build on is
+    refused (:class:`OutOfOrderError`) unless ``restate``: then the later plans, their dispatch and
+    states are removed in the same transaction as the new plan. ``fresh_start`` starts a new chain
+    at ``t0`` from the fleet's initial state instead of the state the previous hour left."""
     from mpc.instance import Instance
     from mpc.receding import step, window_budget
 
     tic = time.perf_counter()
     t0 = pd.Timestamp(t0)
     H = fleet.planning.horizon_h
-    state = load_state(wh, fleet, t0)
+    later = wh.query(
+        "select count(*) n, max(plan_hour) last from plans.runs where plan_hour > ?", [_py(t0)]
+    ).iloc[0]
+    n_later = int(later.n)
+    state = load_state(wh, fleet, t0, fresh_start=fresh_start)
     sig, used = plan_signals(wh, fleet, t0, H)
     jobs = load_jobs(wh, fleet, t0, H, state.running)
     inst = Instance(
@@ -367,6 +482,24 @@ def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
         name=f"plan-{t0:%Y%m%dT%H}",
     )
     realised = realised_signals(wh, fleet, t0, t0 + HOUR)
+    inputs = _inputs_hash(inst, state, realised, fleet)
+    stored = wh.query("select inputs_hash from plans.runs where plan_hour = ?", [_py(t0)])
+    if len(stored) and stored.inputs_hash[0] == inputs and not restate:
+        return _stored_outcome(wh, t0, used, tic)
+    if n_later and not restate:
+        why = (
+            "its inputs changed since it was planned (a revision arrived, or a model was retrained)"
+            if len(stored)
+            else "it was never planned"
+        )
+        raise OutOfOrderError(
+            f"refusing to plan {_h(t0)} UTC: {n_later} later hour(s) (up to {_h(later['last'])} UTC) "
+            f"were planned from the state this hour leads to, and {why}. Planning it again would "
+            "make the later plans inconsistent. To restate from this hour (its plan replaced, the "
+            f"{n_later} later plans removed, in one transaction) run `gridflex tick --hour "
+            f"'{_h(t0)}' --restate` (or run config ops.mpc_plan.config.restate=true), then plan the "
+            "later hours again in order."
+        )
     sr = step(
         state,
         inst,
@@ -375,7 +508,9 @@ def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
         mip_gap=fleet.planning.mip_gap,
     )
     plan, com = sr.plan, sr.committed
-
+    if plan.status == "fallback":
+        used.degraded = True
+        used.reasons.append(f"plan fell back to carbon-agnostic: {plan.message}")
     def cost(df):
         return df.import_mw * df.price_import - df.export_mw * df.price_export
 
@@ -415,6 +550,7 @@ def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
                 "jobs_started": sorted(sr.started),
                 "jobs_missed": list(sr.missed),
                 "created_at": pd.Timestamp.now(tz="UTC"),
+                "inputs_hash": inputs,
             }
         ]
     )
@@ -440,6 +576,16 @@ def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
         Write("plans.dispatch_routing", drout, window=one, ts_column="hour"),
         Write("plans.state", state_row, window=(nxt, nxt + HOUR), ts_column="hour"),
     ]
+    if n_later and restate:  # the later chain built on the plan being replaced goes with it
+        far = pd.Timestamp("2200-01-01", tz="UTC")
+        writes = [
+            *(Write(f"plans.{t}", None, window=(nxt, far), ts_column="plan_hour", mode="delete")
+              for t in ("runs", "site_hours", "job_runs", "routing")),
+            *(Write(f"plans.{t}", None, window=(nxt, far), ts_column="hour", mode="delete")
+              for t in ("dispatch", "dispatch_routing", "agnostic")),
+            Write("plans.state", None, window=(nxt + HOUR, far), ts_column="hour", mode="delete"),
+            *writes,
+        ]
     wh.replace_windows(writes)
     return PlanOutcome(
         t0=t0,
@@ -459,6 +605,8 @@ def plan_hour(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp) -> PlanOutcome:
         plan_site_hours=sh,
         realised_known=realised is not None,
         next_state=sr.next_state,
+        restated_hours=n_later if restate else 0,
+        inputs_hash=inputs,
     )
 
 
@@ -511,3 +659,4 @@ def reset_plans(wh: Warehouse) -> None:
     with wh.writer() as con:
         for t in PLAN_TABLES:
             con.execute(f"delete from plans.{t}")
+

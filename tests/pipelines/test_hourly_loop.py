@@ -1,75 +1,39 @@
-"""The hourly loop end to end: real Dagster runs (in-process) over a temporary DuckDB file, real tiny TFT
-training, real HiGHS solves. One warehouse is bootstrapped and trained once per module."""
+"""The hourly loop end to end: the code location's own ``hourly_tick`` job run in process (the job the
+schedule runs) over a temporary DuckDB file, real tiny TFT training, real HiGHS solves. One warehouse is
+bootstrapped and trained once per module."""
 
 import dagster as dg
 import pandas as pd
 import pytest
 
 from mpc.fleet import load_fleet
-from pipelines.defs.automation import PLAN_CHECKS
-from pipelines.defs.checks import INGEST_CHECKS
-from pipelines.defs.forecast import (
-    FORECAST_CHECKS,
-    carbon_forecast,
-    carbon_model,
-    load_forecast,
-    load_model,
-)
-from pipelines.defs.ingest import INGEST_ASSETS
-from pipelines.defs.plan import dispatch, marts, mpc_plan
-from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
 from pipelines.lib import plan as pl
 from pipelines.lib.demo_source import DEMO_EPOCH
 from pipelines.lib.ingest import ingest_window
+from pipelines.runner import Runner
 from warehouse import Warehouse
 
 T0 = DEMO_EPOCH + pd.Timedelta(days=21)  # three weeks of history, as in the demo
 HOUR = pd.Timedelta(hours=1)
-TICK = [*INGEST_ASSETS, carbon_forecast, load_forecast, mpc_plan, dispatch]
-ALL = [*TICK, *INGEST_CHECKS, *FORECAST_CHECKS, *PLAN_CHECKS, carbon_model, load_model, marts]
 
 
-def key(t: pd.Timestamp) -> str:
-    return t.strftime("%Y-%m-%d-%H:%M")
+def runner_for(path, db=None) -> Runner:
+    return Runner(db=db or path / "gf.duckdb", models_dir=path / "models", profile="tiny",
+                  instance=dg.DagsterInstance.ephemeral())
 
 
-def resources_for(path) -> dict:
-    return {
-        "warehouse": WarehouseResource(path=str(path / "gf.duckdb")),
-        "fleet": FleetResource(),
-        "models": ModelStoreResource(directory=str(path / "models"), profile="tiny"),
-    }
-
-
-def run_hours(res, first: pd.Timestamp, last: pd.Timestamp):
-    sel = dg.AssetSelection.assets(*TICK) | dg.AssetSelection.checks(
-        *INGEST_CHECKS, *FORECAST_CHECKS, *PLAN_CHECKS
-    )
-    return dg.materialize(
-        ALL,
-        selection=sel,
-        resources=res,
-        tags={
-            "dagster/asset_partition_range_start": key(first),
-            "dagster/asset_partition_range_end": key(last),
-        },
-    )
+def run_hours(r: Runner, first: pd.Timestamp, last: pd.Timestamp, **kw):
+    return r.tick(first, last, **kw)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     path = tmp_path_factory.mktemp("loop")
-    res = resources_for(path)
-    wh = res["warehouse"].get()
+    r = runner_for(path)
+    wh = Warehouse(path / "gf.duckdb")
     ingest_window(wh, load_fleet(), DEMO_EPOCH, T0)
-    cfg = {"train_end": T0.isoformat()}
-    r = dg.materialize(
-        [carbon_model, load_model],
-        resources=res,
-        run_config={"ops": {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}},
-    )
-    assert r.success
-    return path, res, wh
+    r.train(T0)
+    return path, r, wh
 
 
 def _plans(wh: Warehouse) -> dict[str, pd.DataFrame]:
@@ -120,15 +84,12 @@ def test_three_hours_end_to_end_and_rerun_is_idempotent(trained):
     daily = wh.query("select * from marts.emissions_daily")
     assert len(daily) == 3 and daily.agnostic_emissions_t.notna().all()
 
-    # re-running the middle hour re-plans from the same stored state and changes nothing
+    # re-running the middle hour (the whole tick: ingest, forecast, plan) changes nothing
     before = _plans(wh)
-    again = dg.materialize(
-        ALL,
-        selection=dg.AssetSelection.assets(carbon_forecast, load_forecast, mpc_plan),
-        resources=res,
-        partition_key=key(T0 + HOUR),
-    )
+    again = res.tick(T0 + HOUR)
     assert again.success
+    meta = again.asset_materializations_for_node("mpc_plan")[0].metadata
+    assert meta["hours_unchanged"].value == 1
     after = _plans(wh)
     for name in before:
         pd.testing.assert_frame_equal(
@@ -178,14 +139,12 @@ def test_planning_out_of_order_is_refused(trained):
 
 
 def test_degraded_mode_plans_on_persistence_and_says_so(tmp_path):
-    res = resources_for(tmp_path)
-    wh = res["warehouse"].get()
+    runner = runner_for(tmp_path)
+    wh = Warehouse(tmp_path / "gf.duckdb")
     ingest_window(
         wh, load_fleet(), DEMO_EPOCH + pd.Timedelta(days=10), T0
     )  # no model is ever trained
-    r = dg.materialize(
-        ALL, selection=dg.AssetSelection.assets(*TICK), resources=res, partition_key=key(T0)
-    )
+    r = runner.tick(T0)
     assert r.success
     run = wh.query("select * from plans.runs").iloc[0]
     assert run.degraded and run.forecast_policy == "persistence"
@@ -197,8 +156,7 @@ def test_degraded_mode_plans_on_persistence_and_says_so(tmp_path):
 
 
 def test_plan_without_forecast_rows_degrades_inside_the_plan(tmp_path):
-    res = resources_for(tmp_path)
-    wh = res["warehouse"].get()
+    wh = Warehouse(tmp_path / "gf.duckdb")
     ingest_window(wh, load_fleet(), DEMO_EPOCH + pd.Timedelta(days=10), T0 + HOUR)
     out = pl.plan_hour(wh, load_fleet(), T0)  # no forecast asset ran at all
     assert out.forecast.degraded and out.forecast.policy == "persistence"
@@ -217,8 +175,8 @@ def test_backfill_range_equals_hour_by_hour_runs(trained, tmp_path):
         d = tmp_path / name
         d.mkdir()
         shutil.copy(path / "gf.duckdb", d / "gf.duckdb")
-        r = {**res, "warehouse": WarehouseResource(path=str(d / "gf.duckdb"))}
-        w = r["warehouse"].get()
+        r = runner_for(path, db=d / "gf.duckdb")
+        w = Warehouse(d / "gf.duckdb")
         pl.reset_plans(w)  # start both from the trained, never-planned warehouse
         with w.writer() as con:
             con.execute("delete from forecasts.carbon")
@@ -279,7 +237,7 @@ def test_model_carries_its_ensemble_choice_and_serves_it(trained, tmp_path):
     assert choice.validation["chosen_mape"] <= choice.validation["tft@0"] + 1e-9
 
     model = tft.load(d)
-    spec = fc.spec_for("carbon", H)
+    spec = fc.spec_for("carbon", H, fleet)
     hist = fc.history(wh, fleet, "carbon", T0 - pd.Timedelta(days=21), T0).dropna()
     ridge = RegressionBaseline(spec, kind="ridge").fit(hist)
     forced = ensemble.Ensemble(weights={"tft": 0.5, "ridge": 0.5})

@@ -26,7 +26,7 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
     from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
     from pipelines.lib import forecast as fc
     from pipelines.lib import plan as pl
-    from pipelines.lib.demo_cli import PLAN_START
+    from pipelines.demo import PLAN_START
     from pipelines.lib.demo_source import DEMO_EPOCH
     from pipelines.lib.ingest import ingest_window
     from warehouse import Warehouse

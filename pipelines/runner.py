@@ -1,0 +1,174 @@
+"""Run the code location's own jobs in process: what `gridflex tick`, `bootstrap`, `replay` and `demo`
+use, so a command-line run is the same Dagster job (same assets, same checks, same run records in the
+instance `dagster dev` shows) as a scheduled tick — only without the multiprocess executor's
+per-step subprocesses.
+
+- :meth:`Runner.tick`: the ``hourly_tick`` job for one hour or a range (one single-run backfill).
+- :meth:`Runner.ingest`: the ingest assets over a range (a first live start's history backfill).
+- :meth:`Runner.train`: the ``retrain_models`` job (carbon and load models on data before an hour).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.definitions import build_defs
+from pipelines.defs.ingest import INGEST_ASSETS
+from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
+
+HOUR = pd.Timedelta(hours=1)
+
+
+def partition_key(t: pd.Timestamp) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%d-%H:%M")
+
+
+class RunFailed(RuntimeError):
+    """A run that did not succeed; the message is the failing step's own description."""
+
+
+@dataclass
+class Runner:
+    """In-process runs against one warehouse, fleet and model store."""
+
+    db: Path
+    fleet_path: str | None = None
+    models_dir: Path = Path(".gridflex/models")
+    profile: str = "fast"
+    max_model_age_hours: int = 24 * 8
+    instance: dg.DagsterInstance | None = None
+    #: Dagster's console log level for these runs (its DEBUG stream is for `--verbose`)
+    log_level: str = "WARNING"
+    echo: Callable[[str], None] = print
+    resources: dict = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.resources = {
+            "warehouse": WarehouseResource(path=str(self.db)),
+            "fleet": FleetResource(path=self.fleet_path),
+            "models": ModelStoreResource(
+                directory=str(self.models_dir),
+                profile=self.profile,
+                max_model_age_hours=self.max_model_age_hours,
+            ),
+        }
+        self.defs = build_defs(self.resources)
+        if self.instance is None:
+            self.instance = (
+                dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else
+                dg.DagsterInstance.ephemeral()
+            )
+
+    @property
+    def fleet(self):
+        return self.resources["fleet"].load()
+
+    def _config(self, ops: dict | None = None) -> dict:
+        cfg: dict = {"loggers": {"console": {"config": {"log_level": self.log_level}}}}
+        if ops:
+            cfg["ops"] = ops
+        return cfg
+
+    def _range_tags(self, first: pd.Timestamp, last: pd.Timestamp) -> dict:
+        return {
+            "dagster/asset_partition_range_start": partition_key(first),
+            "dagster/asset_partition_range_end": partition_key(last),
+        }
+
+    def _check(self, result, what: str):
+        failed = [
+            e for e in result.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        if failed:
+            why = "; ".join(
+                f"{e.check_name}"
+                + (f" ({e.metadata['problem'].value})" if "problem" in e.metadata else "")
+                for e in failed
+            )
+            raise RunFailed(f"{what}: blocking check(s) failed: {why}")
+        if not result.success:
+            raise RunFailed(f"{what}: {failure_message(result)}")
+        return result
+
+    def tick(
+        self,
+        first: pd.Timestamp,
+        last: pd.Timestamp | None = None,
+        *,
+        restate: bool = False,
+        fresh_start: bool = False,
+        tags: dict | None = None,
+        raise_on_error: bool = True,
+    ):
+        """The ``hourly_tick`` job (ingest → forecast → plan → dispatch) for ``first`` or, with
+        ``last``, for every hour ``first..last`` in one run, planned in order."""
+        job = self.defs.resolve_job_def("hourly_tick")
+        ops = {"mpc_plan": {"config": {"restate": restate, "fresh_start": fresh_start}}}
+        run_tags = {"gridflex/command": "tick", **(tags or {})}
+        kw: dict = {}
+        if last is None or pd.Timestamp(last) == pd.Timestamp(first):
+            kw["partition_key"] = partition_key(first)
+        else:
+            run_tags.update(self._range_tags(first, last))
+        result = job.execute_in_process(
+            run_config=self._config(ops), instance=self.instance, tags=run_tags,
+            raise_on_error=False, **kw,
+        )
+        what = f"hourly_tick {partition_key(first)}" + (
+            f" .. {partition_key(last)}" if last is not None else ""
+        )
+        return self._check(result, what) if raise_on_error else result
+
+    def ingest(self, first: pd.Timestamp, last: pd.Timestamp, tags: dict | None = None):
+        """The ingest assets over the hours ``first..last`` in one run (a history backfill)."""
+        result = dg.materialize(
+            INGEST_ASSETS, resources=self.resources, instance=self.instance,
+            tags={"gridflex/command": "ingest", **self._range_tags(first, last), **(tags or {})},
+            run_config=self._config(), raise_on_error=False,
+        )
+        return self._check(result, f"ingest {partition_key(first)} .. {partition_key(last)}")
+
+    def marts(self, tags: dict | None = None):
+        """Refresh the ``marts`` views asset."""
+        from pipelines.defs.plan import marts
+
+        result = dg.materialize(
+            [marts], resources=self.resources, instance=self.instance, run_config=self._config(),
+            tags={"gridflex/command": "marts", **(tags or {})}, raise_on_error=False,
+        )
+        return self._check(result, "marts")
+
+    def train(self, train_end: pd.Timestamp, history_days: int = 90, tags: dict | None = None):
+        """The ``retrain_models`` job on data before ``train_end``."""
+        job = self.defs.resolve_job_def("retrain_models")
+        cfg = {"train_end": pd.Timestamp(train_end).isoformat(), "history_days": history_days}
+        result = job.execute_in_process(
+            run_config=self._config({"carbon_model": {"config": cfg},
+                                     "load_model": {"config": cfg}}),
+            instance=self.instance, tags={"gridflex/command": "train", **(tags or {})},
+            raise_on_error=False,
+        )
+        return self._check(result, f"retrain_models on data before {partition_key(train_end)}")
+
+
+def failure_message(result) -> str:
+    """The first failing step's own message (a dg.Failure's description, an error's text)."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            err = data.error
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if err is not None:
+                cause = err.cause or err
+                while cause.cause is not None:
+                    cause = cause.cause
+                return f"{cause.cls_name}: {cause.message.strip()}"
+    return "the run failed (see the Dagster run's events)"
