@@ -159,16 +159,20 @@ class Runner:
 
 
 def failure_message(result) -> str:
-    """The first failing step's own message (a dg.Failure's description, an error's text)."""
+    """Each failing step's own message (a dg.Failure's description, an error's text), joined."""
+    out = []
     for event in result.all_events:
-        if event.is_step_failure:
-            data = event.step_failure_data
-            err = data.error
-            if data.user_failure_data is not None and data.user_failure_data.description:
-                return data.user_failure_data.description
-            if err is not None:
-                cause = err.cause or err
-                while cause.cause is not None:
-                    cause = cause.cause
-                return f"{cause.cls_name}: {cause.message.strip()}"
-    return "the run failed (see the Dagster run's events)"
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            msg = data.user_failure_data.description
+        elif data.error is not None:
+            cause = data.error
+            while cause.cause is not None:
+                cause = cause.cause
+            msg = f"{cause.cls_name}: {cause.message.strip()}"
+        else:
+            continue
+        out.append(f"[{event.step_key}] {msg}")
+    return " | ".join(out) or "the run failed (see the Dagster run's events)"

@@ -386,11 +386,14 @@ def history_status(hist: pd.DataFrame, series: list[str], issued_at, window_h: i
     for s in series:
         ts = hist.loc[(hist.series == s) & hist.value.notna(), "ts"]
         last = ts.max() if len(ts) else None
-        recent = ts[ts >= issued_at - pd.Timedelta(hours=window_h)]
+        lo = max(issued_at - pd.Timedelta(hours=window_h), ts.min()) if len(ts) else issued_at
+        recent = ts[ts >= lo]
+        span = int((issued_at - lo) / HOUR)  # hours from the first usable one (not before the data)
         out[s] = {
             "last": last,
             "behind_h": None if last is None else int((issued_at - HOUR - last) / HOUR),
-            "missing_h": int(window_h - recent.nunique()),
+            "missing_h": max(0, span - int(recent.nunique()) - (
+                0 if last is None else int((issued_at - HOUR - last) / HOUR))),
         }
     return out
 
@@ -443,7 +446,13 @@ def issue_forecast(
     status = history_status(hist, series, issued_at, spec.history_needed)
     empty = [s for s in series if status[s]["last"] is None]
     if empty:
-        raise NoHistoryError(_no_history_message(fleet, target, empty, issued_at))
+        msg = _no_history_message(fleet, target, empty, issued_at)
+        if target == "carbon":
+            from pipelines.lib.checks import factor_mismatch
+
+            mismatch = factor_mismatch(wh, fleet, [fleet.carbon_series(s) for s in empty])
+            msg += "".join(f" Note: {m}." for m in mismatch)
+        raise NoHistoryError(msg)
     behind = {s: v for s, v in status.items() if v["behind_h"] > 0}
     holes = {s: v["missing_h"] for s, v in status.items() if v["missing_h"] > 0 and s not in behind}
     reasons = []
@@ -478,8 +487,11 @@ def issue_forecast(
         out = last_known(hist[["series", "ts", "value"]], issued_at, H)
         name = "persistence"
     reason = "; ".join(reasons) or None
-    frame = out.assign(model=name, degraded=name == "persistence")[
-        ["issued_at", "target_time", "series", "model", "p10", "p50", "p90", "degraded"]
+    reason_text = "; ".join(reasons) or None
+    frame = out.assign(model=name, degraded=name == "persistence",
+                       degraded_reason=reason_text if name == "persistence" else None)[
+        ["issued_at", "target_time", "series", "model", "p10", "p50", "p90", "degraded",
+         "degraded_reason"]
     ]
     frame["p50"] = frame["p50"].clip(lower=0)
     frame["p10"] = frame[["p10", "p50"]].min(axis=1).clip(lower=0)

@@ -279,7 +279,10 @@ def _forecast_p50(
         else None
     )
     if wide is None or wide.reindex(columns=series).isna().any().any():
-        issued = fc.issue_forecast(wh, fleet, target, t0, use_model=False)
+        try:
+            issued = fc.issue_forecast(wh, fleet, target, t0, use_model=False)
+        except fc.NoHistoryError as exc:
+            raise PlanError(str(exc)) from None
         reason = (
             f"no complete {target} forecast issued at {t0:%Y-%m-%d %H:%M}: planned on persistence"
         )
@@ -292,7 +295,8 @@ def _forecast_p50(
             index
         )
     elif degraded:
-        used.reasons.append(f"{target} forecast at {t0:%Y-%m-%d %H:%M} is degraded ({model})")
+        why = next((r for r in df.get("degraded_reason", pd.Series(dtype=object)) if r), None)
+        used.reasons.append(f"{target} forecast degraded to {model}" + (f": {why}" if why else ""))
     setattr(used, f"{target}_model", model)
     used.degraded = used.degraded or degraded
     return wide[series].astype(float)

@@ -38,3 +38,7 @@ CREATE TABLE IF NOT EXISTS forecasts.load (
     degraded    BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (issued_at, target_time, series, model)
 );
+
+-- Why an issue was degraded (persistence): which series lagged, how far, or why no model served.
+ALTER TABLE forecasts.carbon ADD COLUMN IF NOT EXISTS degraded_reason VARCHAR;
+ALTER TABLE forecasts.load ADD COLUMN IF NOT EXISTS degraded_reason VARCHAR;
