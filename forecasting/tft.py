@@ -85,8 +85,14 @@ def _quiet() -> None:
 
 def _dataset(table: pd.DataFrame, spec: SeriesSpec):
     from pytorch_forecasting import TimeSeriesDataSet
-    from pytorch_forecasting.data import EncoderNormalizer
+    from pytorch_forecasting.data import EncoderNormalizer, NaNLabelEncoder
 
+    # the calendar's categories are known in advance: a short history whose training part lacks a
+    # weekday must not make that weekday an unknown category in validation or at inference
+    calendar = {
+        "hour": NaNLabelEncoder().fit(pd.Series([str(h) for h in range(24)])),
+        "weekday": NaNLabelEncoder().fit(pd.Series([str(d) for d in range(7)])),
+    }
     return TimeSeriesDataSet(
         table,
         time_idx=TIME_IDX,
@@ -107,6 +113,7 @@ def _dataset(table: pd.DataFrame, spec: SeriesSpec):
         add_target_scales=True,
         add_encoder_length=False,
         allow_missing_timesteps=False,
+        categorical_encoders=calendar if spec.calendar else {},
     )
 
 

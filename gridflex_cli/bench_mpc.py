@@ -37,29 +37,66 @@ def mpc_paper(
         t0 = time.perf_counter()
         r = solve(inst, method=method, time_limit=time_limit, mip_gap=mip_gap)
         wall = time.perf_counter() - t0
-        rows.append({"method": method, "status": r.status, "objective": _num(r.objective),
-                     "emissions": _num(r.emissions_t), "cost": _num(r.energy_cost),
-                     "build_s": r.build_s, "translate_s": r.translate_s, "solve_s": r.solve_s,
-                     "wall_s": wall, "gap": _num(r.gap)})
+        rows.append(
+            {
+                "method": method,
+                "status": r.status,
+                "objective": _num(r.objective),
+                "emissions": _num(r.emissions_t),
+                "cost": _num(r.energy_cost),
+                "build_s": r.build_s,
+                "translate_s": r.translate_s,
+                "solve_s": r.solve_s,
+                "wall_s": wall,
+                "gap": _num(r.gap),
+            }
+        )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    typer.echo(f"{inst.name}: {len(inst.sites)} sites x {len(inst.index)} h x {len(inst.jobs)} jobs"
-               f" x {len(inst.classes)} classes; carbon price {inst.carbon_price} $/t, budget "
-               f"{inst.carbon_budget_t} t; gap {mip_gap:.0%}")
-    typer.echo(tabulate(
-        [[r["method"], r["status"], r["objective"], r["emissions"], r["cost"], r["solve_s"],
-          r["build_s"] + r["translate_s"], r["gap"]] for r in rows],
-        headers=["method", "status", "objective $", "emissions t", "energy cost $", "solve s",
-                 "build+transl s", "gap"], floatfmt=(".0f", "", ".0f", ".1f", ".0f", ".3f",
-                                                     ".3f", ".4f")))
+    typer.echo(
+        f"{inst.name}: {len(inst.sites)} sites x {len(inst.index)} h x {len(inst.jobs)} jobs"
+        f" x {len(inst.classes)} classes; carbon price {inst.carbon_price} $/t, budget "
+        f"{inst.carbon_budget_t} t; gap {mip_gap:.0%}"
+    )
+    typer.echo(
+        tabulate(
+            [
+                [
+                    r["method"],
+                    r["status"],
+                    r["objective"],
+                    r["emissions"],
+                    r["cost"],
+                    r["solve_s"],
+                    r["build_s"] + r["translate_s"],
+                    r["gap"],
+                ]
+                for r in rows
+            ],
+            headers=[
+                "method",
+                "status",
+                "objective $",
+                "emissions t",
+                "energy cost $",
+                "solve s",
+                "build+transl s",
+                "gap",
+            ],
+            floatfmt=(".0f", "", ".0f", ".1f", ".0f", ".3f", ".3f", ".4f"),
+        )
+    )
 
 
 @bench_app.command("mpc-scale")
 def mpc_scale(
-    sites: int = typer.Option(10, "--sites"), hours: int = typer.Option(48, "--hours"),
-    jobs: int = typer.Option(50, "--jobs"), classes: int = typer.Option(5, "--classes"),
-    seed: int = typer.Option(0, "--seed"), repeat: int = typer.Option(1, "--repeat"),
+    sites: int = typer.Option(10, "--sites"),
+    hours: int = typer.Option(48, "--hours"),
+    jobs: int = typer.Option(50, "--jobs"),
+    classes: int = typer.Option(5, "--classes"),
+    seed: int = typer.Option(0, "--seed"),
+    repeat: int = typer.Option(1, "--repeat"),
     time_limit: float = typer.Option(120.0, help="Solver time limit (s)."),
     mip_gap: float = typer.Option(0.01, help="Relative MIP gap."),
     as_json: bool = typer.Option(False, "--json"),
@@ -75,11 +112,21 @@ def mpc_scale(
         inst = random_instance(sites, hours, jobs, classes, seed=seed + i)
         t0 = time.perf_counter()
         r = solve(inst, time_limit=time_limit, mip_gap=mip_gap)
-        rows.append({"instance": inst.name, "status": r.status, "objective": _num(r.objective),
-                     "build_s": r.build_s, "translate_s": r.translate_s, "solve_s": r.solve_s,
-                     "total_s": time.perf_counter() - t0, "gap": _num(r.gap),
-                     "variables": r.n_variables, "binaries": r.n_binaries,
-                     "constraints": r.n_constraints})
+        rows.append(
+            {
+                "instance": inst.name,
+                "status": r.status,
+                "objective": _num(r.objective),
+                "build_s": r.build_s,
+                "translate_s": r.translate_s,
+                "solve_s": r.solve_s,
+                "total_s": time.perf_counter() - t0,
+                "gap": _num(r.gap),
+                "variables": r.n_variables,
+                "binaries": r.n_binaries,
+                "constraints": r.n_constraints,
+            }
+        )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -102,27 +149,47 @@ def demo_problem(days: int = 7, start: str = "2026-01-05", seed: int = 7):
     zone_site = {d.zone: d.name for d in DEMO_SITES}
     sites = [s.name for s in PAPER_SITES]
     carbon = g.carbon.assign(site=g.carbon["zone"].map(zone_site)).pivot(
-        index="ts", columns="site", values="value")[sites]
+        index="ts", columns="site", values="value"
+    )[sites]
     price = g.prices.assign(site=g.prices["zone"].map(zone_site)).pivot(
-        index="ts", columns="site", values="price")[sites]
+        index="ts", columns="site", values="price"
+    )[sites]
     gen = g.generation.pivot(index="ts", columns="site", values=["pv_cf", "wind_cf"])
-    avail = pd.DataFrame({s: SITE_PROFILES[s]["pv_mw"] * gen["pv_cf"][s]
-                          + SITE_PROFILES[s]["wind_mw"] * gen["wind_cf"][s] for s in sites})
+    avail = pd.DataFrame(
+        {
+            s: SITE_PROFILES[s]["pv_mw"] * gen["pv_cf"][s]
+            + SITE_PROFILES[s]["wind_mw"] * gen["wind_cf"][s]
+            for s in sites
+        }
+    )
     temp = g.weather[g.weather["kind"] == "observed"].pivot(
-        index="ts", columns="location", values="temperature_2m")[sites]
+        index="ts", columns="location", values="temperature_2m"
+    )[sites]
     kappa = 0.12 + 0.012 * (temp - 18.0).clip(lower=0.0)
     demand = g.inference.pivot(index="ts", columns="series", values="value")[
-        [k.name for k in PAPER_CLASSES]]
-    sig = Signals(carbon=carbon, price_import=price, price_export=0.85 * price,
-                  generation=avail, kappa=kappa, demand=demand)
-    sig = Signals(**{n: f.rename_axis(index=None, columns=None).astype(float)
-                     for n, f in sig.frames().items()})
+        [k.name for k in PAPER_CLASSES]
+    ]
+    sig = Signals(
+        carbon=carbon,
+        price_import=price,
+        price_export=0.85 * price,
+        generation=avail,
+        kappa=kappa,
+        demand=demand,
+    )
+    sig = Signals(
+        **{
+            n: f.rename_axis(index=None, columns=None).astype(float)
+            for n, f in sig.frames().items()
+        }
+    )
     return sig, jobs_from_frame(g.jobs)
 
 
 @bench_app.command("mpc-closedloop")
 def mpc_closedloop(
-    days: int = typer.Option(7, "--days"), horizon: int = typer.Option(36, "--horizon"),
+    days: int = typer.Option(7, "--days"),
+    horizon: int = typer.Option(36, "--horizon"),
     forecast: str = typer.Option("perfect", help="perfect | persistence | perfect,persistence"),
     data: str = typer.Option("demo", help="demo (sources.demo grid) | paper (repeating days)"),
     full: bool = typer.Option(True, help="Also solve one full-horizon MILP for comparison."),
@@ -143,28 +210,57 @@ def mpc_closedloop(
     else:
         sig, jobs = paper_signals(hours=24 * days), multi_day_jobs(days)
     rows, reports = [], {}
-    ag = simulate(sig, PAPER_SITES, PAPER_CLASSES, jobs, forecast="carbon_agnostic",
-                  carbon_price=CARBON_PRICE)
+    ag = simulate(
+        sig, PAPER_SITES, PAPER_CLASSES, jobs, forecast="carbon_agnostic", carbon_price=CARBON_PRICE
+    )
     for fc in forecast.split(","):
         t0 = time.perf_counter()
-        rep = reports[fc] = simulate(sig, PAPER_SITES, PAPER_CLASSES, jobs, horizon=horizon,
-                                     forecast=fc, carbon_price=CARBON_PRICE, mip_gap=mip_gap)
+        rep = reports[fc] = simulate(
+            sig,
+            PAPER_SITES,
+            PAPER_CLASSES,
+            jobs,
+            horizon=horizon,
+            forecast=fc,
+            carbon_price=CARBON_PRICE,
+            mip_gap=mip_gap,
+        )
         st = rep.steps
         sv = savings(rep, ag, reports.get("perfect"))
-        rows.append({"policy": f"{rep.policy} H={horizon}", **_tot(rep.totals),
-                     "wall_s": time.perf_counter() - t0,
-                     "solver_s": float(st["build_s"].sum() + st["translate_s"].sum()
-                                       + st["solve_s"].sum()),
-                     "saved_t": sv["emissions_saved_t"],
-                     "share_of_oracle": sv.get("share_of_oracle_emissions")})
+        rows.append(
+            {
+                "policy": f"{rep.policy} H={horizon}",
+                **_tot(rep.totals),
+                "wall_s": time.perf_counter() - t0,
+                "solver_s": float(
+                    st["build_s"].sum() + st["translate_s"].sum() + st["solve_s"].sum()
+                ),
+                "saved_t": sv["emissions_saved_t"],
+                "share_of_oracle": sv.get("share_of_oracle_emissions"),
+            }
+        )
     rows.append({"policy": ag.policy, **_tot(ag.totals), "wall_s": 0.0, "solver_s": 0.0})
     if full:
         t0 = time.perf_counter()
-        r = solve(Instance(sites=PAPER_SITES, classes=PAPER_CLASSES, jobs=jobs, signals=sig,
-                           carbon_price=CARBON_PRICE), time_limit=300, mip_gap=mip_gap)
-        rows.append({"policy": f"full-horizon {len(sig.index)} h ({r.status}, gap {r.gap:.2%})",
-                     **_tot(r.totals), "wall_s": time.perf_counter() - t0,
-                     "solver_s": r.build_s + r.translate_s + r.solve_s})
+        r = solve(
+            Instance(
+                sites=PAPER_SITES,
+                classes=PAPER_CLASSES,
+                jobs=jobs,
+                signals=sig,
+                carbon_price=CARBON_PRICE,
+            ),
+            time_limit=300,
+            mip_gap=mip_gap,
+        )
+        rows.append(
+            {
+                "policy": f"full-horizon {len(sig.index)} h ({r.status}, gap {r.gap:.2%})",
+                **_tot(r.totals),
+                "wall_s": time.perf_counter() - t0,
+                "solver_s": r.build_s + r.translate_s + r.solve_s,
+            }
+        )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -172,7 +268,10 @@ def mpc_closedloop(
 
 
 def _tot(t: dict) -> dict:
-    return {"objective": t["objective"], "emissions_t": t["emissions_t"],
-            "energy_cost": t["energy_cost"], "missed": t.get("missed_deadlines",
-                                                             t.get("mandatory_missed", 0.0)),
-            "unserved": t.get("unserved_units", 0.0)}
+    return {
+        "objective": t["objective"],
+        "emissions_t": t["emissions_t"],
+        "energy_cost": t["energy_cost"],
+        "missed": t.get("missed_deadlines", t.get("mandatory_missed", 0.0)),
+        "unserved": t.get("unserved_units", 0.0),
+    }

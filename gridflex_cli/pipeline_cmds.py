@@ -54,8 +54,19 @@ def _run_import(kind: str, files: list[Path], db: Path, delete_missing: bool, **
     except (SourceError, WarehouseError, OSError) as exc:
         _fail(str(exc))
     elapsed = time.perf_counter() - t0
-    cols = ["file", "series", "rows", "first", "last", "estimated", "repaired", "inserted",
-            "updated", "unchanged", "deleted"]
+    cols = [
+        "file",
+        "series",
+        "rows",
+        "first",
+        "last",
+        "estimated",
+        "repaired",
+        "inserted",
+        "updated",
+        "unchanged",
+        "deleted",
+    ]
     show = table[[c for c in cols if c in table]].copy()
     for c in ("first", "last"):
         show[c] = show[c].dt.strftime("%Y-%m-%d %H:%M")
@@ -89,7 +100,8 @@ def import_em_csv(
 def import_prices(
     files: list[Path] = typer.Argument(..., help="price CSVs: Datetime, Price (<CUR>/MWh)"),
     zone: str | None = typer.Option(
-        None, help="price zone (default: the file name's prefix, e.g. GB_electricity_prices_2022.csv)"
+        None,
+        help="price zone (default: the file name's prefix, e.g. GB_electricity_prices_2022.csv)",
     ),
     tz: str | None = typer.Option(
         None,
@@ -106,7 +118,9 @@ def import_prices(
 
 @import_app.command("weather")
 def import_weather(
-    files: list[Path] = typer.Argument(..., help="Open-Meteo historical CSVs (time, temperature_2m, ...)"),
+    files: list[Path] = typer.Argument(
+        ..., help="Open-Meteo historical CSVs (time, temperature_2m, ...)"
+    ),
     site: str = typer.Option(..., help="the fleet site this weather is for"),
     utc_offset: float | None = typer.Option(
         None, help="the file's fixed UTC offset in hours (default: known for the shared exports)"
@@ -128,7 +142,9 @@ def import_load(
     value_column: str = typer.Option("value", help="value column"),
     time_column: str = typer.Option("timestamp", help="time column (naive = UTC unless --tz)"),
     unit: str = typer.Option("requests/h", help="what the value counts"),
-    agg: str = typer.Option("sum", help="sub-hourly samples to the hour: sum (counts) | mean (levels)"),
+    agg: str = typer.Option(
+        "sum", help="sub-hourly samples to the hour: sum (counts) | mean (levels)"
+    ),
     tz: str | None = typer.Option(None, help="IANA zone of naive wall-clock times"),
     fmt: str = typer.Option("telemetry", "--format", help="telemetry | helios | alibaba"),
     db: Path = DB_OPTION,
@@ -136,14 +152,27 @@ def import_load(
 ) -> None:
     """Load inference demand into staging.load (for fleets with sources.load = "csv")."""
     _run_import(
-        "load", files, db, delete_missing, site=site, series=series, series_col=series_column,
-        value_col=value_column, time_col=time_column, unit=unit, agg=agg, tz=tz, format=fmt,
+        "load",
+        files,
+        db,
+        delete_missing,
+        site=site,
+        series=series,
+        series_col=series_column,
+        value_col=value_column,
+        time_col=time_column,
+        unit=unit,
+        agg=agg,
+        tz=tz,
+        format=fmt,
     )
 
 
 @import_app.command("jobs")
 def import_jobs(
-    files: list[Path] = typer.Argument(..., help="job-queue CSVs (job_id, power_mw, duration_h, ...)"),
+    files: list[Path] = typer.Argument(
+        ..., help="job-queue CSVs (job_id, power_mw, duration_h, ...)"
+    ),
     fleet: Path | None = FLEET_OPTION,
     db: Path = DB_OPTION,
     delete_missing: bool = DELETE_OPTION,
@@ -166,7 +195,8 @@ def fleet_check(
         None, "--db", help="also check what the warehouse holds for the fleet's file sources"
     ),
     resolve_regions: bool = typer.Option(
-        False, "--resolve-regions",
+        False,
+        "--resolve-regions",
         help="look up each site's WattTime region from its lat/lon (needs WATTTIME_* credentials)",
     ),
 ) -> None:
@@ -188,8 +218,10 @@ def fleet_check(
 
         problems = warehouse_problems(Warehouse(db), fleet)
     if problems:
-        _fail(f"{file}: the warehouse {db} lacks what the fleet needs\n"
-              + "\n".join(f"  {p}" for p in problems))
+        _fail(
+            f"{file}: the warehouse {db} lacks what the fleet needs\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
     typer.echo(
         f"{file}: ok — fleet {fleet.name!r}: {len(fleet.sites)} sites ({', '.join(fleet.sites)}), "
         f"{len(fleet.classes)} inference classes ({', '.join(fleet.classes)}), jobs from "
@@ -212,8 +244,9 @@ def _resolve_regions(file: Path) -> None:
             typer.echo(f"# WattTime regions for {file} (paste into the site sections):")
             for name, s in sites.items():
                 r = client.region_from_loc(float(s["lat"]), float(s["lon"]))
-                typer.echo(f"[sites.{name}]\nwatttime_region = {r['region']!r}   "
-                           f"# {r['region_full_name']}")
+                typer.echo(
+                    f"[sites.{name}]\nwatttime_region = {r['region']!r}   # {r['region_full_name']}"
+                )
     except (HttpError, ValueError, KeyError, OSError, tomllib.TOMLDecodeError) as exc:
         _fail(str(exc))
 
@@ -231,7 +264,8 @@ def _dagster_home() -> Path:
 
 
 MODELS_OPTION = typer.Option(
-    Path(os.environ.get("GRIDFLEX_MODELS", ".gridflex/models")), "--models",
+    Path(os.environ.get("GRIDFLEX_MODELS", ".gridflex/models")),
+    "--models",
     help="checkpoint folder (env GRIDFLEX_MODELS)",
 )
 PROFILE_OPTION = typer.Option("fast", help="TFT training profile: tiny | fast | full")
@@ -257,8 +291,14 @@ def _runner(db: Path, fleet: Path | None, models: Path, profile: str, verbose: b
     from pipelines.runner import Runner
 
     _dagster_home()
-    return Runner(db=db, fleet_path=_fleet_path(fleet), models_dir=models, profile=profile,
-                  echo=typer.echo, log_level="DEBUG" if verbose else "WARNING")
+    return Runner(
+        db=db,
+        fleet_path=_fleet_path(fleet),
+        models_dir=models,
+        profile=profile,
+        echo=typer.echo,
+        log_level="DEBUG" if verbose else "WARNING",
+    )
 
 
 def _plans_table(db: Path, first, last) -> None:
@@ -308,8 +348,10 @@ def tick(
     except (RunFailed, ValueError) as exc:
         _fail(str(exc))
     _plans_table(db, a, b)
-    typer.echo(f"\nplanned {int((b - a).total_seconds() // 3600) + 1} hour(s) in "
-               f"{time.perf_counter() - t0:.1f} s (one Dagster run of hourly_tick)")
+    typer.echo(
+        f"\nplanned {int((b - a).total_seconds() // 3600) + 1} hour(s) in "
+        f"{time.perf_counter() - t0:.1f} s (one Dagster run of hourly_tick)"
+    )
 
 
 @app.command("bootstrap")
@@ -333,12 +375,18 @@ def bootstrap(
 
     start = t - pd.Timedelta(days=days)
     steps = [
-        (f"[1/3] history {start:%Y-%m-%d %H:%M} .. {t:%Y-%m-%d %H:%M} UTC from the fleet's sources",
-         lambda: r.ingest(start, t - pd.Timedelta(hours=1))),
-        (f"[2/3] train the carbon and load forecasters on it ({profile} profile)",
-         lambda: r.train(t)),
-        (f"[3/3] plan {t:%Y-%m-%d %H:%M} UTC, starting a new plan chain",
-         lambda: r.tick(t, fresh_start=True)),
+        (
+            f"[1/3] history {start:%Y-%m-%d %H:%M} .. {t:%Y-%m-%d %H:%M} UTC from the fleet's sources",
+            lambda: r.ingest(start, t - pd.Timedelta(hours=1)),
+        ),
+        (
+            f"[2/3] train the carbon and load forecasters on it ({profile} profile)",
+            lambda: r.train(t),
+        ),
+        (
+            f"[3/3] plan {t:%Y-%m-%d %H:%M} UTC, starting a new plan chain",
+            lambda: r.tick(t, fresh_start=True),
+        ),
     ]
     for title, fn in steps:
         typer.echo(title)
@@ -349,8 +397,10 @@ def bootstrap(
             _fail(str(exc))
         typer.echo(f"      done in {time.perf_counter() - tic:.1f} s")
     _plans_table(db, t, t)
-    typer.echo("Now turn on hourly_tick_schedule (make dev -> Automation), or run `gridflex tick` "
-               "every hour.")
+    typer.echo(
+        "Now turn on hourly_tick_schedule (make dev -> Automation), or run `gridflex tick` "
+        "every hour."
+    )
 
 
 @app.command("demo")
@@ -370,8 +420,14 @@ def demo(
 
     _dagster_home()
     try:
-        run_demo(db=db, hours=hours, profile=profile, models_dir=models_dir, echo=typer.echo,
-                 verbose=verbose)
+        run_demo(
+            db=db,
+            hours=hours,
+            profile=profile,
+            models_dir=models_dir,
+            echo=typer.echo,
+            verbose=verbose,
+        )
     except (RunFailed, RuntimeError) as exc:
         _fail(str(exc))
 
@@ -411,7 +467,12 @@ def backtest(
         "oracle,persistence,tft", help="comma-separated: oracle, persistence, tft"
     ),
     profile: str = typer.Option("fast", help="TFT training profile: tiny | fast | full"),
-    db: Path | None = typer.Option(None, "--db", help="also store the results in plans.backtests"),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        help="a warehouse to store the results in (plans.backtests) and, for a fleet with "
+        "jobs.source = 'table' or sources.load = 'csv', to read its job queue or demand from",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON only"),
 ) -> None:
     """Closed-loop backtest over real Electricity Maps exports: oracle, persistence and TFT forecasts vs
@@ -446,7 +507,17 @@ def backtest(
         else:
             t0 = pd.Timestamp(start)
             t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
-        data = load_data(fleet, em_csv, t0, days, weather_files=weather, price_files=prices)
+        from warehouse import Warehouse
+
+        data = load_data(
+            fleet,
+            em_csv,
+            t0,
+            days,
+            weather_files=weather,
+            price_files=prices,
+            wh=Warehouse(db) if db is not None else None,
+        )
     except (FleetError, SourceError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     for n in data.notes:

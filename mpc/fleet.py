@@ -289,7 +289,9 @@ def _format_errors(where: str, exc: ValidationError) -> str:
     lines = []
     for e in exc.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(file)"
-        lines.append(f"  {loc}: {e['msg']}")
+        got = e.get("input")
+        shown = "" if isinstance(got, dict) or e["type"] == "missing" else f" (got {got!r})"
+        lines.append(f"  {loc}: {e['msg']}{shown}")
     return f"{where}: invalid fleet file\n" + "\n".join(lines)
 
 

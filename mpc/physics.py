@@ -92,11 +92,7 @@ def capacity_factors(weather: pd.DataFrame, lat: float, lon: float) -> pd.DataFr
     n = len(ts)
 
     def col(name):
-        return (
-            weather[name].to_numpy(dtype=float)
-            if name in weather
-            else np.full(n, np.nan)
-        )
+        return weather[name].to_numpy(dtype=float) if name in weather else np.full(n, np.nan)
 
     temp, cloud, sw = col("temperature_2m"), col("cloud_cover"), col("shortwave_radiation")
     w10, w100 = col("wind_speed_10m"), col("wind_speed_100m")

@@ -155,11 +155,26 @@ def _elastic(inst: Instance, realised: bool = False) -> dict[str, float]:
     return el
 
 
+def realise_hour(one: Instance, time_limit: float = 30.0) -> Result:
+    """The committed hour as it happens: ``one`` is a one-period instance whose jobs are fixed
+    (``running``, started ones included), with the realised signals, the battery's state of charge
+    at the start and the plan's state of charge at the end as the terminal target. Inference routing
+    and the energy balance are re-optimised on what was realised (elastic: unserved demand and a
+    missed SoC target are penalised, never infeasible). Used by :func:`step` and to restate a
+    committed hour once its actual signals are known."""
+    from mpc.solve import solve_model
+
+    r = solve_model(one, ModelOptions(elastic=_elastic(one, realised=True)), method="committed",
+                    time_limit=time_limit, mip_gap=0.0, count_size=False)
+    if not r.ok:  # should not happen in elastic mode
+        raise RuntimeError(f"realised hour {one.index[0]}: {r.message}")
+    return r
+
+
 def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
              time_limit: float) -> Result:
     """The committed first hour, re-balanced against the realised signals."""
     from mpc.results import Decisions, evaluate
-    from mpc.solve import solve_model
 
     t0 = w.index[0]
     d = plan.decisions
@@ -180,8 +195,7 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
         r = evaluate(one, first, "committed", status="evaluated",
                      termination_condition="plan's first hour")
     else:
-        r = solve_model(one, ModelOptions(elastic=_elastic(w, realised=True)), method="committed",
-                        time_limit=time_limit, mip_gap=0.0, count_size=False)
+        r = realise_hour(one, time_limit)
     if not r.ok:  # should not happen in elastic mode
         raise RuntimeError(f"realised hour {t0}: {r.message}")
     # The jobs that start now were started by the plan: record them and their value.

@@ -24,9 +24,9 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
     from pipelines.defs.forecast import carbon_forecast, carbon_model, load_forecast, load_model
     from pipelines.defs.plan import mpc_plan
     from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
+    from pipelines.demo import PLAN_START
     from pipelines.lib import forecast as fc
     from pipelines.lib import plan as pl
-    from pipelines.demo import PLAN_START
     from pipelines.lib.demo_source import DEMO_EPOCH
     from pipelines.lib.ingest import ingest_window
     from warehouse import Warehouse

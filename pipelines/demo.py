@@ -33,7 +33,12 @@ EXAMPLE_QUERIES = {
 
 
 def run_demo(
-    *, db: Path, hours: int, profile: str, models_dir: Path, echo: Callable[[str], None],
+    *,
+    db: Path,
+    hours: int,
+    profile: str,
+    models_dir: Path,
+    echo: Callable[[str], None],
     verbose: bool = False,
 ) -> dict:
     """The demo through the code location's own jobs (:class:`pipelines.runner.Runner`): the ingest
@@ -45,8 +50,13 @@ def run_demo(
     from warehouse import Warehouse
 
     t_all = time.perf_counter()
-    runner = Runner(db=db, models_dir=models_dir, profile=profile, echo=echo,
-                    log_level="DEBUG" if verbose else "WARNING")
+    runner = Runner(
+        db=db,
+        models_dir=models_dir,
+        profile=profile,
+        echo=echo,
+        log_level="DEBUG" if verbose else "WARNING",
+    )
     wh = Warehouse(db)
     first, last = PLAN_START, PLAN_START + (hours - 1) * HOUR
     later = wh.query("select max(plan_hour) t from plans.runs").t[0]
@@ -68,8 +78,10 @@ def run_demo(
         f"[1/4] bootstrap: the ingest assets over the demo grid {DEMO_EPOCH:%Y-%m-%d} .. "
         f"{PLAN_START:%Y-%m-%d %H:%M} UTC (one Dagster run) into {db}"
     )
-    step("bootstrap", lambda: runner.ingest(DEMO_EPOCH, PLAN_START - HOUR,
-                                            tags={"gridflex/demo": "bootstrap"}))
+    step(
+        "bootstrap",
+        lambda: runner.ingest(DEMO_EPOCH, PLAN_START - HOUR, tags={"gridflex/demo": "bootstrap"}),
+    )
     counts = wh.query(
         """select 'staging.' || t as "table", n as rows from (
              select 'carbon_intensity' t, count(*) n from staging.carbon_intensity union all

@@ -61,8 +61,9 @@ class Runner:
         self.defs = build_defs(self.resources)
         if self.instance is None:
             self.instance = (
-                dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else
-                dg.DagsterInstance.ephemeral()
+                dg.DagsterInstance.get()
+                if os.environ.get("DAGSTER_HOME")
+                else dg.DagsterInstance.ephemeral()
             )
 
     @property
@@ -83,7 +84,8 @@ class Runner:
 
     def _check(self, result, what: str):
         failed = [
-            e for e in result.get_asset_check_evaluations()
+            e
+            for e in result.get_asset_check_evaluations()
             if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
         ]
         if failed:
@@ -118,8 +120,11 @@ class Runner:
         else:
             run_tags.update(self._range_tags(first, last))
         result = job.execute_in_process(
-            run_config=self._config(ops), instance=self.instance, tags=run_tags,
-            raise_on_error=False, **kw,
+            run_config=self._config(ops),
+            instance=self.instance,
+            tags=run_tags,
+            raise_on_error=False,
+            **kw,
         )
         what = f"hourly_tick {partition_key(first)}" + (
             f" .. {partition_key(last)}" if last is not None else ""
@@ -129,9 +134,12 @@ class Runner:
     def ingest(self, first: pd.Timestamp, last: pd.Timestamp, tags: dict | None = None):
         """The ingest assets over the hours ``first..last`` in one run (a history backfill)."""
         result = dg.materialize(
-            INGEST_ASSETS, resources=self.resources, instance=self.instance,
+            INGEST_ASSETS,
+            resources=self.resources,
+            instance=self.instance,
             tags={"gridflex/command": "ingest", **self._range_tags(first, last), **(tags or {})},
-            run_config=self._config(), raise_on_error=False,
+            run_config=self._config(),
+            raise_on_error=False,
         )
         return self._check(result, f"ingest {partition_key(first)} .. {partition_key(last)}")
 
@@ -140,8 +148,12 @@ class Runner:
         from pipelines.defs.plan import marts
 
         result = dg.materialize(
-            [marts], resources=self.resources, instance=self.instance, run_config=self._config(),
-            tags={"gridflex/command": "marts", **(tags or {})}, raise_on_error=False,
+            [marts],
+            resources=self.resources,
+            instance=self.instance,
+            run_config=self._config(),
+            tags={"gridflex/command": "marts", **(tags or {})},
+            raise_on_error=False,
         )
         return self._check(result, "marts")
 
@@ -150,9 +162,11 @@ class Runner:
         job = self.defs.resolve_job_def("retrain_models")
         cfg = {"train_end": pd.Timestamp(train_end).isoformat(), "history_days": history_days}
         result = job.execute_in_process(
-            run_config=self._config({"carbon_model": {"config": cfg},
-                                     "load_model": {"config": cfg}}),
-            instance=self.instance, tags={"gridflex/command": "train", **(tags or {})},
+            run_config=self._config(
+                {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}
+            ),
+            instance=self.instance,
+            tags={"gridflex/command": "train", **(tags or {})},
             raise_on_error=False,
         )
         return self._check(result, f"retrain_models on data before {partition_key(train_end)}")

@@ -70,7 +70,9 @@ class Write:
 
     def __post_init__(self) -> None:
         if self.mode not in ("replace", "upsert", "delete"):
-            raise ValueError(f"Write.mode must be 'replace', 'upsert' or 'delete', got {self.mode!r}")
+            raise ValueError(
+                f"Write.mode must be 'replace', 'upsert' or 'delete', got {self.mode!r}"
+            )
         if self.mode == "delete" and not (self.scope or self.window is not None):
             raise ValueError(f"{self.table}: a delete needs a scope or a window")
         deletes = self.mode != "upsert" and (self.scope or self.window is not None)

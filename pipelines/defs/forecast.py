@@ -154,7 +154,9 @@ def _complete(target: str, fleet, frame: pd.DataFrame) -> dg.AssetCheckResult:
     n_series = len(fleet.sites) if target == "carbon" else len(fleet.classes)
     want = n_series * fleet.planning.horizon_h
     per = frame.groupby("issued_at").agg(n=("p50", "size"), s=("series", "nunique"))
-    bad = ~((frame.p10 <= frame.p50) & (frame.p50 <= frame.p90)) | frame.p50.isna() | (frame.p50 < 0)
+    bad = (
+        ~((frame.p10 <= frame.p50) & (frame.p50 <= frame.p90)) | frame.p50.isna() | (frame.p50 < 0)
+    )
     short = per[(per.n != want) | (per.s != n_series)]
     ok = short.empty and not bad.any()
     return dg.AssetCheckResult(
@@ -163,7 +165,8 @@ def _complete(target: str, fleet, frame: pd.DataFrame) -> dg.AssetCheckResult:
         metadata={
             "issues": len(per),
             "rows_per_issue": want,
-            "incomplete_issues": ", ".join(f"{t:%Y-%m-%d %H:%M}" for t in short.index[:10]) or "none",
+            "incomplete_issues": ", ".join(f"{t:%Y-%m-%d %H:%M}" for t in short.index[:10])
+            or "none",
             "invalid_rows": int(bad.sum()),
             "degraded_rows": int(frame.degraded.sum()),
         },

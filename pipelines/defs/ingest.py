@@ -35,8 +35,11 @@ def _spec(name: str, asset: str, description: str, blocking: bool = False) -> dg
 
 
 def _result(name: str, outcome: ck.CheckOutcome, *, warn: bool = False) -> dg.AssetCheckResult:
-    md = {k: (dg.MetadataValue.md(v.to_markdown(index=False)) if isinstance(v, pd.DataFrame) else v)
-          for k, v in outcome.metadata.items() if v is not None}
+    md = {
+        k: (dg.MetadataValue.md(v.to_markdown(index=False)) if isinstance(v, pd.DataFrame) else v)
+        for k, v in outcome.metadata.items()
+        if v is not None
+    }
     if outcome.problem:
         md["problem"] = outcome.problem
     return dg.AssetCheckResult(
@@ -75,12 +78,19 @@ def _run(context: dg.AssetExecutionContext, signal: str, warehouse, fleet) -> tu
     **INGEST,
     description="Grid carbon intensity (gCO2eq/kWh) per zone -> staging.carbon_intensity",
     check_specs=[
-        _spec("carbon_in_range", "carbon_intensity",
-              "Every value of the fleet's series written in the window is finite and within "
-              "0..2000 gCO2eq/kWh", blocking=True),
-        _spec("carbon_no_gaps", "carbon_intensity",
-              f"No missing hours in the {ck.CHECK_DAYS} days up to the hour planned, for the series "
-              "the fleet plans on (warns: the planner degrades to persistence on lag)"),
+        _spec(
+            "carbon_in_range",
+            "carbon_intensity",
+            "Every value of the fleet's series written in the window is finite and within "
+            "0..2000 gCO2eq/kWh",
+            blocking=True,
+        ),
+        _spec(
+            "carbon_no_gaps",
+            "carbon_intensity",
+            f"No missing hours in the {ck.CHECK_DAYS} days up to the hour planned, for the series "
+            "the fleet plans on (warns: the planner degrades to persistence on lag)",
+        ),
     ],
 )
 def carbon_intensity(
@@ -104,8 +114,12 @@ def carbon_intensity(
     description="Observed weather and weather forecasts issued in the window -> "
     "staging.weather_observed / staging.weather_forecast",
     check_specs=[
-        _spec("weather_forecasts_not_from_future", "weather",
-              "Forecasts issued in the window describe hours at or after their issue", blocking=True),
+        _spec(
+            "weather_forecasts_not_from_future",
+            "weather",
+            "Forecasts issued in the window describe hours at or after their issue",
+            blocking=True,
+        ),
     ],
 )
 def weather(context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource):
@@ -123,9 +137,12 @@ def weather(context: dg.AssetExecutionContext, warehouse: WarehouseResource, fle
     description="Day-ahead electricity prices per zone, for the window and the planning "
     "horizon after it (published ahead) -> staging.prices",
     check_specs=[
-        _spec("prices_present", "prices",
-              "A plausible price for every zone the fleet pays, over the window and the horizon "
-              "after it (warns: the planner uses the price 24 h earlier)"),
+        _spec(
+            "prices_present",
+            "prices",
+            "A plausible price for every zone the fleet pays, over the window and the horizon "
+            "after it (warns: the planner uses the price 24 h earlier)",
+        ),
     ],
 )
 def prices(context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource):
@@ -159,9 +176,12 @@ def generation(
     **INGEST,
     description="Inference demand per class (requests/h) -> staging.load",
     check_specs=[
-        _spec("inference_no_gaps", "inference_demand",
-              f"No missing hours in the {ck.CHECK_DAYS} days up to the hour planned, for every "
-              "class of the fleet (warns: the planner degrades to persistence)"),
+        _spec(
+            "inference_no_gaps",
+            "inference_demand",
+            f"No missing hours in the {ck.CHECK_DAYS} days up to the hour planned, for every "
+            "class of the fleet (warns: the planner degrades to persistence)",
+        ),
     ],
 )
 def inference_demand(
@@ -169,8 +189,9 @@ def inference_demand(
 ):
     got, md, _, end = _run(context, "inference", warehouse, fleet)
     yield dg.MaterializeResult(metadata=md)
-    yield _result("inference_no_gaps", ck.load_gaps(warehouse.get(), fleet.load(), end - HOUR),
-                  warn=True)
+    yield _result(
+        "inference_no_gaps", ck.load_gaps(warehouse.get(), fleet.load(), end - HOUR), warn=True
+    )
 
 
 @dg.asset(

@@ -68,21 +68,28 @@ def mpc_plan(
     for i, t0 in enumerate(hours):  # in order: each hour needs the state the previous one wrote
         try:
             o = pl.plan_hour(
-                wh, f, t0, restate=config.restate and i == 0,
+                wh,
+                f,
+                t0,
+                restate=config.restate and i == 0,
                 fresh_start=config.fresh_start and i == 0,
             )
         except pl.PlanError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         outcomes.append(o)
         if o.unchanged:
-            context.log.info(f"plan {t0:%Y-%m-%d %H:%M}: already planned from the same inputs; unchanged")
+            context.log.info(
+                f"plan {t0:%Y-%m-%d %H:%M}: already planned from the same inputs; unchanged"
+            )
             continue
         if o.restated_hours:
             context.log.warning(
                 f"plan {t0:%Y-%m-%d %H:%M}: restated; {o.restated_hours} later plan(s) removed"
             )
         if o.forecast.degraded:
-            context.log.warning(f"plan {t0:%Y-%m-%d %H:%M}: DEGRADED — {'; '.join(o.forecast.reasons)}")
+            context.log.warning(
+                f"plan {t0:%Y-%m-%d %H:%M}: DEGRADED — {'; '.join(o.forecast.reasons)}"
+            )
         if o.status != "optimal":
             context.log.warning(f"plan {t0:%Y-%m-%d %H:%M}: status {o.status}, gap {o.gap:.4f}")
         context.log.info(

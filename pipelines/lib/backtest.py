@@ -11,12 +11,14 @@ The fleet runs hour by hour (:func:`mpc.receding.simulate`) over realised signal
 - ``carbon_agnostic``: what a data centre does today (jobs as soon as possible at home, inference at home,
   passive energy).
 
-Realised signals: carbon intensity from Electricity Maps exports (one zone per site, direct factors);
-prices from price files when given (else a flat 80 $/MWh, so only carbon differs between hours); cooling
-and on-site generation from weather files when given (PV from a clear-sky model times the observed cloud
-cover, wind from the 10 m speed scaled to hub height); inference demand and the job queue from the
-synthetic demo generator over the same dates (real load traces carry no site/class structure) — said in
-the report.
+Realised signals: carbon intensity from Electricity Maps exports (one zone per site, the fleet's
+factor); prices from price files when given (else a flat 80 $/MWh, so only carbon differs between hours);
+cooling and on-site generation from weather files when given (:mod:`mpc.physics`: PV from a clear-sky
+model times the observed cloud cover, wind from the 10 m speed scaled to hub height). The fleet is taken
+as it is — its site and class names, its job queue: ``jobs.source = "csv"`` reads its file, ``"table"``
+the warehouse's ``staging.jobs``; inference demand comes from the warehouse's ``staging.load`` for
+``sources.load = "csv"``. Otherwise both come from the synthetic demo generator over the same dates, keyed
+to the fleet's names (:func:`pipelines.lib.demo_source.demo_for_fleet`) — said in the report.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mpc.fleet import Fleet
@@ -51,6 +52,56 @@ def _zone_of(path: Path) -> str:
     return path.name.split("_")[0]
 
 
+def fleet_jobs_and_demand(fleet: Fleet, index: pd.DatetimeIndex, start, end, wh=None, notes=None):
+    """The fleet's own job queue (released in ``[start, end)``) and inference demand over ``index``:
+    from its job file / the warehouse where the fleet says so, else the demo generator keyed to its
+    names."""
+    from mpc.instance import jobs_from_frame
+    from pipelines.lib.demo_source import demo_for_fleet
+
+    notes = notes if notes is not None else []
+    demo = demo_for_fleet(fleet, index[0], end + 2 * DAY)
+    src = fleet.jobs.source
+    if src == "csv":
+        from sources.jobs import read_job_queue_csv
+
+        jobs, _ = read_job_queue_csv(fleet.jobs.path, known_sites=list(fleet.sites))
+        notes.append(f"job queue: {fleet.jobs.path}")
+    elif src == "table":
+        if wh is None:
+            raise ValueError("jobs.source = 'table': give --db, the warehouse holding staging.jobs")
+        jobs = wh.query(
+            "select job_id, power_mw, duration_h, release, deadline, value, "
+            "eligible_sites from staging.jobs"
+        )
+        jobs["eligible_sites"] = [list(x) for x in jobs.eligible_sites]
+        notes.append("job queue: the warehouse's staging.jobs")
+    else:
+        jobs = demo["jobs"]
+        notes.append("job queue: synthetic demo generator over the same dates")
+    jobs = jobs[(jobs.release >= start) & (jobs.release < end)]
+    if fleet.sources.load == "csv":
+        if wh is None:
+            raise ValueError("sources.load = 'csv': give --db, the warehouse holding staging.load")
+        from pipelines.lib.forecast import load_history
+
+        d = load_history(wh, fleet, index[0], index[-1] + HOUR)
+        demand = d.pivot(index="ts", columns="series", values="value").reindex(index)
+        missing = int(demand.isna().sum().sum())
+        if missing:
+            raise ValueError(
+                f"staging.load lacks {missing} class-hour(s) in {index[0]}..{index[-1]}"
+            )
+        notes.append("inference demand: the warehouse's staging.load")
+    else:
+        demand = demo["inference"].pivot_table(index="ts", columns="series", values="value")
+        demand = demand.reindex(index)
+        notes.append("inference demand: synthetic demo generator over the same dates")
+    home = fleet.jobs.home_site
+    homes = {r.job_id: home for r in jobs.itertuples() if home and home in r.eligible_sites}
+    return jobs_from_frame(jobs, homes or None), demand[list(fleet.classes)]
+
+
 def load_data(
     fleet: Fleet,
     em_files: Sequence[Path],
@@ -59,11 +110,10 @@ def load_data(
     *,
     weather_files: Sequence[Path] = (),
     price_files: Sequence[Path] = (),
+    wh=None,
 ) -> BacktestData:
     """Assemble the realised signals for ``[start - 1 day, start + days)`` and the carbon history."""
-    from mpc.instance import jobs_from_frame
-    from pipelines.lib.demo_source import demo_window
-    from sources.demo import pv_capacity_factor, wind_power_curve
+    from mpc.physics import capacity_factors
     from sources.em_csv import read_em_csv
 
     notes = []
@@ -71,7 +121,7 @@ def load_data(
     index = pd.date_range(start - DAY, end - HOUR, freq="h", tz="UTC")
     frames = [read_em_csv(p)[0] for p in em_files]
     em = pd.concat(frames, ignore_index=True)
-    em = em[em.factor == fleet.planning.carbon_signal.split(":")[1]]
+    em = em[em.factor == fleet.carbon_factor]
     carbon = pd.DataFrame(index=index)
     history = []
     for site, cfg in fleet.sites.items():
@@ -111,31 +161,17 @@ def load_data(
             .bfill()
         )
         kappa[site] = fleet.kappa(site, w.temperature_2m)
-        sw = _clear_sky_shortwave(index, cfg.lat, cfg.lon, w.cloud_cover.to_numpy())
-        pv = pv_capacity_factor(sw, w.temperature_2m.to_numpy())
-        wind = wind_power_curve(w.wind_speed_10m.to_numpy() / 0.72 / 3.6)
-        gen[site] = fleet.generation_mw(site, pv, wind)
+        cf = capacity_factors(w.rename_axis("ts").reset_index(), cfg.lat, cfg.lon)
+        gen[site] = fleet.generation_mw(site, cf.pv_cf.to_numpy(), cf.wind_cf.to_numpy())
     if not weather:
         notes.append("no weather files: cooling at kappa0 and no on-site generation")
     price = _read_prices(fleet, price_files, index, notes)
-    demo = demo_window(index[0], end + 2 * DAY)
-    inf = demo["inference"]
-    demand = inf.pivot_table(index="ts", columns="series", values="value").reindex(index)[
-        list(fleet.classes)
-    ]
-    jobs = demo["jobs"]
-    jobs = jobs[(jobs.release >= start) & (jobs.release < end)]
-    jobs = jobs.assign(
-        eligible_sites=[[s for s in e if s in fleet.sites] for e in jobs.eligible_sites]
-    )
-    notes.append("inference demand and job queue: synthetic demo generator over the same dates")
-    realised = fleet.signals(
-        carbon=carbon, price=price, generation=gen, kappa=kappa, demand=demand
-    )
+    jobs, demand = fleet_jobs_and_demand(fleet, index, start, end, wh, notes)
+    realised = fleet.signals(carbon=carbon, price=price, generation=gen, kappa=kappa, demand=demand)
     return BacktestData(
         realised,
         pd.concat(history, ignore_index=True),
-        jobs_from_frame(jobs),
+        jobs,
         start,
         days * 24,
         notes,
@@ -180,14 +216,6 @@ def _read_prices(fleet: Fleet, files: Sequence[Path], index, notes) -> pd.DataFr
             s = s.fillna(s.shift(24)).ffill().bfill()
         price[site] = s.to_numpy()
     return price
-
-
-def _clear_sky_shortwave(
-    index: pd.DatetimeIndex, lat: float, lon: float, cloud: np.ndarray
-) -> np.ndarray:
-    from sources.demo import _clear_sky, _shortwave  # the demo's documented irradiance model
-
-    return _shortwave(_clear_sky(index, lat, lon), np.nan_to_num(cloud, nan=50.0))
 
 
 def day_ahead_prices(fn: Callable, realised) -> Callable:
@@ -336,12 +364,12 @@ def load_demo_data(
     fleet: Fleet, start: pd.Timestamp, days: int, history_days: int = 21
 ) -> BacktestData:
     """The same closed-loop inputs from the built-in demo grid (realised = the demo's observed series)."""
-    from mpc.instance import jobs_from_frame
-    from pipelines.lib.demo_source import demo_window
+    from mpc.physics import capacity_factors
+    from pipelines.lib.demo_source import demo_for_fleet
 
     end = start + days * DAY
     index = pd.date_range(start - DAY, end - HOUR, freq="h", tz="UTC")
-    w = demo_window(start - history_days * DAY, end)
+    w = demo_for_fleet(fleet, start - history_days * DAY, end)
     site_of = {fleet.carbon_series(s): s for s in fleet.sites}
     c = w["carbon"][w["carbon"].series.isin(list(site_of))].assign(
         site=lambda d: d.series.map(site_of)
@@ -355,25 +383,12 @@ def load_demo_data(
     pw = w["prices"].pivot(index="ts", columns="zone", values="price").reindex(index)
     price = pd.DataFrame({s: pw[z].to_numpy() for s, z in zone_of.items()}, index=index)
     gen, kappa = pd.DataFrame(index=index), pd.DataFrame(index=index)
-    for site in fleet.sites:
-        g = w["generation"][w["generation"].site == site].set_index("ts").reindex(index)
-        gen[site] = fleet.generation_mw(site, g.pv_cf, g.wind_cf)
+    for site, cfg in fleet.sites.items():
         t = w["weather"][w["weather"].location == site].set_index("ts").reindex(index)
+        cf = capacity_factors(t.rename_axis("ts").reset_index(), cfg.lat, cfg.lon)
+        gen[site] = fleet.generation_mw(site, cf.pv_cf.to_numpy(), cf.wind_cf.to_numpy())
         kappa[site] = fleet.kappa(site, t.temperature_2m)
-    demand = (
-        w["inference"]
-        .pivot_table(index="ts", columns="series", values="value")
-        .reindex(index)[list(fleet.classes)]
-    )
-    jobs = w["jobs"][(w["jobs"].release >= start) & (w["jobs"].release < end)]
-    realised = fleet.signals(
-        carbon=carbon, price=price, generation=gen, kappa=kappa, demand=demand
-    )
-    return BacktestData(
-        realised,
-        hist,
-        jobs_from_frame(jobs),
-        start,
-        days * 24,
-        ["demo grid: every series synthetic (sources/demo.py)"],
-    )
+    notes = ["demo grid: every series synthetic (sources/demo.py)"]
+    jobs, demand = fleet_jobs_and_demand(fleet, index, start, end, None, notes)
+    realised = fleet.signals(carbon=carbon, price=price, generation=gen, kappa=kappa, demand=demand)
+    return BacktestData(realised, hist, jobs, start, days * 24, notes)

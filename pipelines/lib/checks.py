@@ -102,8 +102,9 @@ def carbon_gaps(wh: Warehouse, fleet: Fleet, t_end) -> CheckOutcome:
     md = {
         "missing_hours": int(df.missing_hours.sum()),
         "absent_series": ", ".join(absent) or "none",
-        "per_series": df[["key", "missing_hours", "hours_behind", "latest"]]
-        .rename(columns={"key": "series"}),
+        "per_series": df[["key", "missing_hours", "hours_behind", "latest"]].rename(
+            columns={"key": "series"}
+        ),
     }
     problems = factor_mismatch(wh, fleet, absent)
     if problems:
@@ -132,8 +133,9 @@ def load_gaps(wh: Warehouse, fleet: Fleet, t_end) -> CheckOutcome:
     md = {
         "missing_hours": int(df.missing_hours.sum()),
         "classes_found": int(df.latest.notna().sum()),
-        "per_class": df[["key", "missing_hours", "hours_behind", "latest"]]
-        .rename(columns={"key": "class"}),
+        "per_class": df[["key", "missing_hours", "hours_behind", "latest"]].rename(
+            columns={"key": "class"}
+        ),
     }
     ok = md["missing_hours"] == 0 and md["classes_found"] == len(classes)
     return CheckOutcome(ok, md, None if ok else f"{md['missing_hours']} class-hour(s) missing")
@@ -148,8 +150,11 @@ def weather_not_from_future(wh: Warehouse, fleet: Fleet, start, end) -> CheckOut
         [list(fleet.sites), _py(start), _py(end)],
     ).n[0]
     ok = int(n) == 0
-    return CheckOutcome(ok, {"rows_before_their_issue": int(n)},
-                        None if ok else f"{int(n)} forecast row(s) describe hours before their issue")
+    return CheckOutcome(
+        ok,
+        {"rows_before_their_issue": int(n)},
+        None if ok else f"{int(n)} forecast row(s) describe hours before their issue",
+    )
 
 
 def prices_present(wh: Warehouse, fleet: Fleet, start, end) -> CheckOutcome:
@@ -170,8 +175,13 @@ def prices_present(wh: Warehouse, fleet: Fleet, start, end) -> CheckOutcome:
     bad = int(df.bad.sum())
     md = {"hours_expected_per_zone": expected, "missing_zone_hours": missing, "out_of_range": bad}
     ok = missing == 0 and bad == 0
-    problem = None if ok else (
-        f"{missing} zone-hour(s) without a price (the planner uses the price 24 h earlier)"
-        if bad == 0 else f"{bad} price(s) outside {lo:g}..{hi:g}"
+    problem = (
+        None
+        if ok
+        else (
+            f"{missing} zone-hour(s) without a price (the planner uses the price 24 h earlier)"
+            if bad == 0
+            else f"{bad} price(s) outside {lo:g}..{hi:g}"
+        )
     )
     return CheckOutcome(ok, md, problem)

@@ -110,12 +110,26 @@ def fetch_carbon(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
     zones = sorted({s.zone for s in fleet.sites.values()})
     if src == "demo":
         frame = demo_for_fleet(fleet, start, end)["carbon"]
-        return Fetched("carbon", "demo", [("staging.carbon_intensity", frame)], RepairReport("demo"),
-                       preview=frame)
+        return Fetched(
+            "carbon",
+            "demo",
+            [("staging.carbon_intensity", frame)],
+            RepairReport("demo"),
+            preview=frame,
+        )
     if src == "electricitymaps_csv":
         series = [fleet.carbon_series(s) for s in fleet.sites]
-        return _file_source(wh, "carbon", "electricitymaps_csv", "staging.carbon_intensity",
-                            "series", series, start, end, "gridflex import em-csv FILE...")
+        return _file_source(
+            wh,
+            "carbon",
+            "electricitymaps_csv",
+            "staging.carbon_intensity",
+            "series",
+            series,
+            start,
+            end,
+            "gridflex import em-csv FILE...",
+        )
     if src == "electricitymaps_api":
         return _electricitymaps(fleet, zones, start, end)
     if src == "watttime":
@@ -128,8 +142,9 @@ def _electricitymaps(fleet: Fleet, zones: list[str], start, end) -> Fetched:
 
     factor = fleet.carbon_factor
     plan = fleet.sources.electricitymaps_plan
-    out = Fetched("carbon", f"electricitymaps_api ({plan} plan)",
-                  report=RepairReport("electricitymaps_api"))
+    out = Fetched(
+        "carbon", f"electricitymaps_api ({plan} plan)", report=RepairReport("electricitymaps_api")
+    )
     parts = []
     with ElectricityMapsClient.from_env(emission_factor=factor) as client:
         for z in zones:
@@ -172,15 +187,14 @@ def _watttime(fleet: Fleet, start, end) -> Fetched:
     for s in fleet.sites.values():
         zones_of.setdefault(s.watttime_region, set()).add(s.zone)
     parts = []
-    with WattTimeClient.from_env() as client:
+    # WattTime answers at most about a month of 5-minute points per request: chunk long backfills
+    with WattTimeClient.from_env(max_days_per_call=30) as client:
         for region in sorted(zones_of):
             frame, rep = client.historical(region, start - REVISION_WINDOW, end, signal_type)
             out.report = out.report.merge(rep)
             for zone in sorted(zones_of[region]):
                 parts.append(
-                    frame.assign(
-                        series=f"{zone}:marginal:{signal_type}", zone=zone, region=region
-                    )
+                    frame.assign(series=f"{zone}:marginal:{signal_type}", zone=zone, region=region)
                 )
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     out.writes = [("staging.carbon_intensity", frame)] if not frame.empty else []
@@ -198,14 +212,28 @@ def fetch_weather(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
     src = fleet.sources.weather
     if src == "demo":
         d = demo_for_fleet(fleet, start, end)
-        return Fetched("weather", "demo",
-                       [("staging.weather_observed", d["weather"]),
-                        ("staging.weather_forecast", d["weather_forecast"])],
-                       RepairReport("demo"), preview=d["weather"])
+        return Fetched(
+            "weather",
+            "demo",
+            [
+                ("staging.weather_observed", d["weather"]),
+                ("staging.weather_forecast", d["weather_forecast"]),
+            ],
+            RepairReport("demo"),
+            preview=d["weather"],
+        )
     if src == "csv":
-        return _file_source(wh, "weather", "weather csv", "staging.weather_observed", "location",
-                            list(fleet.sites), start, end,
-                            "gridflex import weather FILE --site NAME")
+        return _file_source(
+            wh,
+            "weather",
+            "weather csv",
+            "staging.weather_observed",
+            "location",
+            list(fleet.sites),
+            start,
+            end,
+            "gridflex import weather FILE --site NAME",
+        )
     return _openmeteo(wh, fleet, start, end)
 
 
@@ -214,8 +242,11 @@ def _drop_empty(frame: pd.DataFrame, report: RepairReport, what: str) -> pd.Data
     from sources.openmeteo import HOURLY
 
     empty = frame[HOURLY].isna().all(axis=1)
-    report.add("empty_row_dropped", int(empty.sum()),
-               f"{what}: {int(empty.sum())} hour(s) without any value (not available yet)")
+    report.add(
+        "empty_row_dropped",
+        int(empty.sum()),
+        f"{what}: {int(empty.sum())} hour(s) without any value (not available yet)",
+    )
     return frame[~empty]
 
 
@@ -229,8 +260,9 @@ def _openmeteo(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
     issued_by = _latest_forecast_issue(wh, list(fleet.sites), start)
     with OpenMeteoClient.from_env() as client:
         for site, s in fleet.sites.items():
-            a, rep = client.archive(s.lat, s.lon, (start - WEATHER_REVISION).date(),
-                                    (end - HOUR).date(), location=site)
+            a, rep = client.archive(
+                s.lat, s.lon, (start - WEATHER_REVISION).date(), (end - HOUR).date(), location=site
+            )
             out.report = out.report.merge(rep)
             a = a[(a.ts >= start - WEATHER_REVISION) & (a.ts < end)]
             obs.append(_drop_empty(a, out.report, f"archive {site}"))
@@ -244,8 +276,13 @@ def _openmeteo(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
                 # a window in the past with no forecast stored from before it: the
                 # historical-forecast endpoint gives what short-lead forecasts said (training
                 # covariates; a plan for a past hour says when it had to use them)
-                h, rep = client.historical_forecast(s.lat, s.lon, (start - pd.Timedelta(days=1)).date(),
-                                                    (end - HOUR).date(), location=site)
+                h, rep = client.historical_forecast(
+                    s.lat,
+                    s.lon,
+                    (start - pd.Timedelta(days=1)).date(),
+                    (end - HOUR).date(),
+                    location=site,
+                )
                 out.report = out.report.merge(rep)
                 h = h[h.ts < min(end, issued)]
                 fcs.append(_drop_empty(h, out.report, f"historical forecast {site}"))
@@ -255,8 +292,11 @@ def _openmeteo(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
                 )
     obs_f = pd.concat(obs, ignore_index=True)
     fc_f = pd.concat(fcs, ignore_index=True)
-    out.writes = [(t, f) for t, f in (("staging.weather_observed", obs_f),
-                                       ("staging.weather_forecast", fc_f)) if not f.empty]
+    out.writes = [
+        (t, f)
+        for t, f in (("staging.weather_observed", obs_f), ("staging.weather_forecast", fc_f))
+        if not f.empty
+    ]
     out.preview = obs_f
     return out
 
@@ -296,11 +336,20 @@ def fetch_generation(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
         if ws.empty:
             continue
         cf = capacity_factors(ws, s.lat, s.lon)
-        parts.append(pd.DataFrame({
-            "site": site, "ts": cf.ts, "pv_cf": cf.pv_cf, "wind_cf": cf.wind_cf,
-            "weather_quality": ws["quality"].to_numpy(), "derived": cf.derived.to_numpy(),
-            "source": "physics", "received_at": ws["received_at"].to_numpy(),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "site": site,
+                    "ts": cf.ts,
+                    "pv_cf": cf.pv_cf,
+                    "wind_cf": cf.wind_cf,
+                    "weather_quality": ws["quality"].to_numpy(),
+                    "derived": cf.derived.to_numpy(),
+                    "source": "physics",
+                    "received_at": ws["received_at"].to_numpy(),
+                }
+            )
+        )
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     have = set(frame.site[(frame.ts >= start) & (frame.ts < end)]) if len(frame) else set()
     missing = sorted(set(fleet.sites) - have)
@@ -327,29 +376,50 @@ def fetch_prices(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
     """Day-ahead prices for ``[start, end)`` (callers pass the end of the planning horizon)."""
     zones = sorted({s.price_zone or s.zone for s in fleet.sites.values()})
     if fleet.sources.prices == "csv":
-        return _file_source(wh, "prices", "prices csv", "staging.prices", "zone", zones, start, end,
-                            "gridflex import prices FILE --zone ZONE")
+        return _file_source(
+            wh,
+            "prices",
+            "prices csv",
+            "staging.prices",
+            "zone",
+            zones,
+            start,
+            end,
+            "gridflex import prices FILE --zone ZONE",
+        )
     frame = demo_for_fleet(fleet, start, end)["prices"]
-    return Fetched("prices", "demo", [("staging.prices", frame)], RepairReport("demo"),
-                   preview=frame)
+    return Fetched(
+        "prices", "demo", [("staging.prices", frame)], RepairReport("demo"), preview=frame
+    )
 
 
 def fetch_inference(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
     if fleet.sources.load == "csv":
-        return _file_source(wh, "inference", "load csv", "staging.load", "series",
-                            list(fleet.classes), start, end,
-                            "gridflex import load FILE --site SITE --series CLASS")
+        return _file_source(
+            wh,
+            "inference",
+            "load csv",
+            "staging.load",
+            "series",
+            list(fleet.classes),
+            start,
+            end,
+            "gridflex import load FILE --site SITE --series CLASS",
+        )
     frame = demo_for_fleet(fleet, start, end)["inference"]
-    return Fetched("inference", "demo", [("staging.load", frame)], RepairReport("demo"),
-                   preview=frame)
+    return Fetched(
+        "inference", "demo", [("staging.load", frame)], RepairReport("demo"), preview=frame
+    )
 
 
 def fetch_jobs(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
     """Jobs released in ``[start, end)`` (callers pass the end of the planning horizon)."""
     src = fleet.jobs.source
     if src == "table":
-        n = wh.query("select count(*) n from staging.jobs where release >= ? and release < ?",
-                     [_py(start), _py(end)]).n[0]
+        n = wh.query(
+            "select count(*) n from staging.jobs where release >= ? and release < ?",
+            [_py(start), _py(end)],
+        ).n[0]
         out = Fetched("jobs", "staging.jobs", report=RepairReport("staging.jobs"))
         out.notes.append(f"jobs.source = 'table': {int(n)} imported job(s) released in the window")
         return out
@@ -360,11 +430,16 @@ def fetch_jobs(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
         jobs = jobs[(jobs.release >= start) & (jobs.release < end)]
         label = "csv"
     else:
-        jobs, report, label = demo_for_fleet(fleet, start, end)["jobs"], RepairReport("demo"), "demo"
+        jobs, report, label = (
+            demo_for_fleet(fleet, start, end)["jobs"],
+            RepairReport("demo"),
+            "demo",
+        )
     received = jobs["release"] if label == "demo" else pd.Timestamp.now(tz="UTC")
     jobs = jobs.assign(source=label, received_at=received)
-    return Fetched("jobs", label, [("staging.jobs", jobs)] if len(jobs) else [], report,
-                   preview=jobs)
+    return Fetched(
+        "jobs", label, [("staging.jobs", jobs)] if len(jobs) else [], report, preview=jobs
+    )
 
 
 FETCHERS = {

@@ -40,18 +40,24 @@ def warehouse_problems(wh: Warehouse, fleet: Fleet) -> list[str]:
         have_w = _present(wh, "staging.weather_observed", "location", list(fleet.sites))
         for site in fleet.sites:
             if site not in have_w:
-                out.append(f"no weather stored for site {site}: `gridflex import weather FILE "
-                           f"--site {site}`")
+                out.append(
+                    f"no weather stored for site {site}: `gridflex import weather FILE "
+                    f"--site {site}`"
+                )
     if fleet.sources.load == "csv":
         have_l = _present(wh, "staging.load", "series", list(fleet.classes))
         for k, c in fleet.classes.items():
             if k not in have_l:
-                out.append(f"no inference demand stored for class {k}: `gridflex import load FILE "
-                           f"--site {c.home} --series {k}`")
+                out.append(
+                    f"no inference demand stored for class {k}: `gridflex import load FILE "
+                    f"--site {c.home} --series {k}`"
+                )
     if fleet.jobs.source == "table":
         jobs = wh.query("select job_id, eligible_sites from staging.jobs")
         if jobs.empty:
-            out.append("jobs.source = 'table' but staging.jobs is empty: `gridflex import jobs FILE`")
+            out.append(
+                "jobs.source = 'table' but staging.jobs is empty: `gridflex import jobs FILE`"
+            )
         for r in jobs.itertuples():
             unknown = sorted(set(r.eligible_sites) - set(fleet.sites))
             if unknown:

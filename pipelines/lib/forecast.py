@@ -111,15 +111,44 @@ def weather_as_known(wh: Warehouse, sites: list[str], start, end, issued_by=None
     )
 
 
-def future_covariates(wh: Warehouse, fleet: Fleet, target: str, issues, horizon: int):
+def future_covariates(
+    wh: Warehouse, fleet: Fleet, target: str, issues, horizon: int, *, stand_in_before=None
+):
     """Known-future inputs for forecasts issued at ``issues``: weather forecasts as known at each issue
-    time, keyed (series, issued_at, ts). ``None`` for targets without known-future inputs."""
-    if target != "carbon":
+    time, keyed (series, issued_at, ts). ``None`` for targets without known-future inputs.
+
+    ``stand_in_before``: for target hours before this time that no forecast issued by the issue time
+    covers (history bootstrapped from the historical-forecast endpoint keeps no forecasts *as issued*,
+    only the short-lead value of each hour), use the latest forecast issued at or before the hour
+    itself instead — what is known *now* about hours that have passed, never about the future. The
+    count is logged: validation on such stand-ins flatters accuracy a little."""
+    spec = spec_for(target, horizon, fleet)
+    if target != "carbon" or not spec.known_reals:
         return None
     parts = []
+    stand_in = 0
     for t in pd.DatetimeIndex(issues):
         w = weather_as_known(wh, list(fleet.sites), t, t + horizon * HOUR, issued_by=t)
+        if stand_in_before is not None:
+            full = pd.MultiIndex.from_product(
+                [list(fleet.sites), pd.date_range(t, periods=horizon, freq="h", tz="UTC")],
+                names=["series", "ts"],
+            )
+            have = pd.MultiIndex.from_frame(w[["series", "ts"]]) if len(w) else full[:0]
+            need = full.difference(have)
+            need = need[need.get_level_values("ts") < pd.Timestamp(stand_in_before)]
+            if len(need):
+                latest = weather_as_known(wh, list(fleet.sites), t, t + horizon * HOUR)
+                extra = latest.set_index(["series", "ts"]).reindex(need).dropna().reset_index()
+                stand_in += len(extra)
+                w = pd.concat([w, extra], ignore_index=True)
         parts.append(w.assign(issued_at=t))
+    if stand_in:
+        log.info(
+            "%d weather covariate value(s) of past hours stood in for forecasts not recorded "
+            "as issued (latest forecast at or before the hour)",
+            stand_in,
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -207,8 +236,11 @@ def train_model(
         if frame.empty:
             raise ValueError(f"no {target} history in the warehouse before {train_end}")
         if trimmed:
-            log.info("%s: trained on the hours after the last gap (%d hour(s) before it left out)",
-                     model_id, trimmed)
+            log.info(
+                "%s: trained on the hours after the last gap (%d hour(s) before it left out)",
+                model_id,
+                trimmed,
+            )
         out = Path(out_root) / target / model_id
         model = tft.train(frame, spec, out, cfg)
         # persistence on the same validation targets: issues every 24 h inside the validation period
@@ -217,7 +249,9 @@ def train_model(
             val_start, frame.ts.max() + HOUR - pd.Timedelta(hours=spec.horizon), freq="24h"
         )
         pers = attach_actuals(persistence(frame, issues, spec.horizon), frame)
-        future = future_covariates(wh, fleet, target, issues, spec.horizon)
+        future = future_covariates(
+            wh, fleet, target, issues, spec.horizon, stand_in_before=train_end
+        )
         tftf = attach_actuals(tft.predict_many(model, frame, issues, future), frame)
         ens = fit_ensemble(wh, fleet, target, model, frame, spec, val_start, out)
         metrics = {
@@ -268,7 +302,9 @@ def fit_ensemble(wh, fleet, target, model, frame, spec, val_start, out: Path) ->
     issues = issues[issues >= t_first]
     if len(issues) == 0 or issues[-1] < val_start:
         return {"ensemble": "tft (too little history for other members)"}
-    future = future_covariates(wh, fleet, target, issues, spec.horizon)
+    future = future_covariates(
+        wh, fleet, target, issues, spec.horizon, stand_in_before=frame.ts.max() + HOUR
+    )
     val = {"tft": tft.predict_many(model, frame, issues, future)}
     full = {}
     for kind in ("ridge", "gbm"):
@@ -280,13 +316,20 @@ def fit_ensemble(wh, fleet, target, model, frame, spec, val_start, out: Path) ->
             val.pop(kind, None)
             full.pop(kind, None)
             log.info("ensemble member %s left out: %s", kind, exc)
-    ens = ensemble.select(val, frame[["series", "ts", "value"]], score_from=val_start,
-                          must_include=("tft",), days=days)
+    ens = ensemble.select(
+        val,
+        frame[["series", "ts", "value"]],
+        score_from=val_start,
+        must_include=("tft",),
+        days=days,
+    )
     ensemble.save(out, ens, {k: v for k, v in full.items() if k in ens.weights})
-    return {"ensemble": "+".join(ens.weights) + (f", correction {ens.strength:g}"
-                                                 if ens.strength else ""),
-            "val_mape_ensemble": ens.validation["chosen_mape"],
-            "val_mape_tft": ens.validation.get("tft@0")}
+    return {
+        "ensemble": "+".join(ens.weights)
+        + (f", correction {ens.strength:g}" if ens.strength else ""),
+        "val_mape_ensemble": ens.validation["chosen_mape"],
+        "val_mape_tft": ens.validation.get("tft@0"),
+    }
 
 
 def _register(wh, model_id, target, path, train_end, metrics, status, message) -> None:
@@ -353,7 +396,7 @@ def _served(model, ens, hist: pd.DataFrame, wh, fleet, target, issued_at, H) -> 
     first = hist.ts.min() + pd.Timedelta(hours=max(model.spec.history_needed, 2 * 168 + 1))
     issues = [issued_at - pd.Timedelta(days=k) for k in range(back, 0, -1)]
     issues = [t for t in issues if t >= first] + [issued_at]
-    future = future_covariates(wh, fleet, target, issues, H)
+    future = future_covariates(wh, fleet, target, issues, H, stand_in_before=issued_at)
     fcs = {"tft": tft.predict_many(model, hist, issues, future)}
     for name in choice.weights:
         if name != "tft":
@@ -392,8 +435,12 @@ def history_status(hist: pd.DataFrame, series: list[str], issued_at, window_h: i
         out[s] = {
             "last": last,
             "behind_h": None if last is None else int((issued_at - HOUR - last) / HOUR),
-            "missing_h": max(0, span - int(recent.nunique()) - (
-                0 if last is None else int((issued_at - HOUR - last) / HOUR))),
+            "missing_h": max(
+                0,
+                span
+                - int(recent.nunique())
+                - (0 if last is None else int((issued_at - HOUR - last) / HOUR)),
+            ),
         }
     return out
 
@@ -460,7 +507,8 @@ def issue_forecast(
         reasons.append(
             f"{target} data behind: "
             + ", ".join(
-                f"{s} {v['behind_h']} h (last {v['last']:%Y-%m-%d %H:%M})" for s, v in behind.items()
+                f"{s} {v['behind_h']} h (last {v['last']:%Y-%m-%d %H:%M})"
+                for s, v in behind.items()
             )
         )
     if holes:
@@ -488,17 +536,30 @@ def issue_forecast(
         name = "persistence"
     reason = "; ".join(reasons) or None
     reason_text = "; ".join(reasons) or None
-    frame = out.assign(model=name, degraded=name == "persistence",
-                       degraded_reason=reason_text if name == "persistence" else None)[
-        ["issued_at", "target_time", "series", "model", "p10", "p50", "p90", "degraded",
-         "degraded_reason"]
+    frame = out.assign(
+        model=name,
+        degraded=name == "persistence",
+        degraded_reason=reason_text if name == "persistence" else None,
+    )[
+        [
+            "issued_at",
+            "target_time",
+            "series",
+            "model",
+            "p10",
+            "p50",
+            "p90",
+            "degraded",
+            "degraded_reason",
+        ]
     ]
     frame["p50"] = frame["p50"].clip(lower=0)
     frame["p10"] = frame[["p10", "p50"]].min(axis=1).clip(lower=0)
     frame["p90"] = frame[["p90", "p50"]].max(axis=1)
     degraded = name == "persistence"
-    return IssuedForecast(frame, name, degraded, reason if degraded else None,
-                          time.perf_counter() - t0)
+    return IssuedForecast(
+        frame, name, degraded, reason if degraded else None, time.perf_counter() - t0
+    )
 
 
 def store_forecast(wh: Warehouse, target: str, fc: IssuedForecast):

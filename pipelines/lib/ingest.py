@@ -93,12 +93,23 @@ def store(
                 "repairs": repairs,
                 "notes": notes,
                 "source_modified_at": (
-                    pd.Timestamp(source_modified_at).to_pydatetime() if source_modified_at else None
+                    pd.Timestamp(source_modified_at).floor("us").to_pydatetime()
+                    if source_modified_at
+                    else None
                 ),
             }
             if delete_missing:  # an explicit request: the series' span is made to equal the frame
-                writes.append(Write(table, part, scope=key, window=(lo, hi), ts_column=ts_col,
-                                    log=log, allow_delete=True))
+                writes.append(
+                    Write(
+                        table,
+                        part,
+                        scope=key,
+                        window=(lo, hi),
+                        ts_column=ts_col,
+                        log=log,
+                        allow_delete=True,
+                    )
+                )
             else:
                 writes.append(Write(table, part, log=log, mode="upsert"))
             keys.append((table, key))
@@ -152,8 +163,14 @@ def ingest_signal(
 
     hi = end + pd.Timedelta(hours=fleet.planning.horizon_h) if signal in ("prices", "jobs") else end
     got = fetch.FETCHERS[signal](wh, fleet, start, hi)
-    results = store(wh, got.writes, got.report, partition_key=partition_key,
-                    source_label=f"{signal}:{got.source}", window=(start, hi))
+    results = store(
+        wh,
+        got.writes,
+        got.report,
+        partition_key=partition_key,
+        source_label=f"{signal}:{got.source}",
+        window=(start, hi),
+    )
     notes = list(got.notes) + [n for n in got.report.notes[:10]]
     return SignalIngest(signal, got.source, results, notes, got.preview, got)
 
@@ -205,7 +222,9 @@ def read_import(kind: str, path: Path, **options) -> tuple[pd.DataFrame, RepairR
 
         site = options.get("site")
         if not site:
-            raise SourceError(str(path), "--site NAME is required: the fleet site this weather is for")
+            raise SourceError(
+                str(path), "--site NAME is required: the fleet site this weather is for"
+            )
         off = options.get("utc_offset")
         if off is None:
             off = SHARED_WEATHER_OFFSETS.get(path.parent.name)
@@ -227,10 +246,15 @@ def read_import(kind: str, path: Path, **options) -> tuple[pd.DataFrame, RepairR
         elif fmt == "alibaba":
             frame, report = read_alibaba_trace(path, site=site)
         else:
-            kw = {k: options[k] for k in ("value_col", "time_col", "unit", "agg", "tz")
-                  if options.get(k) is not None}
+            kw = {
+                k: options[k]
+                for k in ("value_col", "time_col", "unit", "agg", "tz")
+                if options.get(k) is not None
+            }
             frame, report = read_telemetry_csv(
-                path, site, series_col=options.get("series_col"),
+                path,
+                site,
+                series_col=options.get("series_col"),
                 series=None if options.get("series_col") else (options.get("series") or "load"),
                 **kw,
             )
@@ -272,23 +296,38 @@ def import_files(
         try:
             frame, report, what = read_import(kind, path, **options)
         except UnicodeDecodeError as exc:
-            raise SourceError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        results = store(wh, [(table, frame)], report, source_label=f"{kind}:{path.name}",
-                        source_modified_at=file_mtime(path), received_at=pd.Timestamp.now(tz="UTC"),
-                        delete_missing=delete_missing)
+            raise SourceError(
+                str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+        results = store(
+            wh,
+            [(table, frame)],
+            report,
+            source_label=f"{kind}:{path.name}",
+            source_modified_at=file_mtime(path),
+            received_at=pd.Timestamp.now(tz="UTC"),
+            delete_missing=delete_missing,
+        )
         scope_cols, ts_col = TABLES[table]
         label = [c for c in scope_cols if c != "source"] or ["source"]
         for r in results:
             part = frame
             for c, v in r.key.items():
                 part = part[part[c] == v]
-            rows.append({
-                "file": path.name, "what": what,
-                "series": " ".join(str(r.key[c]) for c in label),
-                "rows": len(part), "first": part[ts_col].min(), "last": part[ts_col].max(),
-                "estimated": int(part["is_estimated"].sum()) if "is_estimated" in part else 0,
-                "repaired": report.total,
-                "inserted": r.stats.inserted, "updated": r.stats.updated,
-                "unchanged": r.stats.unchanged, "deleted": r.stats.deleted,
-            })
+            rows.append(
+                {
+                    "file": path.name,
+                    "what": what,
+                    "series": " ".join(str(r.key[c]) for c in label),
+                    "rows": len(part),
+                    "first": part[ts_col].min(),
+                    "last": part[ts_col].max(),
+                    "estimated": int(part["is_estimated"].sum()) if "is_estimated" in part else 0,
+                    "repaired": report.total,
+                    "inserted": r.stats.inserted,
+                    "updated": r.stats.updated,
+                    "unchanged": r.stats.unchanged,
+                    "deleted": r.stats.deleted,
+                }
+            )
     return pd.DataFrame(rows)

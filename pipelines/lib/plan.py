@@ -156,7 +156,9 @@ def _weather_known(wh: Warehouse, sites, start, end, issued_by) -> pd.DataFrame:
     )
 
 
-def plan_weather(wh: Warehouse, fleet: Fleet, index: pd.DatetimeIndex, t0) -> tuple[pd.DataFrame, list[str]]:
+def plan_weather(
+    wh: Warehouse, fleet: Fleet, index: pd.DatetimeIndex, t0
+) -> tuple[pd.DataFrame, list[str]]:
     """Weather for the window as known at ``t0``: the latest forecast issued at or before ``t0``; an
     hour without one takes the best observation of the same hour on the latest earlier day that has
     one before ``t0`` (persistence, at most a week back), and the reason says how many site-hours
@@ -432,20 +434,32 @@ def _inputs_hash(inst, state, realised, fleet: Fleet) -> str:
 def _stored_outcome(wh: Warehouse, t0, used: ForecastUsed, tic: float) -> PlanOutcome:
     """The outcome of an hour already planned from the same inputs, read back from ``plans.*``."""
     r = wh.query("select * from plans.runs where plan_hour = ?", [_py(t0)]).iloc[0]
-    sh = wh.query("select * from plans.site_hours where plan_hour = ? order by target_time, site",
-                  [_py(t0)])
+    sh = wh.query(
+        "select * from plans.site_hours where plan_hour = ? order by target_time, site", [_py(t0)]
+    )
     disp = wh.query("select * from plans.dispatch where hour = ?", [_py(t0)])
     st = wh.query("select state from plans.state where hour = ?", [_py(t0 + HOUR)])
     used.degraded = bool(r.degraded)
     used.reasons = [r.degraded_reason] if r.degraded_reason else []
     return PlanOutcome(
-        t0=t0, status=r.status, objective=float(r.objective), gap=float(r.mip_gap),
-        build_s=0.0, solve_s=0.0, total_s=time.perf_counter() - tic, forecast=used,
-        expected_emissions_t=float(r.expected_emissions_t), expected_cost=float(r.expected_cost),
+        t0=t0,
+        status=r.status,
+        objective=float(r.objective),
+        gap=float(r.mip_gap),
+        build_s=0.0,
+        solve_s=0.0,
+        total_s=time.perf_counter() - tic,
+        forecast=used,
+        expected_emissions_t=float(r.expected_emissions_t),
+        expected_cost=float(r.expected_cost),
         committed_emissions_t=float(disp.emissions_t.sum()),
-        committed_cost=float(disp.cost.sum()), jobs_started=list(r.jobs_started),
-        jobs_missed=list(r.jobs_missed), plan_site_hours=sh, realised_known=False,
-        next_state=state_from_json(st.state[0]) if len(st) else None, unchanged=True,
+        committed_cost=float(disp.cost.sum()),
+        jobs_started=list(r.jobs_started),
+        jobs_missed=list(r.jobs_missed),
+        plan_site_hours=sh,
+        realised_known=False,
+        next_state=state_from_json(st.state[0]) if len(st) else None,
+        unchanged=True,
         inputs_hash=r.inputs_hash or "",
     )
 
@@ -515,6 +529,7 @@ def plan_hour(
     if plan.status == "fallback":
         used.degraded = True
         used.reasons.append(f"plan fell back to carbon-agnostic: {plan.message}")
+
     def cost(df):
         return df.import_mw * df.price_import - df.export_mw * df.price_export
 
@@ -583,10 +598,14 @@ def plan_hour(
     if n_later and restate:  # the later chain built on the plan being replaced goes with it
         far = pd.Timestamp("2200-01-01", tz="UTC")
         writes = [
-            *(Write(f"plans.{t}", None, window=(nxt, far), ts_column="plan_hour", mode="delete")
-              for t in ("runs", "site_hours", "job_runs", "routing")),
-            *(Write(f"plans.{t}", None, window=(nxt, far), ts_column="hour", mode="delete")
-              for t in ("dispatch", "dispatch_routing", "agnostic")),
+            *(
+                Write(f"plans.{t}", None, window=(nxt, far), ts_column="plan_hour", mode="delete")
+                for t in ("runs", "site_hours", "job_runs", "routing")
+            ),
+            *(
+                Write(f"plans.{t}", None, window=(nxt, far), ts_column="hour", mode="delete")
+                for t in ("dispatch", "dispatch_routing", "agnostic")
+            ),
             Write("plans.state", None, window=(nxt + HOUR, far), ts_column="hour", mode="delete"),
             *writes,
         ]
@@ -663,4 +682,3 @@ def reset_plans(wh: Warehouse) -> None:
     with wh.writer() as con:
         for t in PLAN_TABLES:
             con.execute(f"delete from plans.{t}")
-

@@ -32,18 +32,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mpc.physics import WIND_10M_OVER_100M
 from sources.frames import SourceError
+from sources.openmeteo import HOURLY
 
-WEATHER_VARS = (
-    "temperature_2m",
-    "relative_humidity_2m",
-    "cloud_cover",
-    "wind_speed_10m",
-    "wind_speed_100m",
-    "shortwave_radiation",
-)
-#: 10 m → 100 m wind: (100/10)^0.14 = 1/0.72 (the power law used by sources.demo as well).
-WIND_10M_TO_100M = 1.0 / 0.72
+#: the variables served, as the Open-Meteo adapter asks for them
+WEATHER_VARS = tuple(HOURLY)
+#: 10 m → 100 m wind: (100/10)^0.14 = 1/0.72 (the power law of mpc.physics).
+WIND_10M_TO_100M = 1.0 / WIND_10M_OVER_100M
 MOER_TIME_COLUMNS = ("point_time", "datetime", "ts", "time")
 MOER_VALUE_COLUMNS = ("value", "moer")
 #: Names WattTime gives some regions; others are served under their own id.

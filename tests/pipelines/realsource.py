@@ -27,13 +27,18 @@ SITES = {
 START = pd.Timestamp("2026-03-02", tz="UTC")
 
 
-def recordings(start: pd.Timestamp = START, days: int = 16, seed: int = 11) -> dict[str, pd.DataFrame]:
+def recordings(
+    start: pd.Timestamp = START, days: int = 16, seed: int = 11
+) -> dict[str, pd.DataFrame]:
     """Carbon (both factors), MOER and weather frames for the replay server, for the fleet's sites."""
     grid = generate_demo(start=start, days=days, seed=seed)
     zone_site = {s.zone: s.name for s in DEMO_SITES}
     direct = grid.carbon.copy()
-    life = direct.assign(series=direct.zone + ":average:lifecycle", factor="lifecycle",
-                         value=(direct.value * 1.25).round(2))
+    life = direct.assign(
+        series=direct.zone + ":average:lifecycle",
+        factor="lifecycle",
+        value=(direct.value * 1.25).round(2),
+    )
     carbon = pd.concat([direct, life], ignore_index=True)
     weather, moer = [], []
     for site, (zone, region, lat, lon) in SITES.items():
@@ -43,11 +48,19 @@ def recordings(start: pd.Timestamp = START, days: int = 16, seed: int = 11) -> d
         weather.append(w)
         c = direct[direct.zone == zone]
         hour = c.ts.dt.hour.to_numpy()
-        moer.append(pd.DataFrame({
-            "region": region, "point_time": c.ts.to_numpy(),
-            "value": (2.2 * c.value.to_numpy() + 40 * np.sin(2 * np.pi * hour / 24)).round(1),
-            "latitude": lat, "longitude": lon,
-        }))
+        moer.append(
+            pd.DataFrame(
+                {
+                    "region": region,
+                    "point_time": c.ts.to_numpy(),
+                    "value": (2.2 * c.value.to_numpy() + 40 * np.sin(2 * np.pi * hour / 24)).round(
+                        1
+                    ),
+                    "latitude": lat,
+                    "longitude": lon,
+                }
+            )
+        )
     return {
         "carbon": carbon,
         "weather": pd.concat(weather, ignore_index=True),
@@ -74,7 +87,8 @@ def fleet_toml(
     site_blocks = []
     for name, (zone, region, lat, lon) in SITES.items():
         region_line = f'watttime_region = "{region}"\n' if regions else ""
-        site_blocks.append(textwrap.dedent(f"""
+        site_blocks.append(
+            textwrap.dedent(f"""
             [sites.{name}]
             zone = "{zone}"
             {region_line}lat = {lat}
@@ -86,9 +100,11 @@ def fleet_toml(
             pv_mw = 20.0
             wind_mw = 10.0
             battery = {{ energy_mwh = 30.0, charge_mw = 8.0, discharge_mw = 8.0, soc0 = 0.5 }}
-        """))
+        """)
+        )
     jobs_block = f'source = "{jobs}"\n' + (f'path = "{jobs_path}"\n' if jobs_path else "")
-    text = textwrap.dedent(f"""
+    text = (
+        textwrap.dedent(f"""
         name = "not-the-demo"
 
         [sources]
@@ -105,7 +121,10 @@ def fleet_toml(
         time_limit_s = 20.0
 
         [jobs]
-    """) + jobs_block + "".join(site_blocks) + textwrap.dedent("""
+    """)
+        + jobs_block
+        + "".join(site_blocks)
+        + textwrap.dedent("""
         [classes.assistant]
         home = "manchester"
         latency_ms = { oakland = 140.0, hamburg = 12.0, manchester = 4.0 }
@@ -120,6 +139,7 @@ def fleet_toml(
         energy_mwh_per_unit = 1.5e-5
         revenue_per_unit = 0.006
     """)
+    )
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -135,24 +155,28 @@ def jobs_csv(path: Path, start: pd.Timestamp = START, days: int = 16) -> Path:
             dur = int(rng.integers(2, 7))
             dl = rel + pd.Timedelta(hours=dur + int(rng.integers(4, 18)))
             sites = ";".join(sorted(rng.choice(names, size=2, replace=False)))
-            rows.append(f"d{d:02d}-{k},{rng.uniform(2, 8):.1f},{dur},{rel:%Y-%m-%dT%H:%MZ},"
-                        f"{dl:%Y-%m-%dT%H:%MZ},{rng.uniform(500, 3000):.0f},{sites}")
+            rows.append(
+                f"d{d:02d}-{k},{rng.uniform(2, 8):.1f},{dur},{rel:%Y-%m-%dT%H:%MZ},"
+                f"{dl:%Y-%m-%dT%H:%MZ},{rng.uniform(500, 3000):.0f},{sites}"
+            )
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
 def prices_csv(path: Path, grid, zone: str) -> Path:
     p = grid.prices[grid.prices.zone == zone]
-    lines = ["Datetime,Price (USD/MWh)"] + [f"{t:%Y-%m-%d %H:%M:%S},{v:.2f}"
-                                            for t, v in zip(p.ts, p.price, strict=True)]
+    lines = ["Datetime,Price (USD/MWh)"] + [
+        f"{t:%Y-%m-%d %H:%M:%S},{v:.2f}" for t, v in zip(p.ts, p.price, strict=True)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def load_csv(path: Path, grid, demo_class: str) -> Path:
     d = grid.inference[grid.inference.series == demo_class]
-    lines = ["timestamp,value"] + [f"{t:%Y-%m-%dT%H:%M:%SZ},{v:.0f}"
-                                   for t, v in zip(d.ts, d.value, strict=True)]
+    lines = ["timestamp,value"] + [
+        f"{t:%Y-%m-%dT%H:%M:%SZ},{v:.0f}" for t, v in zip(d.ts, d.value, strict=True)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -160,9 +184,11 @@ def load_csv(path: Path, grid, demo_class: str) -> Path:
 def em_export(path: Path, grid, zone: str) -> Path:
     """An Electricity Maps data-portal export of the recordings for one zone."""
     c = grid.carbon[grid.carbon.zone == zone]
-    header = ("Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
-              "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,"
-              "Data Source,Data Estimated,Data Estimation Method")
+    header = (
+        "Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
+        "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,"
+        "Data Source,Data Estimated,Data Estimation Method"
+    )
     lines = [header] + [
         f"{t:%Y-%m-%d %H:%M:%S},X,X,{zone},{v:.2f},{1.25 * v:.2f},50,40,replay,false,"
         for t, v in zip(c.ts, c.value, strict=True)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from pipelines.defs.backtest import demo_backtest
@@ -97,3 +98,31 @@ def test_demo_backtest_asset(tmp_path):
     )
     assert set(stored.policy) == {"oracle", "carbon_agnostic"}
     assert stored.set_index("policy").loc["oracle", "savings_vs_agnostic_pct"] > 0
+
+
+def test_backtest_takes_the_fleet_as_it_is(tmp_path):
+    """A fleet with renamed sites and classes and its own job file (before: `eligible_sites: empty`
+    for renamed sites and a KeyError for renamed classes)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.pipelines import realsource as rs
+
+    grid = rs.recordings()["grid"]
+    files = [rs.em_export(tmp_path / f"{z}_2026_hourly.csv", grid, z) for z in ("US-CAL-CISO", "DE", "GB")]
+    jobs = rs.jobs_csv(tmp_path / "queue.csv")
+    fleet = rs.fleet_toml(tmp_path / "fleet.toml", carbon="electricitymaps_csv", jobs="csv",
+                          jobs_path="queue.csv")
+    start = rs.START + pd.Timedelta(days=4)
+    out = subprocess.run(
+        [sys.executable, "-m", "gridflex_cli.main", "backtest", "--fleet", str(fleet), "--start",
+         str(start.date()), "--days", "1", "--policies", "oracle,persistence", "--json",
+         "--em-csv", *map(str, files)],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = {r["policy"]: r for r in json.loads(out.stdout)}
+    assert set(rows) == {"oracle", "persistence", "carbon_agnostic"}
+    assert rows["oracle"]["emissions"] <= rows["carbon_agnostic"]["emissions"]
+    assert "job queue: " + str(jobs) in out.stderr

@@ -131,11 +131,35 @@ def test_state_carries_running_jobs_and_battery_across_partitions(trained):
     assert started_any, "the demo queue should start at least one job in these hours"
 
 
-def test_planning_out_of_order_is_refused(trained):
+def test_a_skipped_hour_is_refused_with_what_to_run(trained):
     path, res, wh = trained
     assert run_hours(res, T0, T0).success
     with pytest.raises(pl.PlanError, match="plan the hours in between"):
         pl.plan_hour(wh, load_fleet(), T0 + 5 * HOUR)
+
+
+def test_after_the_demo_a_tick_for_today_says_what_to_run(trained, tmp_path):
+    """Before: after `make demo` the hourly schedule failed for the current hour with a stack trace."""
+    import shutil
+
+    from pipelines.runner import RunFailed
+
+    path, _, _ = trained
+    shutil.copy(path / "gf.duckdb", tmp_path / "gf.duckdb")
+    r = runner_for(path, db=tmp_path / "gf.duckdb")
+    today = pd.Timestamp("2026-12-01 10:00", tz="UTC")
+    with pytest.raises(RunFailed) as err:
+        r.tick(today)
+    msg = str(err.value)
+    assert "nothing to forecast from" in msg and "gridflex bootstrap --days 30" in msg
+    assert "Traceback" not in msg
+    # what the README says to run: bootstrap history up to today, then a fresh plan chain
+    r.ingest(today - pd.Timedelta(days=2), today - HOUR)
+    out = r.tick(today, fresh_start=True)
+    assert out.success
+    run = Warehouse(tmp_path / "gf.duckdb").query(
+        "select * from plans.runs where plan_hour = ?", [today.to_pydatetime()]).iloc[0]
+    assert run.degraded and "no usable carbon model" in run.degraded_reason  # the demo's is stale
 
 
 def test_degraded_mode_plans_on_persistence_and_says_so(tmp_path):

@@ -64,8 +64,9 @@ def test_all_shared_exports_store_8760_hours_per_zone_year_and_reimport_changes_
     pd.testing.assert_frame_equal(
         snapshot, wh.query("select * from staging.carbon_intensity order by series, ts")
     )
-    log = wh.query("select count(*) n, sum(inserted) ins, count(source_modified_at) m "
-                   "from raw.ingest_log")
+    log = wh.query(
+        "select count(*) n, sum(inserted) ins, count(source_modified_at) m from raw.ingest_log"
+    )
     assert log.n[0] == 36 and log.ins[0] == 9 * 2 * 8760 and log.m[0] == 36
 
 
@@ -101,8 +102,9 @@ def test_delete_missing_is_explicit_and_counted(tmp_path):
     hours = pd.date_range("2022-01-01", periods=48, freq="h")
     import_files(wh, "em-csv", [_write_export(tmp_path / "full.csv", _gb_rows(hours))])
     rows = [r for i, r in enumerate(_gb_rows(hours)) if i not in (10, 11, 12)]
-    table = import_files(wh, "em-csv", [_write_export(tmp_path / "gaps.csv", rows)],
-                         delete_missing=True)
+    table = import_files(
+        wh, "em-csv", [_write_export(tmp_path / "gaps.csv", rows)], delete_missing=True
+    )
     assert table.deleted.tolist() == [3, 3]  # direct and lifecycle
     assert wh.query("select count(*) n from staging.carbon_intensity").n[0] == 2 * 45
 
@@ -111,22 +113,27 @@ def test_a_revised_file_updates_and_moves_received_at_forward(tmp_path):
     wh = Warehouse(tmp_path / "gf.duckdb")
     hours = pd.date_range("2022-01-01", periods=24, freq="h")
     import_files(wh, "em-csv", [_write_export(tmp_path / "v1.csv", _gb_rows(hours))])
-    first = wh.query("select ts, value, received_at from staging.carbon_intensity "
-                     "where series = 'GB:average:direct' order by ts")
+    first = wh.query(
+        "select ts, value, received_at from staging.carbon_intensity "
+        "where series = 'GB:average:direct' order by ts"
+    )
     time.sleep(0.01)
     rows = _gb_rows(hours)
     rows[5] = rows[5].replace(",GB,105.00,", ",GB,111.00,")
     table = import_files(wh, "em-csv", [_write_export(tmp_path / "v2.csv", rows)])
     assert table.set_index("series").loc["GB:average:direct", "updated"] == 1
-    after = wh.query("select ts, value, received_at from staging.carbon_intensity "
-                     "where series = 'GB:average:direct' order by ts")
+    after = wh.query(
+        "select ts, value, received_at from staging.carbon_intensity "
+        "where series = 'GB:average:direct' order by ts"
+    )
     assert after.value[5] == 111.0 and after.received_at[5] > first.received_at[5]
     assert (after.drop(index=5).received_at == first.drop(index=5).received_at).all()
 
 
 def test_a_bad_file_is_named_and_leaves_what_was_stored(tmp_path):
-    good = _write_export(tmp_path / "GB_2022_hourly.csv",
-                         _gb_rows(pd.date_range("2022-01-01", periods=3, freq="h")))
+    good = _write_export(
+        tmp_path / "GB_2022_hourly.csv", _gb_rows(pd.date_range("2022-01-01", periods=3, freq="h"))
+    )
     bad = _write_export(
         tmp_path / "DE_2022_hourly.csv",
         [
@@ -181,8 +188,11 @@ def test_a_kill_during_an_import_leaves_each_file_wholly_old_or_new(tmp_path):
         db = tmp_path / f"k{len(outcomes)}{delay}.duckdb"
         import_files(Warehouse(db), "em-csv", [old])
         wal = Path(str(db) + ".wal")
-        p = subprocess.Popen([sys.executable, "-c", KILLED_IMPORT, str(db), str(new)], cwd=REPO,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})
+        p = subprocess.Popen(
+            [sys.executable, "-c", KILLED_IMPORT, str(db), str(new)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         if delay == "wal":
             deadline = time.monotonic() + 30
             while not wal.exists() and p.poll() is None and time.monotonic() < deadline:
@@ -192,10 +202,14 @@ def test_a_kill_during_an_import_leaves_each_file_wholly_old_or_new(tmp_path):
         if delay is not None and p.poll() is None:
             p.send_signal(signal.SIGKILL)
         p.wait(timeout=60)
-        sums = Warehouse(db).query(
-            "select series, round(sum(value)) s, count(*) n from staging.carbon_intensity "
-            "group by series"
-        ).set_index("series")
+        sums = (
+            Warehouse(db)
+            .query(
+                "select series, round(sum(value)) s, count(*) n from staging.carbon_intensity "
+                "group by series"
+            )
+            .set_index("series")
+        )
         assert (sums.n == n).all(), (delay, sums)
         state = tuple(
             next(v for v in ("old", "new") if abs(sums.s[s] - expect[(s, v)]) < 1)
@@ -207,13 +221,19 @@ def test_a_kill_during_an_import_leaves_each_file_wholly_old_or_new(tmp_path):
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gridflex_cli.main", *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gridflex_cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def test_cli_prints_the_counts_with_a_deleted_column(tmp_path):
-    f = _write_export(tmp_path / "GB_2022_hourly.csv",
-                      _gb_rows(pd.date_range("2022-01-01", periods=4, freq="h")))
+    f = _write_export(
+        tmp_path / "GB_2022_hourly.csv", _gb_rows(pd.date_range("2022-01-01", periods=4, freq="h"))
+    )
     out = _run_cli("import", "em-csv", str(f), "--db", str(tmp_path / "gf.duckdb"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -222,13 +242,16 @@ def test_cli_prints_the_counts_with_a_deleted_column(tmp_path):
     row = dict(zip(head, [c.strip() for c in lines[2].strip("|").split("|")], strict=True))
     assert row["series"] == "GB:average:direct" and row["rows"] == "4" and row["inserted"] == "4"
     assert row["deleted"] == "0"
-    bad = _run_cli("import", "em-csv", str(tmp_path / "nope.csv"), "--db", str(tmp_path / "x.duckdb"))
+    bad = _run_cli(
+        "import", "em-csv", str(tmp_path / "nope.csv"), "--db", str(tmp_path / "x.duckdb")
+    )
     assert bad.returncode == 1 and "nope.csv" in bad.stderr and "no such file" in bad.stderr
 
 
 def _prices(path: Path, hours, base=50.0) -> Path:
-    lines = ["Datetime,Price (EUR/MWh)"] + [f"{t:%Y-%m-%d %H:%M:%S},{base + i % 7:.2f}"
-                                            for i, t in enumerate(hours)]
+    lines = ["Datetime,Price (EUR/MWh)"] + [
+        f"{t:%Y-%m-%d %H:%M:%S},{base + i % 7:.2f}" for i, t in enumerate(hours)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -238,21 +261,36 @@ def test_every_import_kind_is_idempotent_and_reports_its_counts(tmp_path):
     hours = pd.date_range("2022-03-01", periods=48, freq="h")
     p = _prices(tmp_path / "NL_electricity_prices_2022.csv", hours)
     w = tmp_path / "weather.csv"
-    w.write_text("time,temperature_2m,relative_humidity_2m,cloudcover,windspeed_10m\n" + "\n".join(
-        f"{t:%Y-%m-%dT%H:%M},{5 + i % 10},{60 + i % 20},{i % 100},{10 + i % 5}"
-        for i, t in enumerate(hours)) + "\n")
+    w.write_text(
+        "time,temperature_2m,relative_humidity_2m,cloudcover,windspeed_10m\n"
+        + "\n".join(
+            f"{t:%Y-%m-%dT%H:%M},{5 + i % 10},{60 + i % 20},{i % 100},{10 + i % 5}"
+            for i, t in enumerate(hours)
+        )
+        + "\n"
+    )
     load = tmp_path / "load.csv"
-    load.write_text("timestamp,value\n" + "\n".join(
-        f"{t:%Y-%m-%dT%H:%M:%SZ},{1000 + i}" for i, t in enumerate(hours)) + "\n")
+    load.write_text(
+        "timestamp,value\n"
+        + "\n".join(f"{t:%Y-%m-%dT%H:%M:%SZ},{1000 + i}" for i, t in enumerate(hours))
+        + "\n"
+    )
     jobs = tmp_path / "jobs.csv"
-    jobs.write_text("job_id,power_mw,duration_h,release,deadline,value,eligible_sites\n"
-                    "j1,5,4,2022-03-01T02:00Z,2022-03-02T02:00Z,900,amsterdam;dublin\n"
-                    "j2,3,36,2022-03-01T00:00Z,2022-03-03T23:00Z,2000,dublin\n")
+    jobs.write_text(
+        "job_id,power_mw,duration_h,release,deadline,value,eligible_sites\n"
+        "j1,5,4,2022-03-01T02:00Z,2022-03-02T02:00Z,900,amsterdam;dublin\n"
+        "j2,3,36,2022-03-01T00:00Z,2022-03-03T23:00Z,2000,dublin\n"
+    )
     cases = [
         ("prices", [p], {"zone": "NL", "tz": "Europe/Amsterdam"}, "staging.prices", 48),
         ("weather", [w], {"site": "amsterdam", "utc_offset": 1.0}, "staging.weather_observed", 48),
-        ("load", [load], {"site": "amsterdam", "series": "assistant", "agg": "sum",
-                          "unit": "requests/h"}, "staging.load", 48),
+        (
+            "load",
+            [load],
+            {"site": "amsterdam", "series": "assistant", "agg": "sum", "unit": "requests/h"},
+            "staging.load",
+            48,
+        ),
         ("jobs", [jobs], {"known_sites": ["amsterdam", "dublin"]}, "staging.jobs", 2),
     ]
     for kind, files, opts, table, n in cases:
@@ -271,7 +309,9 @@ def test_one_file_is_one_transaction_across_its_series(tmp_path):
     from sources.em_csv import read_em_csv
     from warehouse import WarehouseError
 
-    f = _write_export(tmp_path / "GB.csv", _gb_rows(pd.date_range("2022-01-01", periods=6, freq="h")))
+    f = _write_export(
+        tmp_path / "GB.csv", _gb_rows(pd.date_range("2022-01-01", periods=6, freq="h"))
+    )
     frame, report = read_em_csv(f)
     frame.loc[frame.series.eq("GB:average:lifecycle").idxmax(), "value"] = -1.0  # the DB refuses it
     wh = Warehouse(tmp_path / "gf.duckdb")

@@ -56,9 +56,13 @@ def replay(server, monkeypatch):
 
 
 def runner(tmp_path, fleet, db=None) -> Runner:
-    return Runner(db=db or tmp_path / "gf.duckdb", fleet_path=str(fleet),
-                  models_dir=tmp_path / "models", profile="tiny",
-                  instance=dg.DagsterInstance.ephemeral())
+    return Runner(
+        db=db or tmp_path / "gf.duckdb",
+        fleet_path=str(fleet),
+        models_dir=tmp_path / "models",
+        profile="tiny",
+        instance=dg.DagsterInstance.ephemeral(),
+    )
 
 
 def go_live(r: Runner, srv: ReplayServer, hours: int = 3, *, bootstrap: bool = True):
@@ -72,17 +76,25 @@ def go_live(r: Runner, srv: ReplayServer, hours: int = 3, *, bootstrap: bool = T
         r.tick(T0 + h * HOUR, fresh_start=(h == 0))
 
 
-def snapshot(wh: Warehouse, table: str = "staging.carbon_intensity", key=("series", "ts", "source")):
+def snapshot(
+    wh: Warehouse, table: str = "staging.carbon_intensity", key=("series", "ts", "source")
+):
     cols = ", ".join(key)
     return wh.query(f"select * from {table} order by {cols}")
 
 
-def assert_nothing_lost(before: pd.DataFrame, after: pd.DataFrame, key=("series", "ts", "source"),
-                        allow_revised: set | None = None):
+def assert_nothing_lost(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    key=("series", "ts", "source"),
+    allow_revised: set | None = None,
+):
     """Every stored row is still there; values unchanged except rows listed as revised."""
     m = before.merge(after, on=list(key), how="left", suffixes=("", "_after"), indicator=True)
     lost = m[m["_merge"] != "both"]
-    assert lost.empty, f"{len(lost)} stored row(s) lost, e.g. {lost[list(key)].head(3).to_dict('records')}"
+    assert lost.empty, (
+        f"{len(lost)} stored row(s) lost, e.g. {lost[list(key)].head(3).to_dict('records')}"
+    )
     changed = m[(m["value"] - m["value_after"]).abs() > 1e-9]
     if allow_revised is not None:
         changed = changed[~changed.ts.isin(allow_revised)]
@@ -90,8 +102,10 @@ def assert_nothing_lost(before: pd.DataFrame, after: pd.DataFrame, key=("series"
 
 
 def plans(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("select plan_hour, status, degraded, degraded_reason, forecast_policy "
-                    "from plans.runs order by plan_hour")
+    return wh.query(
+        "select plan_hour, status, degraded, degraded_reason, forecast_policy "
+        "from plans.runs order by plan_hour"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,8 +121,10 @@ def test_electricitymaps_paid_plan(replay, tmp_path):
     p = plans(wh)
     assert p.plan_hour.tolist() == [T0, T0 + HOUR, T0 + 2 * HOUR]
     assert set(p.status) <= {"optimal", "feasible"}
-    stored = wh.query("select series, source, count(*) n, max(ts) last from staging.carbon_intensity "
-                      "group by all order by series")
+    stored = wh.query(
+        "select series, source, count(*) n, max(ts) last from staging.carbon_intensity "
+        "group by all order by series"
+    )
     assert set(stored.series) == {f.carbon_series(s) for s in f.sites}  # e.g. DE:average:direct
     assert set(stored.source) == {"electricitymaps_api"}
     assert (stored["last"] == T0 + 2 * HOUR).all()  # `latest`-style current hour kept, flagged
@@ -120,12 +136,17 @@ def test_electricitymaps_paid_plan(replay, tmp_path):
     assert {q.get("emissionFactorType") for _, q in em} == {"direct"}
     # the recorded value is what was stored (direct factor), for a settled hour
     t = T0 - 10 * HOUR
-    got = wh.query("select value from staging.carbon_intensity where series = 'GB:average:direct' "
-                   "and ts = ?", [t.to_pydatetime()]).value[0]
-    want = rs.recordings()["carbon"].query("series == 'GB:average:direct' and ts == @t").value.iloc[0]
+    got = wh.query(
+        "select value from staging.carbon_intensity where series = 'GB:average:direct' and ts = ?",
+        [t.to_pydatetime()],
+    ).value[0]
+    want = (
+        rs.recordings()["carbon"].query("series == 'GB:average:direct' and ts == @t").value.iloc[0]
+    )
     assert got == pytest.approx(want)
-    log = wh.query("select distinct source from raw.ingest_log where target_table = "
-                   "'staging.carbon_intensity'")
+    log = wh.query(
+        "select distinct source from raw.ingest_log where target_table = 'staging.carbon_intensity'"
+    )
     assert log.source.tolist() == ["carbon:electricitymaps_api (paid plan)"]
     # generation for these sites came from the weather (physics), not from the demo generator
     gen = wh.query("select site, count(*) n, max(pv_cf) pv from staging.generation group by site")
@@ -134,25 +155,38 @@ def test_electricitymaps_paid_plan(replay, tmp_path):
 
 def test_electricitymaps_free_plan_lifecycle(replay, tmp_path):
     replay.state.em_tier = "free"
-    fleet = rs.fleet_toml(tmp_path / "fleet.toml", carbon="electricitymaps_api", plan="free",
-                          signal="average:lifecycle")
+    fleet = rs.fleet_toml(
+        tmp_path / "fleet.toml",
+        carbon="electricitymaps_api",
+        plan="free",
+        signal="average:lifecycle",
+    )
     r = runner(tmp_path, fleet)
     go_live(r, replay, hours=2)
     wh = Warehouse(tmp_path / "gf.duckdb")
     assert len(plans(wh)) == 2
     em = {path for _, path, _ in replay.requests if path.startswith("/v3/carbon")}
     assert em == {"/v3/carbon-intensity/history", "/v3/carbon-intensity/latest"}
-    stored = wh.query("select series, min(ts) first, count(*) n from staging.carbon_intensity "
-                      "group by all")
-    assert set(stored.series) == {"US-CAL-CISO:average:lifecycle", "DE:average:lifecycle",
-                                  "GB:average:lifecycle"}
+    stored = wh.query(
+        "select series, min(ts) first, count(*) n from staging.carbon_intensity group by all"
+    )
+    assert set(stored.series) == {
+        "US-CAL-CISO:average:lifecycle",
+        "DE:average:lifecycle",
+        "GB:average:lifecycle",
+    }
     # the free plan reaches 24 h back from the first call: nothing older was invented
     assert (stored["first"] >= T0 - 23 * HOUR).all()
     t = T0 - 5 * HOUR
-    got = wh.query("select value from staging.carbon_intensity where series = 'DE:average:lifecycle'"
-                   " and ts = ?", [t.to_pydatetime()]).value[0]
+    got = wh.query(
+        "select value from staging.carbon_intensity where series = 'DE:average:lifecycle'"
+        " and ts = ?",
+        [t.to_pydatetime()],
+    ).value[0]
     rec = rs.recordings()["carbon"]
-    assert got == pytest.approx(rec.query("series == 'DE:average:lifecycle' and ts == @t").value.iloc[0])
+    assert got == pytest.approx(
+        rec.query("series == 'DE:average:lifecycle' and ts == @t").value.iloc[0]
+    )
 
 
 def test_watttime_rows_are_stored_under_the_sites_series(replay, tmp_path):
@@ -161,22 +195,32 @@ def test_watttime_rows_are_stored_under_the_sites_series(replay, tmp_path):
     go_live(r, replay, hours=2)
     wh = Warehouse(tmp_path / "gf.duckdb")
     assert len(plans(wh)) == 2 and plans(wh).status.isin(["optimal", "feasible"]).all()
-    stored = wh.query("select distinct series, zone, region, signal from staging.carbon_intensity "
-                      "order by series")
+    stored = wh.query(
+        "select distinct series, zone, region, signal from staging.carbon_intensity order by series"
+    )
     assert stored.to_dict("records") == [
         {"series": "DE:marginal:co2_moer", "zone": "DE", "region": "DE", "signal": "marginal"},
         {"series": "GB:marginal:co2_moer", "zone": "GB", "region": "UK", "signal": "marginal"},
-        {"series": "US-CAL-CISO:marginal:co2_moer", "zone": "US-CAL-CISO",
-         "region": "CAISO_NORTH", "signal": "marginal"},
+        {
+            "series": "US-CAL-CISO:marginal:co2_moer",
+            "zone": "US-CAL-CISO",
+            "region": "CAISO_NORTH",
+            "signal": "marginal",
+        },
     ]
     t = T0 - 6 * HOUR
-    got = wh.query("select value from staging.carbon_intensity where series = "
-                   "'US-CAL-CISO:marginal:co2_moer' and ts = ?", [t.to_pydatetime()]).value[0]
+    got = wh.query(
+        "select value from staging.carbon_intensity where series = "
+        "'US-CAL-CISO:marginal:co2_moer' and ts = ?",
+        [t.to_pydatetime()],
+    ).value[0]
     moer = rs.recordings()["moer"]
     lbs = moer[(moer.region == "CAISO_NORTH") & (moer.point_time == t)].value.iloc[0]
     assert got == pytest.approx(lbs * 0.453592)  # lbs/MWh -> g/kWh
     # the plan used the marginal series for each site
-    assert set(wh.query("select carbon_series from plans.sites").carbon_series) == set(stored.series)
+    assert set(wh.query("select carbon_series from plans.sites").carbon_series) == set(
+        stored.series
+    )
 
 
 def test_file_sources_plan_on_what_was_imported(replay, tmp_path, rec):
@@ -184,29 +228,57 @@ def test_file_sources_plan_on_what_was_imported(replay, tmp_path, rec):
 
     grid = rec["grid"]
     jobs = rs.jobs_csv(tmp_path / "jobs.csv")
-    fleet = rs.fleet_toml(tmp_path / "fleet.toml", carbon="electricitymaps_csv", prices="csv",
-                          load="csv", jobs="table")
+    fleet = rs.fleet_toml(
+        tmp_path / "fleet.toml",
+        carbon="electricitymaps_csv",
+        prices="csv",
+        load="csv",
+        jobs="table",
+    )
     wh = Warehouse(tmp_path / "gf.duckdb")
     for zone in ("US-CAL-CISO", "DE", "GB"):
         import_files(wh, "em-csv", [rs.em_export(tmp_path / f"{zone}.csv", grid, zone)])
-        import_files(wh, "prices", [rs.prices_csv(tmp_path / f"{zone}_p.csv", grid, zone)],
-                     zone=zone, tz="UTC")
-    import_files(wh, "load", [rs.load_csv(tmp_path / "a.csv", grid, "chat")], site="manchester",
-                 series="assistant")
-    import_files(wh, "load", [rs.load_csv(tmp_path / "s.csv", grid, "vision")], site="hamburg",
-                 series="search")
+        import_files(
+            wh,
+            "prices",
+            [rs.prices_csv(tmp_path / f"{zone}_p.csv", grid, zone)],
+            zone=zone,
+            tz="UTC",
+        )
+    import_files(
+        wh,
+        "load",
+        [rs.load_csv(tmp_path / "a.csv", grid, "chat")],
+        site="manchester",
+        series="assistant",
+    )
+    import_files(
+        wh,
+        "load",
+        [rs.load_csv(tmp_path / "s.csv", grid, "vision")],
+        site="hamburg",
+        series="search",
+    )
     import_files(wh, "jobs", [jobs], known_sites=list(rs.SITES))
     r = runner(tmp_path, fleet)
     go_live(r, replay, hours=3)
     p = plans(wh)
     assert len(p) == 3 and p.status.isin(["optimal", "feasible"]).all()
     # the plans priced each site with the imported file's price
-    sh = wh.query("select target_time, site, price_import from plans.site_hours where "
-                  "plan_hour = ? and site = 'hamburg' order by target_time", [T0.to_pydatetime()])
+    sh = wh.query(
+        "select target_time, site, price_import from plans.site_hours where "
+        "plan_hour = ? and site = 'hamburg' order by target_time",
+        [T0.to_pydatetime()],
+    )
     de = grid.prices[grid.prices.zone == "DE"].set_index("ts").price
-    assert sh.price_import.to_numpy() == pytest.approx(de.reindex(sh.target_time).to_numpy(), abs=0.006)
+    assert sh.price_import.to_numpy() == pytest.approx(
+        de.reindex(sh.target_time).to_numpy(), abs=0.006
+    )
     # the load forecast was made from the imported telemetry (class names of this fleet)
-    assert set(wh.query("select distinct series from forecasts.load").series) == {"assistant", "search"}
+    assert set(wh.query("select distinct series from forecasts.load").series) == {
+        "assistant",
+        "search",
+    }
     # the imported jobs are what the plans schedule (ids from the file)
     ids = set(wh.query("select distinct job_id from plans.job_runs").job_id)
     assert ids and all(i.startswith("d") for i in ids)
@@ -229,15 +301,23 @@ def test_openmeteo_past_partitions_and_retries_work(replay, tmp_path):
     evals = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
     assert evals["weather_forecasts_not_from_future"]
     after = snapshot(wh, "staging.weather_forecast", ("location", "ts", "source", "issued_at"))
-    m = before.merge(after, on=["location", "ts", "source", "issued_at"], how="left", indicator=True)
+    m = before.merge(
+        after, on=["location", "ts", "source", "issued_at"], how="left", indicator=True
+    )
     assert (m["_merge"] == "both").all()
     # the history the bootstrap fetched carries forecasts as issued (short lead) for training
-    hf = wh.query("select count(*) n, min(ts) lo from staging.weather_forecast "
-                  "where source = 'openmeteo_historical_forecast'")
+    hf = wh.query(
+        "select count(*) n, min(ts) lo from staging.weather_forecast "
+        "where source = 'openmeteo_historical_forecast'"
+    )
     assert hf.n[0] > 0 and hf.lo[0] <= T0 - pd.Timedelta(days=HISTORY_DAYS - 1)
     # the forecast issued at each tick is stamped with the source's time, not this machine's
-    issues = set(wh.query("select distinct issued_at from staging.weather_forecast where source = "
-                          "'openmeteo_forecast'").issued_at)
+    issues = set(
+        wh.query(
+            "select distinct issued_at from staging.weather_forecast where source = "
+            "'openmeteo_forecast'"
+        ).issued_at
+    )
     assert {T0, T0 + HOUR, T0 + 5 * HOUR} <= issues
 
 
@@ -246,7 +326,7 @@ def test_realised_weather_is_restated_when_the_archive_catches_up(replay, tmp_pa
     r = runner(tmp_path, fleet)
     go_live(r, replay, hours=1)
     wh = Warehouse(tmp_path / "gf.duckdb")
-    q = ("select weather_quality, pv_cf from staging.generation where site = 'oakland' and ts = ?")
+    q = "select weather_quality, pv_cf from staging.generation where site = 'oakland' and ts = ?"
     t = T0 - 2 * HOUR
     first = wh.query(q, [t.to_pydatetime()]).iloc[0]
     assert first.weather_quality in ("forecast", "analysis")  # the archive lags 5 days
@@ -288,8 +368,13 @@ T3 = T0 + 3 * HOUR
 def test_nulls_gaps_and_a_partial_answer_delete_nothing(live, replay):
     r, wh = live
     before = snapshot(wh)
-    replay.set_faults(Faults(null_hours={T0 - 3 * HOUR, T0 - 2 * HOUR}, drop_hours={T0 - HOUR, T0},
-                             em_estimated_hours=0))
+    replay.set_faults(
+        Faults(
+            null_hours={T0 - 3 * HOUR, T0 - 2 * HOUR},
+            drop_hours={T0 - HOUR, T0},
+            em_estimated_hours=0,
+        )
+    )
     replay.set_clock(at(T3))
     assert r.tick(T3).success
     assert_nothing_lost(before, snapshot(wh), allow_revised={T0 + HOUR, T0 + 2 * HOUR})
@@ -301,7 +386,9 @@ def test_lag_degrades_the_plan_and_says_which_series_and_how_far(live, replay):
     replay.set_faults(Faults(lag_hours={"electricitymaps": 4}))
     replay.set_clock(at(T3 + 2 * HOUR))  # the pipeline was down two hours, and the API lags 4 h
     r.tick(T3, T3 + 2 * HOUR)
-    run = wh.query("select * from plans.runs where plan_hour = ?", [(T3 + 2 * HOUR).to_pydatetime()]).iloc[0]
+    run = wh.query(
+        "select * from plans.runs where plan_hour = ?", [(T3 + 2 * HOUR).to_pydatetime()]
+    ).iloc[0]
     assert run.degraded and run.status in ("optimal", "feasible")
     assert "carbon data behind" in run.degraded_reason and "oakland" in run.degraded_reason
     assert_nothing_lost(before, snapshot(wh), allow_revised=set(pd.date_range(T0, T3, freq="h")))
@@ -310,14 +397,18 @@ def test_lag_degrades_the_plan_and_says_which_series_and_how_far(live, replay):
 def test_a_late_revision_replaces_the_value_and_moves_received_at(live, replay):
     r, wh = live
     t = T0 + 2 * HOUR  # served estimated at T0+2 (the newest hours are estimates), revised later
-    q = ("select value, is_estimated, received_at from staging.carbon_intensity "
-         "where series = 'DE:average:direct' and ts = ?")
+    q = (
+        "select value, is_estimated, received_at from staging.carbon_intensity "
+        "where series = 'DE:average:direct' and ts = ?"
+    )
     est = wh.query(q, [t.to_pydatetime()]).iloc[0]
     assert est.is_estimated
     replay.set_clock(at(T3 + HOUR))
     r.tick(T3, T3 + HOUR)
     rev = wh.query(q, [t.to_pydatetime()]).iloc[0]
-    rec = rs.recordings()["carbon"].query("series == 'DE:average:direct' and ts == @t").value.iloc[0]
+    rec = (
+        rs.recordings()["carbon"].query("series == 'DE:average:direct' and ts == @t").value.iloc[0]
+    )
     assert not rev.is_estimated and rev.value == pytest.approx(rec) and rev.value != est.value
     assert rev.received_at > est.received_at
 
@@ -337,7 +428,7 @@ def test_planning_out_of_order_is_refused_unless_restated(live, replay, tmp_path
     state_before = wh.query("select * from plans.state order by hour")
     # the operator changed the fleet (a higher carbon price): hour T0+1's inputs are no longer what
     # T0+2 was planned from
-    text = (tmp_path / "fleet.toml")
+    text = tmp_path / "fleet.toml"
     shutil.copy(r.fleet_path, text)
     text.write_text(text.read_text().replace("carbon_price = 100.0", "carbon_price = 250.0"))
     r2 = runner(tmp_path, text)
@@ -352,8 +443,14 @@ def test_planning_out_of_order_is_refused_unless_restated(live, replay, tmp_path
 
 def test_the_same_hour_run_twice_changes_nothing(live, replay):
     r, wh = live
-    tables = {"staging.carbon_intensity": "*", "staging.weather_forecast": "*",
-              "plans.runs": "*", "plans.dispatch": "*", "plans.state": "*", "forecasts.carbon": "*"}
+    tables = {
+        "staging.carbon_intensity": "*",
+        "staging.weather_forecast": "*",
+        "plans.runs": "*",
+        "plans.dispatch": "*",
+        "plans.state": "*",
+        "forecasts.carbon": "*",
+    }
     tables = {t: wh.query(f"select {c} from {t} order by all") for t, c in tables.items()}
     replay.set_clock(at(T0 + 2 * HOUR))  # the same clock as the first run of that hour
     res = r.tick(T0 + 2 * HOUR)
@@ -369,16 +466,30 @@ def test_a_skipped_hour_says_what_to_run(live, replay):
     with pytest.raises(RunFailed) as err:
         r.tick(T3 + 3 * HOUR)
     msg = str(err.value)
-    assert "last plan is for" in msg and "plan the hours in between" in msg and "--fresh-start" in msg
+    assert (
+        "last plan is for" in msg and "plan the hours in between" in msg and "--fresh-start" in msg
+    )
     assert "Traceback" not in msg
 
 
 def test_a_bad_value_in_a_zone_the_fleet_does_not_plan_on_does_not_block(live, replay):
     r, wh = live
-    bad = pd.DataFrame([{"series": "PL:average:direct", "zone": "PL", "ts": T0, "value": 4000.0,
-                         "signal": "average", "factor": "direct", "source": "manual",
-                         "is_estimated": False, "estimation_method": None,
-                         "received_at": pd.Timestamp.now(tz="UTC")}])
+    bad = pd.DataFrame(
+        [
+            {
+                "series": "PL:average:direct",
+                "zone": "PL",
+                "ts": T0,
+                "value": 4000.0,
+                "signal": "average",
+                "factor": "direct",
+                "source": "manual",
+                "is_estimated": False,
+                "estimation_method": None,
+                "received_at": pd.Timestamp.now(tz="UTC"),
+            }
+        ]
+    )
     wh.upsert("staging.carbon_intensity", bad)
     replay.set_clock(at(T3))
     res = r.tick(T3)
@@ -397,8 +508,13 @@ def test_the_first_live_hour_on_an_api_source_plans_on_what_one_call_brings(repl
     fleet = rs.fleet_toml(tmp_path / "fleet.toml", load="csv")
     wh = Warehouse(tmp_path / "gf.duckdb")
     for cls, demo, site in (("assistant", "chat", "manchester"), ("search", "vision", "hamburg")):
-        import_files(wh, "load", [rs.load_csv(tmp_path / f"{cls}.csv", rec["grid"], demo)],
-                     site=site, series=cls)
+        import_files(
+            wh,
+            "load",
+            [rs.load_csv(tmp_path / f"{cls}.csv", rec["grid"], demo)],
+            site=site,
+            series=cls,
+        )
     r = runner(tmp_path, fleet)
     go_live(r, replay, hours=1, bootstrap=False)
     run = plans(wh).iloc[0]
@@ -431,3 +547,38 @@ def test_a_refused_token_is_named_by_its_variable_and_never_shown(replay, tmp_pa
     for table in ("raw.ingest_log", "staging.carbon_intensity"):
         text = wh.query(f"select * from {table}").to_string()
         assert secret not in text
+
+
+def test_fleet_check_resolves_watttime_regions_from_lat_lon(replay, tmp_path):
+    import subprocess
+    import sys
+
+    fleet = rs.fleet_toml(
+        tmp_path / "f.toml", carbon="watttime", signal="marginal:co2_moer", regions=False
+    )
+    assert (
+        "watttime_region: required"
+        in subprocess.run(
+            [sys.executable, "-m", "gridflex_cli.main", "fleet", "check", str(fleet)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stderr
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridflex_cli.main",
+            "fleet",
+            "check",
+            str(fleet),
+            "--resolve-regions",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "[sites.oakland]\nwatttime_region = 'CAISO_NORTH'" in out.stdout
+    assert "[sites.manchester]\nwatttime_region = 'UK'" in out.stdout
