@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 HOUR = pd.Timedelta(hours=1)
+#: Dagster's console at WARNING: the benchmark prints its own lines
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> dict:
@@ -44,7 +46,10 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
         dg.materialize(
             [carbon_model, load_model],
             resources=res,
-            run_config={"ops": {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}},
+            run_config={
+                **QUIET,
+                "ops": {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}},
+            },
         )
 
     pl.reset_plans(wh)  # plan the same hours from a fresh start each time
@@ -79,6 +84,7 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
             resources=res,
             instance=instance,
             partition_key=t0.strftime("%Y-%m-%d-%H:%M"),
+            run_config=QUIET,
         )
         runs.append(time.perf_counter() - t)
         if not r.success:

@@ -201,7 +201,6 @@ IMPORT_TABLES = {
 
 def read_import(kind: str, path: Path, **options) -> tuple[pd.DataFrame, RepairReport, str]:
     """Read one file of ``kind`` with its reader; returns (frame, report, what it is)."""
-    from sources.em_csv import file_mtime  # noqa: F401  (documented beside the readers)
 
     if kind == "em-csv":
         from sources.em_csv import read_em_csv
