@@ -297,7 +297,7 @@ def _runner(db: Path, fleet: Path | None, models: Path, profile: str, verbose: b
         models_dir=models,
         profile=profile,
         echo=typer.echo,
-        log_level="DEBUG" if verbose else "WARNING",
+        log_level="DEBUG" if verbose else "CRITICAL",
     )
 
 
@@ -344,13 +344,17 @@ def tick(
     r = _runner(db, fleet, models, "fast", verbose)
     t0 = time.perf_counter()
     try:
-        r.tick(a, b, restate=restate, fresh_start=fresh_start)
+        result = r.tick(a, b, restate=restate, fresh_start=fresh_start)
     except (RunFailed, ValueError) as exc:
         _fail(str(exc))
     _plans_table(db, a, b)
+    md = result.asset_materializations_for_node("mpc_plan")[0].metadata
+    n, same = md["hours_planned"].value, md["hours_unchanged"].value
+    removed = md["restated_later_plans"].value
     typer.echo(
-        f"\nplanned {int((b - a).total_seconds() // 3600) + 1} hour(s) in "
-        f"{time.perf_counter() - t0:.1f} s (one Dagster run of hourly_tick)"
+        f"\n{n} hour(s) in {time.perf_counter() - t0:.1f} s (one Dagster run of hourly_tick, run "
+        f"{result.run_id[:8]}): {n - same} planned, {same} already planned from the same inputs "
+        "(unchanged)" + (f"; {removed} later plan(s) removed by the restatement" if removed else "")
     )
 
 

@@ -55,7 +55,7 @@ def run_demo(
         models_dir=models_dir,
         profile=profile,
         echo=echo,
-        log_level="DEBUG" if verbose else "WARNING",
+        log_level="DEBUG" if verbose else "CRITICAL",
     )
     wh = Warehouse(db)
     first, last = PLAN_START, PLAN_START + (hours - 1) * HOUR

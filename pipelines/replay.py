@@ -78,7 +78,7 @@ def run_replay(
                 models_dir=models_dir,
                 profile=profile,
                 echo=echo,
-                log_level="DEBUG" if verbose else "ERROR",
+                log_level="DEBUG" if verbose else "CRITICAL",
             )
             if fleet.sources.prices == "csv":
                 for path, zone in lib.price_imports(fleet, price_files):

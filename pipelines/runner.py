@@ -43,8 +43,9 @@ class Runner:
     profile: str = "fast"
     max_model_age_hours: int = 24 * 8
     instance: dg.DagsterInstance | None = None
-    #: Dagster's console log level for these runs (its DEBUG stream is for `--verbose`)
-    log_level: str = "WARNING"
+    #: Dagster's console log level for these runs: the CLI prints its own progress and errors, so
+    #: only CRITICAL by default (its DEBUG stream is for `--verbose`)
+    log_level: str = "CRITICAL"
     echo: Callable[[str], None] = print
     resources: dict = field(init=False)
 
@@ -126,9 +127,8 @@ class Runner:
             raise_on_error=False,
             **kw,
         )
-        what = f"hourly_tick {partition_key(first)}" + (
-            f" .. {partition_key(last)}" if last is not None else ""
-        )
+        single = last is None or pd.Timestamp(last) == pd.Timestamp(first)
+        what = f"hourly_tick {partition_key(first)}" + ("" if single else f" .. {partition_key(last)}")
         return self._check(result, what) if raise_on_error else result
 
     def ingest(self, first: pd.Timestamp, last: pd.Timestamp, tags: dict | None = None):
