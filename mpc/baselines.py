@@ -71,7 +71,7 @@ def naive_workload(inst: Instance) -> tuple[dict[str, tuple[str, int]], np.ndarr
     for j in sorted(inst.jobs, key=lambda j: (j.release, j.job_id)):
         i = pos[j.home]
         first = max(0, inst.period(j.release))
-        last = min(inst.period(j.latest_start), H - j.duration_h)
+        last = min(inst.period(j.latest_start), H - 1)  # may run on past the horizon's end
         for t in range(first, last + 1):
             if (free[i, t:t + j.duration_h] >= j.power_mw - 1e-9).all():
                 free[i, t:t + j.duration_h] -= j.power_mw

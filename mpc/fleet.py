@@ -238,6 +238,13 @@ class Fleet(_Strict):
         WattTime region is kept in the ``region`` column)."""
         return f"{self.sites[site].zone}:{self.planning.carbon_signal}"
 
+    def budget_policy(self):
+        """The fleet's carbon budget as the one policy the planner, the simulator and the backtest
+        use (:class:`mpc.budget.BudgetPolicy`, per UTC day; no budget when unset)."""
+        from mpc.budget import BudgetPolicy
+
+        return BudgetPolicy.daily(self.planning.daily_carbon_budget_t)
+
     @property
     def carbon_factor(self) -> str:
         """``direct`` / ``lifecycle`` (averages) or the WattTime signal type (marginals)."""

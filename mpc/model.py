@@ -22,10 +22,15 @@ Departures from the paper, same meaning:
   afterwards (:func:`mpc.results.net_simultaneous`), which never raises cost or emissions.
   Measured effect: on the paper instance the binaries drop from 363 to 219 and HiGHS takes
   ~0.05 s instead of ~0.6 s; ``relax_modes=False`` keeps the exact binary form.
-* A receding-horizon window: jobs whose deadline lies beyond the horizon are optional in the window
-  (they may wait); jobs already running add a fixed load ``F_st``; the terminal state of charge is
+* A receding-horizon window: a job whose latest start lies beyond the horizon is optional in the window
+  (it may wait); jobs already running add a fixed load ``F_st``; the terminal state of charge is
   bounded below by ``soc_T_s`` (the configured ``soc0``, not the current state, so windows do not
   ratchet the battery).
+* Jobs longer than what is left of the window may still start in it (a 36 h training job in a 24 h
+  window): their in-window periods are modelled, the periods after ``H − 1`` are carried by the
+  receding-horizon state as a running job (it cannot move or pause, (9)–(10)), and the energy they will
+  still need is charged by a terminal reservation (:func:`define_terminal_reservation`) so that
+  starting late in the window is not free.
 * Elastic mode (``ModelOptions.elastic``): the named constraint families get non-negative slack
   variables penalised in the objective (used to serve what is feasible in a realised hour, and by
   the infeasibility diagnosis, which minimises total slack alone).
@@ -71,24 +76,28 @@ def define_sets(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None
         pairs += [(k.name, s) for s in feas]
     m.A = pyo.Set(dimen=2, initialize=pairs, ordered=True)
 
-    starts, mandatory, runs_at = [], {}, defaultdict(list)
+    starts, mandatory, runs_at, tail = [], {}, defaultdict(list), {}
     for j in inst.jobs:
         D = j.duration_h
         first = max(0, inst.period(j.release))
         last_by_deadline = inst.period(j.latest_start)
-        last = min(last_by_deadline, H - D)
-        # Deadline inside the horizon -> (8) with equality for a mandatory job; beyond -> may wait.
-        mandatory[j.job_id] = j.mandatory and inst.period(j.deadline) <= H - 1
+        last = min(last_by_deadline, H - 1)  # a start near the end runs on past the window
+        # Latest start inside the horizon -> (8) with equality for a mandatory job (this window is
+        # its last chance to start); beyond -> it may wait.
+        mandatory[j.job_id] = j.mandatory and last_by_deadline <= H - 1
         for s in j.eligible_sites:
             for t in range(first, last + 1):
                 starts.append((j.job_id, s, t))
-                for tau in range(t, t + D):
+                for tau in range(t, min(t + D, H)):
                     runs_at[j.job_id, s, tau].append(t)
+                if t + D > H:
+                    tail[j.job_id, s, t] = t + D - H  # periods after the window
     m.J = pyo.Set(initialize=[j.job_id for j in inst.jobs], ordered=True)
     m.Y = pyo.Set(dimen=3, initialize=starts, ordered=True)
     m.X = pyo.Set(dimen=3, initialize=sorted(runs_at, key=lambda x: (x[0], x[1], x[2])))
     m._runs_at = runs_at  # (j, s, t) -> start periods τ with t - D_j + 1 <= τ <= t
     m._mandatory = mandatory
+    m._tail = tail  # (j, s, t) -> periods a start at t runs after the window
 
 
 # =============================================================================== parameters
@@ -433,15 +442,44 @@ def objective_expression(m: pyo.ConcreteModel):
                   for s in m.S for t in m.T))
 
 
+def define_terminal_reservation(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions):
+    """The energy a job started in the window still needs after it, valued now::
+
+        R = Σ_{(j,s,t) ∈ Y, t + D_j > H} y_jst · P_j · (t + D_j − H) · Δ · ĉ_s
+        ĉ_s = (1/H) Σ_t (1 + κ_st) · (π_st + p_c · c_st)
+
+    P_j job power (MW), t + D_j − H the periods it runs after the window's last period H − 1,
+    ĉ_s the window's mean cost of one MWh of IT load at site s bought from the grid (cooling overhead
+    κ, import price π, carbon price p_c times intensity c). Subtracted from (1): a job that starts
+    in the window earns its value V_j once (when it starts) and pays for every hour it runs — those
+    inside the window through (2)–(4), those after it through R — so a late start is not free. It is
+    an estimate (the later windows re-plan those hours with their own forecasts); local generation
+    and batteries are ignored in it. Returns the expression (0 when no start runs past the window).
+    """
+    if not m._tail:
+        return 0.0
+    H = len(inst.index)
+    chat = {
+        s: sum((1 + m.kappa[s, t]) * (m.pi[s, t] + m.pc * m.c[s, t]) for t in m.T) / H
+        for s in m.S
+    }
+    return sum(
+        m.y[j, s, t] * m.P[j] * n * m.dt * pyo.value(chat[s]) for (j, s, t), n in m._tail.items()
+    )
+
+
 def define_objective(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
-    """Maximise (1) minus Σ penalty · slack over elastic families; in phase 1 minimise Σ slack."""
+    """Maximise (1) minus the terminal reservation (:func:`define_terminal_reservation`) minus
+    Σ penalty · slack over elastic families; in phase 1 minimise Σ slack."""
     slacks = [(name, v) for name, v in ((c.local_name, c) for c in
                                         m.slack.component_objects(pyo.Var))]
     if opt.phase1:
         m.obj = pyo.Objective(expr=sum(v[i] for _, v in slacks for i in v), sense=pyo.minimize)
         return
     penalty = sum(opt.elastic.get(name, 0.0) * v[i] for name, v in slacks for i in v)
-    m.obj = pyo.Objective(expr=objective_expression(m) - penalty, sense=pyo.maximize)
+    m.reservation = pyo.Expression(expr=define_terminal_reservation(m, inst, opt))
+    m.obj = pyo.Objective(expr=objective_expression(m) - m.reservation - penalty,
+                          sense=pyo.maximize)
 
 
 CONSTRAINT_FAMILIES = (

@@ -6,8 +6,9 @@ was *realised* in that hour (realised carbon intensity, generation, prices, infe
 
 * Running jobs are a fixed load at their site until they end (they cannot move or pause).
 * A job whose deadline lies beyond the window may wait (it is optional in the window).
-* The carbon budget spans windows: each window gets ``left · min(1, H / hours_to_budget_end)``
-  of what is left (never a fresh full budget), and what the realised hour emitted is subtracted.
+* The carbon budget spans windows by one policy (:class:`mpc.budget.BudgetPolicy`): a per-day (or
+  per-period) budget, each window getting today's remainder pro rata plus the pro-rata share of the
+  next day's budget for the hours it plans tomorrow; what the realised hour emitted is subtracted.
 * The terminal state of charge of every window is bounded below by the configured ``soc0``.
 * Windows are solved in elastic mode so that a bad forecast never makes a step fail: a mandatory
   job that cannot fit, demand above capacity or an over-spent budget become penalised slack and are
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mpc.budget import PENALTY_OVER, BudgetPolicy, BudgetUse
 from mpc.instance import Instance, Job, RunningJob, Signals, Site
 from mpc.options import ModelOptions
 from mpc.results import Result
@@ -39,7 +41,7 @@ HOUR = pd.Timedelta(hours=1)
 PENALTY_MISSED_JOB = 1e6  # $ per mandatory job not started inside its window
 PENALTY_SHED = 1e4  # $/MWh of facility load not supplied
 PENALTY_OVERLOAD = 1e7  # $/MW above IT capacity (only to keep a step from failing; never expected)
-PENALTY_CARBON_OVER = 5e3  # $/t over the window's carbon allocation
+PENALTY_CARBON_OVER = PENALTY_OVER  # $/t over the window's carbon allocation (mpc.budget)
 PENALTY_SOC_TERMINAL = 1e3  # $/MWh below the terminal state of charge (realised hour only)
 
 
@@ -105,23 +107,40 @@ class StepResult:
     next_state: State
     started: dict[str, str]
     missed: list[str]
+    budget: BudgetUse | None = None
+    #: what the planner could not do in this window, in words (empty: nothing): a fallback plan
+    #: and why, a carbon budget exceeded (t over), mandatory jobs missed (ids), inference unserved
+    problems: list[str] = field(default_factory=list)
 
 
-def window_budget(state: State, hours: int) -> float | None:
-    """Carbon allocation of a window of ``hours`` periods from what is left."""
+def state_policy(state: State) -> BudgetPolicy:
+    """The budget policy a state carries when none is given: its remainder spread over the hours to
+    ``budget_end`` (one period, no refill), or no budget."""
     if state.budget_left_t is None:
-        return None
-    left = max(0.0, state.budget_left_t)
-    if state.budget_end is None:
-        return left
-    remaining = max(1.0, (state.budget_end - state.time) / HOUR)
-    return left * min(1.0, hours / remaining)
+        return BudgetPolicy(None)
+    if state.budget_end is None:  # spend it over the current window
+        return BudgetPolicy(state.budget_left_t, period=pd.Timedelta(days=36500), anchor=state.time,
+                            renews=False)
+    return BudgetPolicy(state.budget_left_t, period=state.budget_end - state.time,
+                        anchor=state.time, renews=False)
 
 
-def window_instance(state: State, inst: Instance) -> tuple[Instance, list[str]]:
+def window_budget(state: State, hours: int, policy: BudgetPolicy | None = None) -> float | None:
+    """Carbon allocation ``B_w`` of a window of ``hours`` periods starting at ``state.time``
+    (:meth:`mpc.budget.BudgetPolicy.allocation`; the state's own remainder when no policy)."""
+    policy = policy or state_policy(state)
+    index = pd.date_range(state.time, periods=hours, freq="h", tz="UTC")
+    if state.budget_left_t is not None and state.budget_end is None:
+        return max(0.0, state.budget_left_t)
+    return policy.allocation(state, index)
+
+
+def window_instance(state: State, inst: Instance,
+                    budget: BudgetPolicy | None = None) -> tuple[Instance, list[str]]:
     """Apply the state to a window instance: drop finished/missed jobs, turn running ones into fixed
-    loads, set the initial battery state and the window's carbon allocation. Returns the instance
-    and the jobs found missed (latest start already past)."""
+    loads, set the initial battery state and the window's carbon allocation (``budget``'s
+    :meth:`~mpc.budget.BudgetPolicy.allocation`). Returns the instance and the jobs found missed
+    (latest start already past)."""
     t0 = inst.index[0]
     jobs, missed, running = [], [], []
     by_id = {j.job_id: j for j in inst.jobs}
@@ -138,7 +157,7 @@ def window_instance(state: State, inst: Instance) -> tuple[Instance, list[str]]:
         p = by_id[jid].power_mw if jid in by_id else 0.0
         running.append(RunningJob(jid, site, int(left), p))
     w = inst.replace(jobs=tuple(jobs), running=tuple(running), soc_init_mwh=dict(state.soc_mwh),
-                     carbon_budget_t=window_budget(state, len(inst.index)))
+                     carbon_budget_t=window_budget(state, len(inst.index), budget))
     return w, missed
 
 
@@ -210,20 +229,25 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
 
 def step(state: State, instance: Instance, *, realised: Signals | None = None,
          time_limit: float = 30.0, mip_gap: float = 0.01,
-         options: ModelOptions | None = None) -> StepResult:
+         options: ModelOptions | None = None, budget: BudgetPolicy | None = None) -> StepResult:
     """One receding-horizon step.
 
     ``instance``: the window ``[t0, t0+H)`` with the *forecast* signals issued at ``t0 =
     state.time`` and the full job list (finished / running / missed ones are handled from the
     state).
     ``realised``: signals that cover ``t0`` as it actually happened (default: the forecast).
-    Returns the plan, the committed (realised) first hour and the next state.
+    ``budget``: the carbon-budget policy (:class:`mpc.budget.BudgetPolicy`; default: the state's
+    own remainder until its ``budget_end``). The state is refilled at a new period first.
+    Returns the plan, the committed (realised) first hour, the next state and what the plan did
+    with its budget allocation (:class:`mpc.budget.BudgetUse`).
     """
     from mpc.solve import solve_model
 
     if instance.index[0] != state.time:
         raise ValueError(f"window starts at {instance.index[0]}, state is at {state.time}")
-    w, missed = window_instance(state, instance)
+    if budget is not None:
+        state = budget.refill(state)
+    w, missed = window_instance(state, instance, budget)
     opts = dataclasses.replace(options or ModelOptions(), elastic=_elastic(w))
     plan = solve_model(w, opts, method="plan", time_limit=time_limit, mip_gap=mip_gap,
                        count_size=False)
@@ -259,13 +283,42 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
     soc = committed.site_hours.set_index("site")["soc_mwh"].to_dict()
     soc = {s.name: (soc[s.name] if s.battery.energy_mwh > 0 else state.soc_mwh.get(s.name, 0.0))
            for s in instance.sites}
-    budget = (None if state.budget_left_t is None
-              else state.budget_left_t - committed.totals["emissions_t"])
+    left = (None if state.budget_left_t is None
+            else state.budget_left_t - committed.totals["emissions_t"])
     next_state = State(time=nxt, soc_mwh=soc, running=running, finished=frozenset(finished),
-                       missed=frozenset(state.missed | missed_now), budget_left_t=budget,
+                       missed=frozenset(state.missed | missed_now), budget_left_t=left,
                        budget_end=state.budget_end)
+    use = None
+    if w.carbon_budget_t is not None:
+        use = BudgetUse(allocated_t=w.carbon_budget_t, planned_t=plan.totals["emissions_t"],
+                        over_t=plan.totals.get("slack_carbon", max(
+                            0.0, plan.totals["emissions_t"] - w.carbon_budget_t)),
+                        period_left_t=state.budget_left_t)
+    new_missed = sorted(missed_now - set(state.missed))
     return StepResult(plan=plan, committed=committed, next_state=next_state, started=started,
-                      missed=sorted(missed_now - set(state.missed)))
+                      missed=new_missed, budget=use,
+                      problems=problems(plan, use, new_missed, instance, state.time))
+
+
+def problems(plan: Result, budget: BudgetUse | None, missed: list[str], instance: Instance,
+             t0: pd.Timestamp) -> list[str]:
+    """What a window's plan could not do, in words. Jobs whose last chance to start had passed
+    before ``t0`` (submitted before the plan chain began) are in ``missed`` but not blamed here."""
+    out = []
+    if plan.status == "fallback":
+        out.append(f"no solver incumbent, planned by the carbon-agnostic rule: {plan.message}")
+    if budget is not None and budget.exceeded:
+        out.append(f"carbon budget exceeded: the window was allocated {budget.allocated_t:.1f} t "
+                   f"and plans {budget.planned_t:.1f} t ({budget.over_t:.1f} t over: no feasible "
+                   "plan stays within it)")
+    latest = {j.job_id: j.latest_start for j in instance.jobs}
+    here = [j for j in missed if latest.get(j, t0) >= t0]
+    if here:
+        out.append(f"jobs missed (cannot meet their deadline): {', '.join(here)}")
+    unserved = float(plan.totals.get("unserved_units", 0.0))
+    if unserved > 1e-6:
+        out.append(f"{unserved:,.0f} inference request(s) in the window cannot be served")
+    return out
 
 
 def _same_hour(forecast: Signals, realised: Signals, t0: pd.Timestamp) -> bool:
@@ -337,13 +390,16 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
              carbon_budget_t: float | None = None, carbon_price: float = 0.0,
              start: pd.Timestamp | None = None, hours: int | None = None,
              time_limit: float = 30.0, mip_gap: float = 0.01, keep_plans: bool = False,
-             options: ModelOptions | None = None) -> SimReport:
+             options: ModelOptions | None = None,
+             budget: BudgetPolicy | None = None) -> SimReport:
     """Run the receding horizon hour by hour over ``realised`` (or the carbon-agnostic policy).
 
     forecast: ``"perfect"`` (oracle), ``"persistence"`` (same hour yesterday), a callable
     ``forecast(issued_at, index) -> Signals`` (e.g. the TFT's), or ``"carbon_agnostic"`` (no
     optimisation: jobs ASAP at home, inference at home, passive energy).
-    Windows shrink at the end of the data. ``carbon_budget_t`` covers the whole simulated period.
+    Windows shrink at the end of the data. ``budget``: the carbon-budget policy (e.g. the fleet's
+    daily budget, :meth:`mpc.budget.BudgetPolicy.daily`), the same the hourly pipeline uses;
+    ``carbon_budget_t``: one budget for the whole simulated period (``BudgetPolicy.whole``).
     """
     idx = realised.index
     start = idx[0] if start is None else pd.Timestamp(start)
@@ -356,8 +412,9 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
     fc = {"perfect": perfect_forecast, "persistence": persistence_forecast}
     fn = fc[forecast](realised) if isinstance(forecast, str) else forecast
     name = forecast if isinstance(forecast, str) else getattr(forecast, "__name__", "custom")
-    state = State.initial(sites, start, budget_t=carbon_budget_t,
-                          budget_end=end if carbon_budget_t is not None else None)
+    if budget is None:
+        budget = BudgetPolicy.whole(carbon_budget_t, start, end)
+    state = budget.refill(State.initial(sites, start))
     acc: dict[str, list] = {k: [] for k in ("site_hours", "routing", "unserved", "runs")}
     steps, plans, totals = [], [], dict.fromkeys(
         ("emissions_t", "energy_cost", "job_value", "inference_revenue", "carbon_cost",
@@ -373,7 +430,7 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
         if h % 24 == 0:
             log.info("window %d/%d at %s", h + 1, n, t0)
         sr = step(state, win, realised=realised, time_limit=time_limit, mip_gap=mip_gap,
-                  options=options)
+                  options=options, budget=budget)
         c = sr.committed
         for k in acc:
             acc[k].append(getattr(c, k))
@@ -385,7 +442,9 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
                       "gap": sr.plan.gap, "build_s": sr.plan.build_s,
                       "translate_s": sr.plan.translate_s, "solve_s": sr.plan.solve_s,
                       "emissions_t": c.totals["emissions_t"],
-                      "budget_left_t": sr.next_state.budget_left_t})
+                      "budget_left_t": sr.next_state.budget_left_t,
+                      "budget_allocated_t": sr.budget.allocated_t if sr.budget else None,
+                      "budget_over_t": sr.budget.over_t if sr.budget else 0.0})
         if keep_plans:
             plans.append(sr.plan)
         state = sr.next_state
@@ -401,7 +460,10 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
     totals["objective"] = totals["revenue"] - totals["energy_cost"] - totals["carbon_cost"]
     totals["missed_deadlines"] = float(len(missed))
     totals["unfinished"] = float(len(unfinished))
-    return SimReport(policy=f"mpc-{name}", steps=pd.DataFrame(steps), totals=totals,
+    st = pd.DataFrame(steps)
+    totals["budget_over_t"] = float(st["budget_over_t"].sum()) if len(st) else 0.0
+    totals["budget_exceeded_hours"] = float((st["budget_over_t"] > 1e-6).sum()) if len(st) else 0.0
+    return SimReport(policy=f"mpc-{name}", steps=st, totals=totals,
                      missed=missed, plans=plans, final_state=state, schedule=schedule,
                      **{k: _concat(v) for k, v in acc.items()})
 

@@ -226,7 +226,7 @@ def evaluate(inst: Instance, d: Decisions, method: str, **meta) -> Result:
     totals["objective"] = totals["revenue"] - totals["energy_cost"] - totals["carbon_cost"]
     H_end = len(idx) - 1
     totals["mandatory_missed"] = float(sum(
-        1 for j in inst.jobs if j.mandatory and inst.period(j.deadline) <= H_end
+        1 for j in inst.jobs if j.mandatory and inst.period(j.latest_start) <= H_end
         and j.job_id not in d.starts))
     bound = meta.pop("bound", float("nan"))
     obj = totals["objective"]

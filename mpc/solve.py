@@ -94,6 +94,7 @@ def solve_model(inst: Instance, opt: ModelOptions | None = None, *, method: str 
                 count_size: bool = True) -> Result:
     """Build (1)–(16) with ``opt``, solve with HiGHS, return a :class:`Result` (never raises on a
     solver outcome: infeasible / no-solution results carry a diagnosis instead)."""
+    import pyomo.environ as pyo
     from pyomo.contrib.appsi.base import TerminationCondition as TC
 
     opt = opt or ModelOptions()
@@ -131,8 +132,14 @@ def solve_model(inst: Instance, opt: ModelOptions | None = None, *, method: str 
         res.solution_loader.load_vars()
         d = extract(m, inst)
         status = "optimal" if tc == TC.optimal else "feasible"
-        r = evaluate(inst, d, method, status=status, bound=bound, **meta)
+        # the gap of the problem actually solved: the solver's own incumbent and bound (penalties
+        # and the terminal reservation included), not (1) recomputed against that bound
+        gap = (bound - incumbent) / max(1.0, abs(incumbent)) if math.isfinite(bound) else None
+        r = evaluate(inst, d, method, status=status, bound=bound,
+                     gap=None if gap is None else max(0.0, gap), **meta)
         r.totals["solver_objective"] = float(incumbent)
+        for v in m.slack.component_objects(pyo.Var):  # slack used by each elastic family
+            r.totals[f"slack_{v.local_name}"] = float(sum(x.value or 0.0 for x in v.values()))
         r.message = (f"{method}: {status} ({tc.name}), objective {r.objective:,.1f}, "
                      f"gap {r.gap:.2%}")
         return r

@@ -103,7 +103,7 @@ def mpc_plan(
         "hours_planned": len(outcomes),
         "hours_unchanged": sum(o.unchanged for o in outcomes),
         "status": last.status,
-        "objective_usd": round(float(last.objective), 0),
+        "window_net_benefit_usd": round(float(last.objective), 0),
         "mip_gap_pct": round(100 * float(last.gap), 3),
         "build_s": round(last.build_s, 3),
         "solve_s": round(last.solve_s, 3),
@@ -117,12 +117,19 @@ def mpc_plan(
         "degraded_hours": sum(bool(o.forecast.degraded) for o in outcomes),
         "jobs_started": ", ".join(last.jobs_started) or "-",
         "jobs_missed": ", ".join(j for o in outcomes for j in o.jobs_missed) or "-",
+        "budget_allocated_t": _round(last.budget_allocated_t, 2),
+        "budget_planned_t": _round(last.budget_planned_t, 2),
+        "budget_over_t": _round(last.budget_over_t, 2),
         "realised_hour_known": last.realised_known,
         "restated_later_plans": sum(o.restated_hours for o in outcomes),
         "plan": png(plan_figure(last.plan_site_hours, f"plan at {last.t0:%Y-%m-%d %H:%M} UTC")),
     }
     yield dg.MaterializeResult(metadata=md)
     yield _plan_sound(wh, f, start, end)
+
+
+def _round(v, n):
+    return None if v is None else round(float(v), n)
 
 
 def _plan_sound(wh, fleet, start, end) -> dg.AssetCheckResult:

@@ -313,6 +313,7 @@ def run_backtest(
         hours=data.hours,
         time_limit=fleet.planning.time_limit_s,
         mip_gap=fleet.planning.mip_gap,
+        budget=fleet.budget_policy(),  # the fleet's daily budget, as the hourly pipeline keeps it
     )
     reports, extras = {}, {}
     order = ["carbon_agnostic", *[p for p in policies if p != "carbon_agnostic"]]

@@ -26,9 +26,14 @@ transaction as the plan, so a plan and the state it leads to never disagree. The
 - re-planning an hour that later plans build on is refused (:class:`OutOfOrderError`) unless
   ``restate=True``, which removes the later plans, dispatch and states in the same transaction;
 - an hour whose previous hour was never planned is refused with what to run (plan the hours in between,
-  or ``fresh_start=True``: a new chain from the fleet's initial state). The carbon budget is daily
-(``planning.daily_carbon_budget_t``): it is refilled at 00:00 UTC, and each window may use the share of
-what is left that its hours represent (``mpc.receding.window_budget``).
+  or ``fresh_start=True``: a new chain from the fleet's initial state).
+
+The carbon budget is the fleet's daily budget (``planning.daily_carbon_budget_t``) under the one policy
+the simulator and the backtest use too (:class:`mpc.budget.BudgetPolicy`: refilled at 00:00 UTC, each
+window allocated today's remainder pro rata plus tomorrow's share for the hours it plans tomorrow).
+What the planner could not do — a fallback plan, an exceeded budget, missed jobs, unserved inference
+(:attr:`mpc.receding.StepResult.problems`) — marks the hour degraded with the reason, in the same
+transaction as its plan and state.
 """
 
 from __future__ import annotations
@@ -121,13 +126,7 @@ def load_state(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, *, fresh_start: bo
                 "--fresh-start`, or run config ops.mpc_plan.config.fresh_start=true)"
             )
         st = State.initial(fleet.mpc_sites(), t0)
-    budget = fleet.planning.daily_carbon_budget_t
-    if budget is not None and (st.budget_end is None or st.budget_end <= t0):
-        day_end = t0.floor("D") + DAY
-        st = type(st)(**{**st.__dict__, "budget_left_t": float(budget), "budget_end": day_end})
-    if budget is None and st.budget_left_t is not None:
-        st = type(st)(**{**st.__dict__, "budget_left_t": None, "budget_end": None})
-    return st
+    return fleet.budget_policy().refill(st)  # a new UTC day starts with the daily budget
 
 
 # ----------------------------------------------------------------------------------------------
@@ -412,6 +411,9 @@ class PlanOutcome:
     next_state: object
     #: True when this hour was already planned from the same inputs: nothing was solved or written
     unchanged: bool = False
+    budget_allocated_t: float | None = None
+    budget_planned_t: float | None = None
+    budget_over_t: float | None = None
     #: later plans removed by a restatement from this hour
     restated_hours: int = 0
     inputs_hash: str = ""
@@ -429,6 +431,10 @@ def _inputs_hash(inst, state, realised, fleet: Fleet) -> str:
         f"{fleet.planning.mip_gap}:{fleet.planning.time_limit_s}",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _num(v) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
 
 
 def _stored_outcome(wh: Warehouse, t0, used: ForecastUsed, tic: float) -> PlanOutcome:
@@ -479,7 +485,7 @@ def plan_hour(
     states are removed in the same transaction as the new plan. ``fresh_start`` starts a new chain
     at ``t0`` from the fleet's initial state instead of the state the previous hour left."""
     from mpc.instance import Instance
-    from mpc.receding import step, window_budget
+    from mpc.receding import step
 
     tic = time.perf_counter()
     t0 = pd.Timestamp(t0)
@@ -524,11 +530,12 @@ def plan_hour(
         realised=realised,
         time_limit=fleet.planning.time_limit_s,
         mip_gap=fleet.planning.mip_gap,
+        budget=fleet.budget_policy(),
     )
     plan, com = sr.plan, sr.committed
-    if plan.status == "fallback":
+    if sr.problems:  # what the planner could not do marks the hour before anything is written
         used.degraded = True
-        used.reasons.append(f"plan fell back to carbon-agnostic: {plan.message}")
+        used.reasons.extend(sr.problems)
 
     def cost(df):
         return df.import_mw * df.price_import - df.export_mw * df.price_export
@@ -565,7 +572,10 @@ def plan_hour(
                 "expected_emissions_t": float(sh.emissions_t.sum()),
                 "expected_cost": float(cost(sh).sum()),
                 "budget_left_t": state.budget_left_t,
-                "window_budget_t": window_budget(state, H),
+                "window_budget_t": sr.budget.allocated_t if sr.budget else None,
+                "budget_planned_t": sr.budget.planned_t if sr.budget else None,
+                "budget_over_t": sr.budget.over_t if sr.budget else None,
+                "unserved_units": float(plan.totals.get("unserved_units", 0.0)),
                 "jobs_started": sorted(sr.started),
                 "jobs_missed": list(sr.missed),
                 "created_at": pd.Timestamp.now(tz="UTC"),
@@ -630,6 +640,9 @@ def plan_hour(
         next_state=sr.next_state,
         restated_hours=n_later if restate else 0,
         inputs_hash=inputs,
+        budget_allocated_t=sr.budget.allocated_t if sr.budget else None,
+        budget_planned_t=sr.budget.planned_t if sr.budget else None,
+        budget_over_t=sr.budget.over_t if sr.budget else None,
     )
 
 

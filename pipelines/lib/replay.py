@@ -146,6 +146,7 @@ def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dic
         time_limit=fleet.planning.time_limit_s,
         mip_gap=fleet.planning.mip_gap,
         horizon=fleet.planning.horizon_h,
+        budget=fleet.budget_policy(),  # the oracle keeps the fleet's daily budget, as the live path
     )
     agn = simulate(realised, forecast="carbon_agnostic", **common)
     oracle = simulate(realised, forecast="perfect", **common)

@@ -168,3 +168,65 @@ def test_step_falls_back_when_the_window_has_no_incumbent(tiny, monkeypatch):
     assert out.plan.status == "fallback"
     assert out.started == {"j": "A"}  # as soon as possible at home
     assert out.next_state.running == {"j": ("A", 1)}
+
+
+def test_a_job_longer_than_the_horizon_starts_and_runs_to_its_end(tiny):
+    """A 36 h job with a 24 h horizon (before: the last start was capped at H - D, so it was never
+    offered a start and was reported missed at its deadline while every step said "optimal")."""
+    hours = 96
+    carbon = {"A": [400.0 if (h // 12) % 2 else 150.0 for h in range(hours)],
+              "B": [300.0] * hours}
+    sites, sig = _two_sites(tiny, hours, carbon=carbon)
+    long = tiny.job("long", 10.0, 36, 0, 60, 50_000.0, sites=("A", "B"))
+    rep = simulate(sig, tuple(sites), (), (long,), horizon=24, carbon_price=100.0, hours=72)
+    assert rep.missed == [] and "long" in rep.final_state.finished
+    runs = rep.runs[rep.runs.job == "long"].sort_values("time")
+    assert len(runs) == 36 and runs.site.nunique() == 1  # 36 hours, one site
+    hours_run = ((runs.time - tiny.T0) / tiny.H1).astype(int).tolist()
+    assert hours_run == list(range(hours_run[0], hours_run[0] + 36))  # contiguous
+    assert hours_run[-1] <= 60  # finished by the end of its deadline hour
+    agn = simulate(sig, tuple(sites), (), (long,), forecast="carbon_agnostic", hours=72)
+    assert agn.missed == [] and len(agn.runs[agn.runs.job == "long"]) == 36
+
+
+def test_the_terminal_reservation_charges_the_hours_after_the_window(tiny):
+    """In a 4 h window a 6 h job may start in any period; started at t it runs 4 − t h inside and
+    t + 2 h after the window. With flat prices every start costs the same 6 h × 10 MW of energy, so
+    with the reservation (hours after the window at the window's mean cost, here 50 $/MWh + 100 $/t
+    × 0.2 t/MWh = 70 $/MWh) every start has the same objective; without it a start at t = 3 would
+    look 3 × 10 × 70 = 2,100 $ cheaper than one at t = 0."""
+    from mpc.model import build_model
+    from mpc.options import ModelOptions
+    from mpc.solve import solve_model
+
+    sig = tiny.signals(4, ["A"], carbon=200.0, price=50.0)
+    j = tiny.job("j", 10.0, 6, 0, 9, 10_000.0)
+    inst = tiny.instance([tiny.site("A")], sig, [j], carbon_price=100.0)
+    m = build_model(inst)
+    assert m._tail == {("j", "A", 0): 2, ("j", "A", 1): 3, ("j", "A", 2): 4, ("j", "A", 3): 5}
+    objective = {}
+    for t in range(4):
+        r = solve_model(inst, ModelOptions(fixed_starts={"j": ("A", t)}))
+        objective[t] = r.totals["solver_objective"]
+        assert r.totals["job_value"] == 10_000.0
+    assert max(objective.values()) - min(objective.values()) == pytest.approx(0.0, abs=1e-6)
+    assert objective[0] == pytest.approx(10_000.0 - 6 * 10 * 70.0)
+
+
+def test_a_fallback_plan_is_said(tiny):
+    """No incumbent: the window is planned by the carbon-agnostic rule, and the step says so (the
+    pipeline marks the hour degraded from it before writing plan and state)."""
+    import dataclasses
+
+    from mpc.receding import problems
+
+    sig = tiny.signals(3, ["A"])
+    inst = tiny.instance([tiny.site("A", base=1.0)], sig)
+    out = step(State.initial(inst.sites, tiny.T0), inst)
+    assert out.problems == []
+    failed = dataclasses.replace(out.plan, status="fallback",
+                                 message="fallback to carbon-agnostic: no incumbent in 0.1 s")
+    assert problems(failed, None, [], inst, tiny.T0) == [
+        "no solver incumbent, planned by the carbon-agnostic rule: fallback to carbon-agnostic: "
+        "no incumbent in 0.1 s"
+    ]

@@ -582,3 +582,21 @@ def test_fleet_check_resolves_watttime_regions_from_lat_lon(replay, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "[sites.oakland]\nwatttime_region = 'CAISO_NORTH'" in out.stdout
     assert "[sites.manchester]\nwatttime_region = 'UK'" in out.stdout
+
+
+def test_an_unmeetable_budget_marks_the_hour_and_says_by_how_much(live, replay, tmp_path):
+    r, wh = live
+    text = tmp_path / "fleet.toml"
+    shutil.copy(r.fleet_path, text)
+    text.write_text(text.read_text().replace("carbon_price = 100.0",
+                                             "carbon_price = 100.0\ndaily_carbon_budget_t = 1.0"))
+    replay.set_clock(at(T3))
+    runner(tmp_path, text, db=tmp_path / "gf.duckdb").tick(T3)
+    run = wh.query("select * from plans.runs where plan_hour = ?", [T3.to_pydatetime()]).iloc[0]
+    assert run.degraded and "carbon budget exceeded" in run.degraded_reason
+    # 03:00, 21 h left of the day and 1 t of it: a 12 h window inside the day gets 12/21 of it
+    assert run.window_budget_t == pytest.approx(1.0 * 12 / 21)
+    assert run.budget_over_t == pytest.approx(run.budget_planned_t - run.window_budget_t, rel=1e-6)
+    d = wh.query("select budget_over_t, degraded from marts.decisions where hour = ?",
+                 [T3.to_pydatetime()])
+    assert (d.budget_over_t > 0).all() and d.degraded.all()

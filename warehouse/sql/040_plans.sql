@@ -115,3 +115,8 @@ CREATE TABLE IF NOT EXISTS plans.backtests (
     PRIMARY KEY (backtest_id, policy)
 );
 ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS inputs_hash VARCHAR;  -- mpc Instance.fingerprint() + the state: same hash, same plan
+-- What the plan did with its carbon allocation (mpc.budget): planned and over (slack, t), and the
+-- inference it could not serve in the window.
+ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS budget_planned_t DOUBLE;
+ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS budget_over_t DOUBLE;
+ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS unserved_units DOUBLE;

@@ -26,14 +26,18 @@ LEFT JOIN jobs j ON j.target_time = s.target_time AND j.site = s.site
 LEFT JOIN inf i ON i.target_time = s.target_time AND i.site = s.site
 ORDER BY hour, site;
 
--- What was committed, hour by hour, and how it was decided (provenance).
+-- What was committed, hour by hour, how it was decided and what the planner could not do.
+-- window_net_benefit_usd: objective (1) of the window's plan, higher is better; mip_gap of the problem
+-- solved; budget_*: the window's carbon allocation, what the plan planned, and what it had to exceed.
 CREATE OR REPLACE VIEW marts.decisions AS
 SELECT d.hour, d.site, d.jobs_running, d.it_mw, d.facility_mw, d.gen_used_mw,
        d.import_mw AS grid_import_mw, d.export_mw AS grid_export_mw,
        d.charge_mw, d.discharge_mw, d.soc_mwh AS battery_soc_mwh,
        d.carbon_g_kwh, d.emissions_t, d.cost,
-       r.status AS plan_status, r.mip_gap, r.solve_s, r.forecast_policy, r.degraded, r.degraded_reason,
-       r.jobs_started
+       r.status AS plan_status, r.objective AS window_net_benefit_usd, r.mip_gap, r.solve_s,
+       r.forecast_policy, r.degraded, r.degraded_reason, r.jobs_started, r.jobs_missed,
+       r.window_budget_t AS budget_allocated_t, r.budget_planned_t, r.budget_over_t,
+       r.unserved_units AS window_unserved_units
 FROM plans.dispatch d LEFT JOIN plans.runs r ON r.plan_hour = d.hour
 ORDER BY d.hour, d.site;
 
