@@ -538,8 +538,13 @@ def backtest(
         "emissions",
         "cost",
         "missed_deadlines",
+        "jobs_completed",
+        "training_mwh",
+        "g_per_useful_kwh",
         "savings_vs_agnostic_pct",
+        "like_for_like_saving_pct",
         "share_of_oracle_savings",
+        "budget_over_t",
     ]
     if db is not None:
         from warehouse import Warehouse
@@ -563,7 +568,9 @@ def backtest(
         return
     typer.echo(
         tabulate(
-            table[keys + ["objective", "unserved_units"]],
+            table[keys + ["objective", "unserved_units"]].rename(
+                columns={"like_for_like_saving_pct": "saving_per_useful_kwh_pct"}
+            ),
             headers="keys",
             tablefmt="github",
             showindex=False,

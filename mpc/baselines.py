@@ -24,11 +24,14 @@ carbon_agnostic     naive workload + passive energy. No optimisation (what a dat
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from mpc.instance import Instance
+from mpc.instance import Instance, RunningJob, Signals
 from mpc.options import ModelOptions
 from mpc.results import Decisions, Result, evaluate
 
@@ -187,3 +190,68 @@ def solve_all(instance: Instance, *, methods=METHODS, time_limit: float = 60.0,
               mip_gap: float = 0.01) -> dict[str, Result]:
     """Every method on one instance (the paper's table)."""
     return {m: solve(instance, method=m, time_limit=time_limit, mip_gap=mip_gap) for m in methods}
+
+
+# =============================================================================== the counterfactual
+#: a job the counterfactual has not started this long after its deadline is given up
+ABANDONED = pd.Timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class AgnosticState:
+    """What the carbon-agnostic counterfactual carries from one hour to the next: the jobs it is
+    running (job_id -> (site, hours left)), those it has started (so none starts twice) and since
+    when it runs (``since``: jobs whose last chance to start had passed before it are not its to
+    run — as for the plans, which started at the same hour)."""
+
+    time: pd.Timestamp
+    running: dict[str, tuple[str, int]] = field(default_factory=dict)
+    started: frozenset[str] = frozenset()
+    since: pd.Timestamp | None = None
+
+    def to_dict(self) -> dict:
+        return {"time": self.time.isoformat(),
+                "running": {k: [s, int(n)] for k, (s, n) in self.running.items()},
+                "started": sorted(self.started),
+                "since": (self.since or self.time).isoformat()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AgnosticState:
+        return cls(time=pd.Timestamp(d["time"]),
+                   running={k: (s, int(n)) for k, (s, n) in d["running"].items()},
+                   started=frozenset(d["started"]),
+                   since=pd.Timestamp(d["since"]) if d.get("since") else None)
+
+
+def agnostic_hour(state: AgnosticState, sites, classes, jobs, realised_hour: Signals,
+                  carbon_price: float = 0.0) -> tuple[Result, AgnosticState]:
+    """One hour of what a data centre does today, on what happened in that hour: jobs already
+    running continue at their home site; every job released by now and not yet started starts at
+    its home site now if the site has room for it this hour (release order); inference is served at
+    home (spilling by latency when home is full); energy is passive (local generation first, import
+    the rest, battery idle, no export). O(1) in the history: a tick advances it one hour, and a
+    whole period is the same steps in a row (:func:`mpc.receding.simulate`)."""
+    t = realised_hour.index[0]
+    if t != state.time:
+        raise ValueError(f"counterfactual is at {state.time}, the hour given is {t}")
+    by_id = {j.job_id: j for j in jobs}
+    since = state.since or t
+    running = tuple(RunningJob(j, s, int(n), by_id[j].power_mw if j in by_id else 0.0)
+                    for j, (s, n) in state.running.items())
+    waiting = tuple(
+        dataclasses.replace(j, release=t, deadline=max(j.deadline, t + pd.Timedelta(
+            hours=j.duration_h - 1)))
+        for j in jobs
+        if j.job_id not in state.started and j.job_id not in state.running and j.release <= t
+        and j.latest_start >= since and j.deadline >= t - ABANDONED
+    )
+    inst = Instance(sites=tuple(sites), classes=tuple(classes), jobs=waiting, running=running,
+                    signals=realised_hour, carbon_price=carbon_price, name=f"agnostic-{t:%Y%m%dT%H}")
+    r = carbon_agnostic(inst)
+    new = {jid: (s, by_id[jid].duration_h) for jid, (s, _) in r.decisions.starts.items()}
+    nxt = {}
+    for jid, (s, left) in [*state.running.items(), *new.items()]:
+        if left > 1:
+            nxt[jid] = (s, left - 1)
+    return r, AgnosticState(time=t + pd.Timedelta(hours=1), running=nxt,
+                            started=state.started | frozenset(new), since=since)

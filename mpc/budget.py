@@ -67,8 +67,12 @@ class BudgetPolicy:
     @classmethod
     def whole(cls, total_t: float | None, start: pd.Timestamp, end: pd.Timestamp) -> BudgetPolicy:
         """One budget for ``[start, end)`` (a closed-loop simulation's whole period)."""
-        return cls(total_t, period=pd.Timestamp(end) - pd.Timestamp(start),
-                   anchor=pd.Timestamp(start), renews=False)
+        return cls(
+            total_t,
+            period=pd.Timestamp(end) - pd.Timestamp(start),
+            anchor=pd.Timestamp(start),
+            renews=False,
+        )
 
     @property
     def active(self) -> bool:

@@ -9,6 +9,7 @@ accounting. No Pyomo here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,6 +112,27 @@ class Result:
         return (f"Result(method={self.method!r}, status={self.status!r}, "
                 f"objective={self.objective:.1f},"
                 f" emissions_t={self.emissions_t:.2f}, gap={self.gap:.4f})")
+
+
+def energy_cost(site_hours: pd.DataFrame, throughput_cost=0.0, dt_h: float = 1.0) -> pd.Series:
+    """The one definition of cost, per site-hour ($): the energy terms of objective (1)::
+
+        cost_st = (π_st · imp_st − π^x_st · exp_st + ψ_s · (ch_st + dis_st)) · Δ
+
+    import cost minus export revenue plus battery throughput cost. ``throughput_cost``: ψ per site
+    (a mapping site → $/MWh, or one number). The model's totals (``energy_cost``), the pipeline's
+    ``plans.dispatch.cost`` (and so every mart), the backtest and the replay all use it."""
+    sh = site_hours
+    psi = (sh["site"].map(throughput_cost).fillna(0.0) if isinstance(throughput_cost, Mapping)
+           else float(throughput_cost))
+    battery = sh.get("charge_mw", 0.0) + sh.get("discharge_mw", 0.0)
+    return (sh["import_mw"] * sh["price_import"] - sh["export_mw"] * sh["price_export"]
+            + psi * battery) * dt_h
+
+
+def throughput_costs(sites) -> dict[str, float]:
+    """ψ per site name, for :func:`energy_cost`."""
+    return {s.name: s.battery.throughput_cost for s in sites}
 
 
 def net_simultaneous(inst: Instance, d: Decisions) -> Decisions:

@@ -128,7 +128,9 @@ class Runner:
             **kw,
         )
         single = last is None or pd.Timestamp(last) == pd.Timestamp(first)
-        what = f"hourly_tick {partition_key(first)}" + ("" if single else f" .. {partition_key(last)}")
+        what = f"hourly_tick {partition_key(first)}" + (
+            "" if single else f" .. {partition_key(last)}"
+        )
         return self._check(result, what) if raise_on_error else result
 
     def ingest(self, first: pd.Timestamp, last: pd.Timestamp, tags: dict | None = None):

@@ -40,7 +40,7 @@ import pandas as pd
 
 #: Columns that record *when* something was received or made; a re-write that differs only there is
 #: unchanged (so re-running an ingest or a plan for the same inputs changes nothing).
-VOLATILE_COLUMNS = frozenset({"received_at", "created_at"})
+VOLATILE_COLUMNS = frozenset({"received_at", "created_at", "restated_at"})
 #: Schemas holding data received from outside: a window replacement there must be asked for explicitly.
 PROTECTED_SCHEMAS = frozenset({"staging", "raw"})
 

@@ -174,22 +174,23 @@ def dispatch(
 ) -> dg.MaterializeResult:
     wh, f = warehouse.get(), fleet.load()
     start, end = hour_window(context)
-    first = wh.query("select min(plan_hour) t from plans.runs").t[0]
-    if first is None or pd.isna(first):
-        raise dg.Failure("no plan stored yet: materialize mpc_plan first")
-    # the carbon-agnostic policy from the first planned hour, so its jobs started where ours did
-    agn = pl.agnostic_hours(wh, f, pd.Timestamp(first), end)
     d = wh.query(
         "select * from marts.decisions where hour >= ? and hour < ? order by hour, site",
         [start.to_pydatetime(), end.to_pydatetime()],
     )
     if d.empty:
         raise dg.Failure(f"no committed hour in {start}..{end}: mpc_plan did not run for it")
+    # the counterfactual advances over the hours whose actuals are known (O(1) per hour), and the
+    # committed hours of the last two days are re-stated on their actuals
+    agn = pl.advance_counterfactual(wh, f, end)
+    restated = pl.restate_dispatch(wh, f, end)
     md = {
         "dagster/row_count": len(d),
         "hours": int(d.hour.nunique()),
-        "emissions_t": round(float(d.emissions_t.sum()), 3),
-        "cost_usd": round(float(d.cost.sum()), 0),
+        "expected_emissions_t": round(float(d.emissions_t.sum()), 3),
+        "expected_cost_usd": round(float(d.cost.sum()), 0),
+        "counterfactual_hours_advanced": int(agn.hour.nunique()) if len(agn) else 0,
+        "hours_restated_on_actuals": int(restated.hour.nunique()) if len(restated) else 0,
         "committed": preview(
             d[
                 [
@@ -205,17 +206,21 @@ def dispatch(
             n=12,
         ),
     }
-    if not agn.empty:
-        a = agn[(agn.hour >= start) & (agn.hour < end)]
-        md["agnostic_emissions_t"] = round(float(a.emissions_t.sum()), 3)
-        md["emissions_vs_agnostic_pct"] = round(
-            100
-            * (float(a.emissions_t.sum()) - float(d.emissions_t.sum()))
-            / max(1e-9, float(a.emissions_t.sum())),
-            2,
-        )
+    cmp = wh.query(
+        """select sum(coalesce(r.emissions_t, d.emissions_t)) em, sum(a.emissions_t) agn,
+                  count(r.hour) restated, count(*) n
+           from plans.dispatch d join plans.agnostic a using (hour, site)
+           left join plans.dispatch_realised r using (hour, site)
+           where d.hour >= ? and d.hour < ?""",
+        [start.to_pydatetime(), end.to_pydatetime()],
+    ).iloc[0]
+    if cmp.n and cmp.agn:
+        md["realised_emissions_t"] = round(float(cmp.em), 3)
+        md["agnostic_emissions_t"] = round(float(cmp.agn), 3)
+        md["emissions_vs_agnostic_pct"] = round(float(100 * (cmp.agn - cmp.em) / cmp.agn), 2)
+        md["hours_on_actuals"] = int(cmp.restated)
     else:
-        md["agnostic"] = "realised signals not yet known for these hours"
+        md["agnostic"] = "actuals not yet known for these hours (restated when they arrive)"
     return dg.MaterializeResult(metadata=md)
 
 

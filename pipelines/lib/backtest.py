@@ -301,7 +301,7 @@ def run_backtest(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Run the policies; return the results table (one row per policy), the hourly realised emissions
     per policy, and extras (timings, forecast MAE)."""
-    from mpc.receding import savings, simulate
+    from mpc.receding import savings, simulate, work_done
 
     common = dict(
         sites=fleet.mpc_sites(),
@@ -340,6 +340,7 @@ def run_backtest(
     for p, rep in reports.items():
         s = savings(rep, agn, oracle)
         em_saved = s["emissions_saved_t"]
+        work = work_done(rep)
         rows.append(
             {
                 "policy": p,
@@ -348,6 +349,13 @@ def run_backtest(
                 "objective": rep.totals["objective"],
                 "missed_deadlines": int(rep.totals["missed_deadlines"]),
                 "unserved_units": rep.totals.get("unserved_units", 0.0),
+                "training_mwh": work["training_mwh"],
+                "jobs_completed": int(work["jobs_completed"]),
+                "g_per_useful_kwh": work["g_per_useful_kwh"],
+                "like_for_like_saving_pct": s.get("like_for_like_pct", 0.0)
+                if p != "carbon_agnostic"
+                else 0.0,
+                "budget_over_t": rep.totals.get("budget_over_t", 0.0),
                 "savings_vs_agnostic_pct": 100 * em_saved / agn.totals["emissions_t"]
                 if agn.totals["emissions_t"]
                 else 0.0,

@@ -325,9 +325,11 @@ def plan_signals(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, horizon: int):
     return sig, used
 
 
-def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
-    """What actually happened in ``[start, end)``, or ``None`` when the warehouse does not have all of it
-    yet (live operation: the hour has not happened)."""
+def realised_signals(wh: Warehouse, fleet: Fleet, start, end, *, partial: bool = False):
+    """What actually happened in ``[start, end)``: ``None`` when the warehouse does not have all of
+    it yet (live operation: the hour has not happened, or its actuals are late). ``partial``: the
+    hours that are fully known only (``None`` when none is). Weather and generation count as known
+    once observed or analysed, not from a forecast."""
 
     index = pd.date_range(start, end - HOUR, freq="h", tz="UTC")
     series = {fleet.carbon_series(s): s for s in fleet.sites}
@@ -344,7 +346,8 @@ def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
     )
     g = wh.query(
         "select site, ts, avg(pv_cf) pv_cf, avg(wind_cf) wind_cf from staging.generation "
-        "where site in ? and ts >= ? and ts < ? group by all",
+        "where site in ? and ts >= ? and ts < ? and weather_quality is distinct from 'forecast' "
+        "group by all",
         [list(fleet.sites), _py(start), _py(end)],
     )
     if c.empty or d.empty or w.empty or g.empty:
@@ -357,17 +360,22 @@ def realised_signals(wh: Warehouse, fleet: Fleet, start, end):
         index=index, columns=list(fleet.classes)
     )
     gen, kappa = _grid(index, fleet.sites), _grid(index, fleet.sites)
+    known = carbon.notna().all(axis=1) & demand.notna().all(axis=1)
     for site in fleet.sites:
         gs = g[g.site == site].set_index("ts").reindex(index)
         gen[site] = fleet.generation_mw(site, gs.pv_cf, gs.wind_cf)
         ws = w[w.site == site].set_index("ts").reindex(index)
         kappa[site] = fleet.kappa(site, ws.temperature_2m)
-        if gs.pv_cf.isna().any() or ws.temperature_2m.isna().any():
+        known &= gs.pv_cf.notna() & ws.temperature_2m.notna()
+    if not known.all():
+        if not partial or not known.any():
             return None
-    if carbon.isna().any().any() or demand.isna().any().any():
-        return None
-    price, _ = _prices(wh, fleet, index)
-    return fleet.signals(carbon=carbon, price=price, generation=gen, kappa=kappa, demand=demand)
+        index = index[known.to_numpy()]
+        carbon, demand, gen, kappa = (f.loc[index] for f in (carbon, demand, gen, kappa))
+    price, _ = _prices(wh, fleet, pd.date_range(index[0], index[-1], freq="h", tz="UTC"))
+    return fleet.signals(
+        carbon=carbon, price=price.reindex(index), generation=gen, kappa=kappa, demand=demand
+    )
 
 
 def load_jobs(wh: Warehouse, fleet: Fleet, t0, horizon: int, running: dict) -> tuple:
@@ -537,10 +545,15 @@ def plan_hour(
         used.degraded = True
         used.reasons.extend(sr.problems)
 
-    def cost(df):
-        return df.import_mw * df.price_import - df.export_mw * df.price_export
+    from mpc.results import energy_cost, throughput_costs
+
+    psi = throughput_costs(fleet.mpc_sites())
+
+    def cost(df):  # import cost - export revenue + battery throughput (mpc.results.energy_cost)
+        return energy_cost(df, psi)
 
     sh = plan.site_hours.rename(columns={"time": "target_time"}).assign(plan_hour=t0)
+    sh = sh.assign(cost=cost(sh))
     runs = plan.runs.rename(columns={"time": "target_time", "job": "job_id"}).assign(plan_hour=t0)
     routing = plan.routing.rename(columns={"time": "target_time", "cls": "class"}).assign(
         plan_hour=t0
@@ -646,35 +659,176 @@ def plan_hour(
     )
 
 
-def agnostic_hours(wh: Warehouse, fleet: Fleet, start, end) -> pd.DataFrame:
-    """The carbon-agnostic policy (jobs ASAP at home, inference at home, passive energy) over the realised
-    hours ``[start, end)``, stored in ``plans.agnostic``. It is causal, so recomputing a longer period
-    reproduces the earlier hours and the upsert leaves them unchanged."""
-    from mpc.receding import simulate
+def advance_counterfactual(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
+    """Advance the carbon-agnostic counterfactual (:func:`mpc.baselines.agnostic_hour`: jobs as
+    soon as possible at home, inference at home, passive energy) one hour at a time over the
+    committed hours before ``until`` whose actuals are known, from the state it left
+    (``plans.agnostic_state``), and re-state the hours of the last :data:`RESTATE_WINDOW` on the
+    actuals as they now are — the same actuals the committed hours are re-stated on. O(window) per
+    tick, whatever the history. An hour whose actuals have not arrived stops it; the next tick
+    carries on from there. A plan chain's first hour (no state for it) starts it afresh. Writes
+    ``plans.agnostic`` and the next states in one transaction; returns the rows written."""
+    from mpc.baselines import AgnosticState, agnostic_hour
+    from mpc.results import energy_cost, throughput_costs
 
-    realised = realised_signals(wh, fleet, start, end)
-    if realised is None:
+    until = pd.Timestamp(until)
+    hours = wh.query(
+        """select distinct hour from plans.dispatch d where hour < ? and (hour >= ? or not exists
+               (select 1 from plans.agnostic a where a.hour = d.hour)) order by hour""",
+        [_py(until), _py(until - RESTATE_WINDOW)],
+    ).hour.tolist()
+    if not hours:
         return pd.DataFrame()
-    jobs = load_jobs(
-        wh, fleet, pd.Timestamp(start), int((pd.Timestamp(end) - pd.Timestamp(start)) / HOUR), {}
+    todo = [pd.Timestamp(x) for x in hours]
+    row = wh.query("select state from plans.agnostic_state where hour = ?", [_py(todo[0])])
+    state = (
+        AgnosticState.from_dict(json.loads(row.state[0]))
+        if len(row)
+        else AgnosticState(time=todo[0])
     )
-    rep = simulate(
-        realised, fleet.mpc_sites(), fleet.mpc_classes(), jobs, forecast="carbon_agnostic"
-    )
-    sh = rep.site_hours.rename(columns={"time": "hour"})
-    sh = sh.assign(cost=sh.import_mw * sh.price_import - sh.export_mw * sh.price_export)
-    frame = sh[["hour", "site", "facility_mw", "import_mw", "export_mw", "emissions_t", "cost"]]
+    known = realised_signals(wh, fleet, todo[0], todo[-1] + HOUR, partial=True)
+    psi = throughput_costs(fleet.mpc_sites())
+    jobs_all = counterfactual_jobs(wh, fleet, todo[0], todo[-1] + HOUR)
+    frames, states = [], []
+    for t in todo:
+        if t != state.time:  # a gap in the committed hours: a new chain starts
+            state = AgnosticState(time=t)
+        if known is None or t not in known.index:
+            break  # actuals not here yet
+        r, state = agnostic_hour(
+            state,
+            fleet.mpc_sites(),
+            fleet.mpc_classes(),
+            jobs_all,
+            known.reindex(pd.DatetimeIndex([t])),
+            fleet.planning.carbon_price,
+        )
+        sh = r.site_hours.rename(columns={"time": "hour"})
+        frames.append(sh.assign(cost=energy_cost(sh, psi)))
+        states.append({"hour": state.time, "state": json.dumps(state.to_dict())})
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True)[
+        ["hour", "site", "facility_mw", "import_mw", "export_mw", "emissions_t", "cost"]
+    ]
+    lo, hi = frame.hour.min(), frame.hour.max() + HOUR
     wh.replace_windows(
         [
+            Write("plans.agnostic", frame, window=(lo, hi), ts_column="hour"),
             Write(
-                "plans.agnostic",
-                frame,
-                window=(pd.Timestamp(start), pd.Timestamp(end)),
+                "plans.agnostic_state",
+                pd.DataFrame(states),
+                window=(lo + HOUR, hi + HOUR),
                 ts_column="hour",
-            )
+            ),
         ]
     )
     return frame
+
+
+def counterfactual_jobs(wh: Warehouse, fleet: Fleet, start, end) -> tuple:
+    """The job queue the counterfactual sees for hours ``[start, end)``: every job released before
+    ``end`` whose deadline is no more than ``mpc.baselines.ABANDONED`` before ``start``."""
+    from mpc.baselines import ABANDONED
+    from mpc.instance import jobs_from_frame
+
+    df = wh.query(
+        "select job_id, power_mw, duration_h, release, deadline, value, eligible_sites "
+        "from staging.jobs where release < ? and deadline >= ? order by release, job_id",
+        [_py(end), _py(pd.Timestamp(start) - ABANDONED)],
+    ).drop_duplicates("job_id")
+    df["eligible_sites"] = [list(x) for x in df["eligible_sites"]]
+    home = fleet.jobs.home_site
+    homes = {r.job_id: home for r in df.itertuples() if home and home in r.eligible_sites}
+    return jobs_from_frame(df, homes or None)
+
+
+def committed_realised(wh: Warehouse, fleet: Fleet, start, end, realised) -> pd.DataFrame:
+    """Each committed hour of ``[start, end)`` re-stated on the realised signals: the jobs it ran and
+    its end-of-hour battery target kept, routing and energy re-solved
+    (:func:`mpc.receding.realise_hour`, what the closed-loop simulator does to its committed hours).
+    Returns the site-hour frame (``time, site, import_mw, export_mw, emissions_t, …``)."""
+    from mpc.instance import Instance, RunningJob
+    from mpc.receding import realise_hour
+
+    def q(sql, *params):
+        return wh.query(sql, [pd.Timestamp(p).to_pydatetime() for p in params])
+
+    disp = q(
+        "select hour, site, jobs_running from plans.dispatch where hour >= ? and hour < ?",
+        start,
+        end,
+    )
+    targets = q(
+        "select plan_hour, site, soc_mwh from plans.site_hours where plan_hour = "
+        "target_time and plan_hour >= ? and plan_hour < ?",
+        start,
+        end,
+    )
+    states = q("select hour, state from plans.state where hour >= ? and hour < ?", start, end)
+    power = wh.query("select job_id, max(power_mw) p from staging.jobs group by job_id")
+    power = dict(zip(power.job_id, power.p, strict=True))
+    state_at = {pd.Timestamp(r.hour): state_from_json(r.state) for r in states.itertuples()}
+    parts = []
+    for t in sorted({pd.Timestamp(h) for h in disp.hour} & set(realised.index)):
+        d = disp[disp.hour == t]
+        running = tuple(
+            RunningJob(j, r.site, 1, float(power.get(j, 0.0)))
+            for r in d.itertuples()
+            for j in list(r.jobs_running)
+        )
+        tg = targets[targets.plan_hour == t].set_index("site").soc_mwh.to_dict()
+        st = state_at.get(t)
+        one = Instance(
+            sites=fleet.mpc_sites(),
+            classes=fleet.mpc_classes(),
+            jobs=(),
+            running=running,
+            signals=realised.reindex(pd.DatetimeIndex([t])),
+            carbon_price=fleet.planning.carbon_price,
+            soc_init_mwh=dict(st.soc_mwh) if st else None,
+            soc_target_mwh=tg,
+            name=f"restate-{t:%Y%m%dT%H}",
+        )
+        parts.append(realise_hour(one, fleet.planning.time_limit_s).site_hours)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+#: committed hours re-stated on actuals each tick: the hours whose actuals may still be revised
+RESTATE_WINDOW = pd.Timedelta(hours=48)
+
+
+def restate_dispatch(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
+    """Re-state the committed hours of the last :data:`RESTATE_WINDOW` before ``until`` whose actuals
+    are known (``plans.dispatch_realised``; ``plans.dispatch`` keeps what was expected). Each hour is
+    one small LP; re-running it with the same actuals writes the same rows (nothing changes), a
+    revision of the actuals updates them."""
+    from mpc.results import energy_cost, throughput_costs
+
+    until = pd.Timestamp(until)
+    first = wh.query(
+        "select min(hour) h from plans.dispatch where hour >= ? and hour < ?",
+        [_py(until - RESTATE_WINDOW), _py(until)],
+    ).h[0]
+    if first is None or pd.isna(first):
+        return pd.DataFrame()
+    realised = realised_signals(wh, fleet, pd.Timestamp(first), until, partial=True)
+    if realised is None:
+        return pd.DataFrame()
+    sh = committed_realised(wh, fleet, realised.index[0], until, realised)
+    if sh.empty:
+        return sh
+    sh = sh.rename(columns={"time": "hour"})
+    sh = sh.assign(
+        cost=energy_cost(sh, throughput_costs(fleet.mpc_sites())),
+        restated_at=pd.Timestamp.now(tz="UTC"),
+    )
+    writes = [
+        Write("plans.dispatch_realised", g, window=(t, t + HOUR), ts_column="hour")
+        for t, g in sh.groupby("hour")
+    ]
+    wh.replace_windows(writes)
+    return sh
 
 
 PLAN_TABLES = (
@@ -686,6 +840,8 @@ PLAN_TABLES = (
     "dispatch_routing",
     "state",
     "agnostic",
+    "agnostic_state",
+    "dispatch_realised",
 )
 
 

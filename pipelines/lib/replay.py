@@ -168,8 +168,12 @@ def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dic
         [start.to_pydatetime(), end.to_pydatetime()],
     ).iloc[0]
 
-    def cost(df: pd.DataFrame) -> float:
-        return float((df.import_mw * df.price_import - df.export_mw * df.price_export).sum())
+    from mpc.results import energy_cost, throughput_costs
+
+    psi = throughput_costs(fleet.mpc_sites())
+
+    def cost(df: pd.DataFrame) -> float:  # the one cost definition (mpc.results.energy_cost)
+        return float(energy_cost(df, psi).sum())
 
     rows = []
     agn_em = agn.totals["emissions_t"]
@@ -177,13 +181,19 @@ def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dic
     oracle_saved = agn_em - oracle.totals["emissions_t"]
     agn_total = agn.totals["energy_cost"] + price * agn_em
     oracle_gain = agn_total - (oracle.totals["energy_cost"] + price * oracle.totals["emissions_t"])
-    for name, em, c, missed, n_started in (
+
+    def useful(sh: pd.DataFrame) -> float:  # MWh of training + inference IT load (the work)
+        return float(sh["training_mw"].sum() + sh["inference_mw"].sum())
+
+    agn_useful = useful(agn.site_hours)
+    for name, em, c, missed, n_started, work in (
         (
             "gridflex (live path, replayed)",
             float(live.emissions_t.sum()),
             cost(live),
             len(live_missed),
             len(started),
+            useful(live),
         ),
         (
             "oracle (perfect foresight)",
@@ -191,6 +201,7 @@ def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dic
             oracle.totals["energy_cost"],
             int(oracle.totals["missed_deadlines"]),
             len(oracle.schedule),
+            useful(oracle.site_hours),
         ),
         (
             "carbon_agnostic",
@@ -198,10 +209,13 @@ def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dic
             agn.totals["energy_cost"],
             int(agn.totals["missed_deadlines"]),
             len(agn.schedule),
+            agn_useful,
         ),
     ):
         saved = agn_em - em
         total = c + price * em
+        g_per_kwh = 1e3 * em / work if work else float("nan")
+        agn_g = 1e3 * agn_em / agn_useful if agn_useful else float("nan")
         rows.append(
             {
                 "policy": name,
@@ -211,7 +225,10 @@ def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dic
                 "cost_plus_carbon_usd": total,
                 "missed_deadlines": missed,
                 "jobs_started": n_started,
+                "useful_mwh": work,
+                "g_per_useful_kwh": g_per_kwh,
                 "savings_vs_agnostic_pct": 100 * saved / agn_em if agn_em else 0.0,
+                "saving_per_useful_kwh_pct": 100 * (1 - g_per_kwh / agn_g) if agn_g else 0.0,
                 "share_of_oracle_savings": saved / oracle_saved if oracle_saved else float("nan"),
                 "share_of_oracle_gain": (agn_total - total) / oracle_gain
                 if oracle_gain

@@ -69,8 +69,10 @@ def test_a_budget_that_cannot_be_met_is_reported_with_its_overrun(tiny):
     assert out.budget.planned_t == pytest.approx(20.0)
     assert out.budget.over_t == pytest.approx(20.0 - 2.0, abs=1e-6) and out.budget.exceeded
     assert out.next_state.budget_left_t == pytest.approx(12.0 - 5.0)
-    assert out.problems == ["carbon budget exceeded: the window was allocated 2.0 t and plans "
-                            "20.0 t (18.0 t over: no feasible plan stays within it)"]
+    assert out.problems == [
+        "carbon budget exceeded: the window was allocated 2.0 t and plans "
+        "20.0 t (18.0 t over: no feasible plan stays within it)"
+    ]
 
 
 def test_a_budget_that_never_binds_costs_nothing(tiny):
@@ -84,8 +86,16 @@ def test_a_budget_that_never_binds_costs_nothing(tiny):
     jobs = tuple(tiny.job(f"j{d}", 5.0, 3, 24 * d, 24 * d + 20, 4000.0) for d in range(2))
     free = simulate(sig, sites, (), jobs, horizon=24, carbon_price=50.0, hours=48)
     daily = 1.3 * free.totals["emissions_t"] / 2
-    capped = simulate(sig, sites, (), jobs, horizon=24, carbon_price=50.0, hours=48,
-                      budget=BudgetPolicy.daily(daily))
+    capped = simulate(
+        sig,
+        sites,
+        (),
+        jobs,
+        horizon=24,
+        carbon_price=50.0,
+        hours=48,
+        budget=BudgetPolicy.daily(daily),
+    )
     assert capped.totals["budget_over_t"] == pytest.approx(0.0, abs=1e-6)
     assert capped.totals["emissions_t"] == pytest.approx(free.totals["emissions_t"], rel=1e-6)
     assert capped.totals["objective"] == pytest.approx(free.totals["objective"], rel=1e-6)

@@ -230,3 +230,27 @@ def test_a_fallback_plan_is_said(tiny):
         "no solver incumbent, planned by the carbon-agnostic rule: fallback to carbon-agnostic: "
         "no incumbent in 0.1 s"
     ]
+
+
+def test_a_policy_that_does_less_work_does_not_look_better_for_it(tiny):
+    """On a flat grid (400 g/kWh, 5 MW base load) one run does two 4 h × 10 MW jobs, the other only
+    one (its second job cannot fit: one is not eligible anywhere it could run). The second emits
+    16 t less in absolute terms, but per kWh of useful compute it is worse, and the like-for-like
+    saving says so: (5·12 + 40)/40 vs (5·12 + 80)/80 in units of 0.4 t/MWh."""
+    from mpc.receding import savings, work_done
+
+    hours = 12
+    sig = tiny.signals(hours, ["A"], carbon=400.0)
+    sites = (tiny.site("A", base=5.0),)
+    a = tiny.job("a", 10.0, 4, 0, 11, 9000.0)
+    b = tiny.job("b", 10.0, 4, 0, 11, 9000.0)
+    both = simulate(sig, sites, (), (a, b), horizon=12, carbon_price=0.0, hours=hours)
+    one = simulate(sig, sites, (), (a,), horizon=12, carbon_price=0.0, hours=hours)
+    w_both, w_one = work_done(both), work_done(one)
+    assert (w_both["training_mwh"], w_both["jobs_completed"]) == (80.0, 2)
+    assert (w_one["training_mwh"], w_one["jobs_completed"]) == (40.0, 1)
+    s = savings(one, both)
+    assert s["emissions_saved_t"] == pytest.approx(16.0)  # looks better in absolute terms ...
+    assert w_both["g_per_useful_kwh"] == pytest.approx(400.0 * 140 / 80)
+    assert w_one["g_per_useful_kwh"] == pytest.approx(400.0 * 100 / 40)
+    assert s["like_for_like_pct"] == pytest.approx(100 * (1 - (100 / 40) / (140 / 80)))  # ... -43 %

@@ -19,6 +19,11 @@ KEYS = {
     "missed_deadlines",
     "savings_vs_agnostic_pct",
     "share_of_oracle_savings",
+    "jobs_completed",
+    "training_mwh",
+    "g_per_useful_kwh",
+    "like_for_like_saving_pct",
+    "budget_over_t",
 }
 
 
@@ -110,16 +115,37 @@ def test_backtest_takes_the_fleet_as_it_is(tmp_path):
     from tests.pipelines import realsource as rs
 
     grid = rs.recordings()["grid"]
-    files = [rs.em_export(tmp_path / f"{z}_2026_hourly.csv", grid, z) for z in ("US-CAL-CISO", "DE", "GB")]
+    files = [
+        rs.em_export(tmp_path / f"{z}_2026_hourly.csv", grid, z)
+        for z in ("US-CAL-CISO", "DE", "GB")
+    ]
     jobs = rs.jobs_csv(tmp_path / "queue.csv")
-    fleet = rs.fleet_toml(tmp_path / "fleet.toml", carbon="electricitymaps_csv", jobs="csv",
-                          jobs_path="queue.csv")
+    fleet = rs.fleet_toml(
+        tmp_path / "fleet.toml", carbon="electricitymaps_csv", jobs="csv", jobs_path="queue.csv"
+    )
     start = rs.START + pd.Timedelta(days=4)
     out = subprocess.run(
-        [sys.executable, "-m", "gridflex_cli.main", "backtest", "--fleet", str(fleet), "--start",
-         str(start.date()), "--days", "1", "--policies", "oracle,persistence", "--json",
-         "--em-csv", *map(str, files)],
-        capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[2],
+        [
+            sys.executable,
+            "-m",
+            "gridflex_cli.main",
+            "backtest",
+            "--fleet",
+            str(fleet),
+            "--start",
+            str(start.date()),
+            "--days",
+            "1",
+            "--policies",
+            "oracle,persistence",
+            "--json",
+            "--em-csv",
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert out.returncode == 0, out.stderr[-2000:]
     rows = {r["policy"]: r for r in json.loads(out.stdout)}

@@ -76,31 +76,73 @@ def _site(**over):
         ({"sites": {"a": _site()}, "jobs": {"source": "csv"}}, "jobs.path"),
         ({"sites": {"a": _site(colour="red")}}, "sites.a.colour"),
         # what `fleet check` said "ok" to and failed later
-        ({"sites": {"a": _site(it_capacity_mw="40")}}, "sites.a.it_capacity_mw: Input should be a "
-         "valid number (got '40')"),
-        ({"sites": {"a": _site(import_limit_mw=float("inf"))}},
-         "sites.a.import_limit_mw: Input should be a finite number (got inf)"),
-        ({"sites": {"a": _site(battery={"energy_mwh": float("nan")})}},
-         "sites.a.battery.energy_mwh: Input should be a finite number"),
-        ({"sites": {"a": _site()}, "planning": {"carbon_signal": "avg-direct"}},
-         "carbon_signal 'avg-direct' is not one of"),
-        ({"sites": {"a": _site()}, "sources": {"carbon": "watttime"},
-          "planning": {"carbon_signal": "marginal:co2_moer"}},
-         "sites.a.watttime_region: required when sources.carbon = 'watttime'"),
-        ({"sites": {"a": _site(watttime_region="DE")}, "sources": {"carbon": "watttime"}},
-         "planning.carbon_signal 'average:direct' cannot come from sources.carbon = 'watttime'"),
-        ({"sites": {"a": _site(watttime_region="X"), "b": _site(watttime_region="X"),
-                    "c": _site()}, "sources": {"carbon": "watttime"},
-          "planning": {"carbon_signal": "marginal:co2_moer"}}, "sites.c.watttime_region"),
-        ({"sites": {"a": _site(watttime_region="X"), "b": _site(watttime_region="Y")},
-          "sources": {"carbon": "watttime"}, "planning": {"carbon_signal": "marginal:co2_moer"}},
-         "sites in zone 'DE' name different WattTime regions"),
-        ({"sites": {"a": _site(zone="US-NW-PACW")}, "sources": {"carbon": "electricitymaps_csv",
-          "weather": "openmeteo", "prices": "demo"}},
-         "sources.prices = 'demo' but the demo grid has no zone 'US-NW-PACW'"),
-        ({"sites": {"a": _site()}, "sources": {"carbon": "demo"},
-          "planning": {"carbon_signal": "average:lifecycle"}},
-         "cannot come from sources.carbon = 'demo'"),
+        (
+            {"sites": {"a": _site(it_capacity_mw="40")}},
+            "sites.a.it_capacity_mw: Input should be a valid number (got '40')",
+        ),
+        (
+            {"sites": {"a": _site(import_limit_mw=float("inf"))}},
+            "sites.a.import_limit_mw: Input should be a finite number (got inf)",
+        ),
+        (
+            {"sites": {"a": _site(battery={"energy_mwh": float("nan")})}},
+            "sites.a.battery.energy_mwh: Input should be a finite number",
+        ),
+        (
+            {"sites": {"a": _site()}, "planning": {"carbon_signal": "avg-direct"}},
+            "carbon_signal 'avg-direct' is not one of",
+        ),
+        (
+            {
+                "sites": {"a": _site()},
+                "sources": {"carbon": "watttime"},
+                "planning": {"carbon_signal": "marginal:co2_moer"},
+            },
+            "sites.a.watttime_region: required when sources.carbon = 'watttime'",
+        ),
+        (
+            {"sites": {"a": _site(watttime_region="DE")}, "sources": {"carbon": "watttime"}},
+            "planning.carbon_signal 'average:direct' cannot come from sources.carbon = 'watttime'",
+        ),
+        (
+            {
+                "sites": {
+                    "a": _site(watttime_region="X"),
+                    "b": _site(watttime_region="X"),
+                    "c": _site(),
+                },
+                "sources": {"carbon": "watttime"},
+                "planning": {"carbon_signal": "marginal:co2_moer"},
+            },
+            "sites.c.watttime_region",
+        ),
+        (
+            {
+                "sites": {"a": _site(watttime_region="X"), "b": _site(watttime_region="Y")},
+                "sources": {"carbon": "watttime"},
+                "planning": {"carbon_signal": "marginal:co2_moer"},
+            },
+            "sites in zone 'DE' name different WattTime regions",
+        ),
+        (
+            {
+                "sites": {"a": _site(zone="US-NW-PACW")},
+                "sources": {
+                    "carbon": "electricitymaps_csv",
+                    "weather": "openmeteo",
+                    "prices": "demo",
+                },
+            },
+            "sources.prices = 'demo' but the demo grid has no zone 'US-NW-PACW'",
+        ),
+        (
+            {
+                "sites": {"a": _site()},
+                "sources": {"carbon": "demo"},
+                "planning": {"carbon_signal": "average:lifecycle"},
+            },
+            "cannot come from sources.carbon = 'demo'",
+        ),
     ],
 )
 def test_invalid_fleets_name_the_field(data, message):
@@ -142,8 +184,13 @@ def test_fleet_check_cli(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "gridflex_cli.main", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gridflex_cli.main", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_fleet_check_catches_a_missing_job_file(tmp_path):
@@ -162,14 +209,18 @@ def test_fleet_check_with_db_names_what_the_file_sources_lack(tmp_path):
     from tests.pipelines import realsource as rs
     from warehouse import Warehouse
 
-    fleet = rs.fleet_toml(tmp_path / "f.toml", carbon="electricitymaps_csv", prices="csv",
-                          load="csv", jobs="table")
+    fleet = rs.fleet_toml(
+        tmp_path / "f.toml", carbon="electricitymaps_csv", prices="csv", load="csv", jobs="table"
+    )
     db = tmp_path / "gf.duckdb"
     out = _cli("fleet", "check", str(fleet), "--db", str(db))
     assert out.returncode == 1
-    for need in ("no carbon intensity stored for GB:average:direct: `gridflex import em-csv",
-                 "no prices stored for zone DE", "no inference demand stored for class assistant",
-                 "staging.jobs is empty"):
+    for need in (
+        "no carbon intensity stored for GB:average:direct: `gridflex import em-csv",
+        "no prices stored for zone DE",
+        "no inference demand stored for class assistant",
+        "staging.jobs is empty",
+    ):
         assert need in out.stderr, need
     # a warehouse holding another signal for the zone: the mismatch names both series
     grid = rs.recordings()["grid"]
@@ -177,5 +228,7 @@ def test_fleet_check_with_db_names_what_the_file_sources_lack(tmp_path):
     import_files(Warehouse(db), "em-csv", [rs.em_export(tmp_path / "gb.csv", grid, "GB")])
     out = _cli("fleet", "check", str(wt), "--db", str(db))
     assert out.returncode == 1
-    assert ("the fleet plans on GB:marginal:co2_moer but the warehouse has only GB:average:direct, "
-            "GB:average:lifecycle for zone GB") in out.stderr
+    assert (
+        "the fleet plans on GB:marginal:co2_moer but the warehouse has only GB:average:direct, "
+        "GB:average:lifecycle for zone GB"
+    ) in out.stderr

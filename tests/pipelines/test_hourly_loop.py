@@ -18,8 +18,12 @@ HOUR = pd.Timedelta(hours=1)
 
 
 def runner_for(path, db=None) -> Runner:
-    return Runner(db=db or path / "gf.duckdb", models_dir=path / "models", profile="tiny",
-                  instance=dg.DagsterInstance.ephemeral())
+    return Runner(
+        db=db or path / "gf.duckdb",
+        models_dir=path / "models",
+        profile="tiny",
+        instance=dg.DagsterInstance.ephemeral(),
+    )
 
 
 def run_hours(r: Runner, first: pd.Timestamp, last: pd.Timestamp, **kw):
@@ -157,8 +161,11 @@ def test_after_the_demo_a_tick_for_today_says_what_to_run(trained, tmp_path):
     r.ingest(today - pd.Timedelta(days=2), today - HOUR)
     out = r.tick(today, fresh_start=True)
     assert out.success
-    run = Warehouse(tmp_path / "gf.duckdb").query(
-        "select * from plans.runs where plan_hour = ?", [today.to_pydatetime()]).iloc[0]
+    run = (
+        Warehouse(tmp_path / "gf.duckdb")
+        .query("select * from plans.runs where plan_hour = ?", [today.to_pydatetime()])
+        .iloc[0]
+    )
     assert run.degraded and "no usable carbon model" in run.degraded_reason  # the demo's is stale
 
 
@@ -276,8 +283,16 @@ def test_model_carries_its_ensemble_choice_and_serves_it(trained, tmp_path):
         expect.sort_values(["series", "target_time"])["p50"],
     )
     # the TFT alone with a rescaled interval: p50 untouched, p10/p90 moved by the chosen scale
-    alone = fc._served(model, (ensemble.Ensemble(weights={"tft": 1.0}, interval_scale=0.5), {}),
-                       hist, wh, fleet, "carbon", T0, H).sort_values(["series", "target_time"])
+    alone = fc._served(
+        model,
+        (ensemble.Ensemble(weights={"tft": 1.0}, interval_scale=0.5), {}),
+        hist,
+        wh,
+        fleet,
+        "carbon",
+        T0,
+        H,
+    ).sort_values(["series", "target_time"])
     plain = tft.predict(model, hist, T0, future).sort_values(["series", "target_time"])
     np.testing.assert_allclose(alone["p50"], plain["p50"])
     np.testing.assert_allclose(alone["p90"] - alone["p50"], 0.5 * (plain["p90"] - plain["p50"]))

@@ -588,8 +588,11 @@ def test_an_unmeetable_budget_marks_the_hour_and_says_by_how_much(live, replay, 
     r, wh = live
     text = tmp_path / "fleet.toml"
     shutil.copy(r.fleet_path, text)
-    text.write_text(text.read_text().replace("carbon_price = 100.0",
-                                             "carbon_price = 100.0\ndaily_carbon_budget_t = 1.0"))
+    text.write_text(
+        text.read_text().replace(
+            "carbon_price = 100.0", "carbon_price = 100.0\ndaily_carbon_budget_t = 1.0"
+        )
+    )
     replay.set_clock(at(T3))
     runner(tmp_path, text, db=tmp_path / "gf.duckdb").tick(T3)
     run = wh.query("select * from plans.runs where plan_hour = ?", [T3.to_pydatetime()]).iloc[0]
@@ -597,6 +600,77 @@ def test_an_unmeetable_budget_marks_the_hour_and_says_by_how_much(live, replay, 
     # 03:00, 21 h left of the day and 1 t of it: a 12 h window inside the day gets 12/21 of it
     assert run.window_budget_t == pytest.approx(1.0 * 12 / 21)
     assert run.budget_over_t == pytest.approx(run.budget_planned_t - run.window_budget_t, rel=1e-6)
-    d = wh.query("select budget_over_t, degraded from marts.decisions where hour = ?",
-                 [T3.to_pydatetime()])
+    d = wh.query(
+        "select budget_over_t, degraded from marts.decisions where hour = ?", [T3.to_pydatetime()]
+    )
     assert (d.budget_over_t > 0).all() and d.degraded.all()
+
+
+def test_committed_hours_are_restated_on_actuals_and_the_counterfactual_advances(live, replay):
+    """Live, an hour is committed before its actuals exist (on forecasts); once they arrive (the next
+    ticks) it is re-stated on them in plans.dispatch_realised — plans.dispatch keeps what was
+    expected — and the carbon-agnostic counterfactual advances over it, one hour per hour."""
+    r, wh = live
+    expected = wh.query("select hour, site, emissions_t from plans.dispatch order by hour, site")
+    restated = wh.query(
+        "select hour, site, emissions_t, carbon_g_kwh from plans.dispatch_realised "
+        "order by hour, site"
+    )
+    assert set(restated.hour) == {T0, T0 + HOUR}  # T0+2's actuals arrive with the next tick
+    assert set(wh.query("select hour from plans.agnostic").hour) == {T0, T0 + HOUR}
+    replay.set_clock(at(T3))
+    r.tick(T3)
+    again = wh.query(
+        "select hour, site, emissions_t, carbon_g_kwh from plans.dispatch_realised "
+        "order by hour, site"
+    )
+    assert T0 + 2 * HOUR in set(again.hour) and T3 not in set(again.hour)
+    # re-stated at the intensity actually recorded, not the forecast the plan used
+    t = T0 + HOUR
+    got = again[(again.hour == t) & (again.site == "hamburg")].carbon_g_kwh.iloc[0]
+    rec = (
+        rs.recordings()["carbon"].query("series == 'DE:average:direct' and ts == @t").value.iloc[0]
+    )
+    assert got == pytest.approx(rec)
+    # what was expected is kept as it was
+    pd.testing.assert_frame_equal(
+        expected,
+        wh.query(
+            "select hour, site, emissions_t from plans.dispatch where hour < ? order by hour, site",
+            [T3.to_pydatetime()],
+        ),
+    )
+    both = restated.merge(again, on=["hour", "site"], suffixes=("", "_2"))
+    # hour T0's actuals were final at the first restatement: the same rows again; T0+1 was still an
+    # estimate then (the newest hours are), and its revision re-stated it
+    first = both[both.hour == T0]
+    assert (first.emissions_t - first.emissions_t_2).abs().max() < 1e-9
+    assert (
+        both[both.hour == T0 + HOUR].carbon_g_kwh != both[both.hour == T0 + HOUR].carbon_g_kwh_2
+    ).any()
+    daily = wh.query("select * from marts.emissions_daily")
+    assert (daily.restated_hours > 0).all() and daily.agnostic_emissions_t.notna().all()
+
+
+def test_the_counterfactual_hour_by_hour_equals_one_pass(live, replay):
+    """The counterfactual the pipeline advances tick by tick equals the carbon-agnostic policy
+    simulated in one pass over the same actuals and job queue."""
+    from mpc.receding import simulate
+    from pipelines.lib.plan import counterfactual_jobs, realised_signals
+
+    r, wh = live
+    for h in range(3, 7):
+        replay.set_clock(at(T0 + h * HOUR))
+        r.tick(T0 + h * HOUR)
+    f = r.fleet
+    stored = wh.query(
+        "select hour, site, emissions_t, import_mw from plans.agnostic order by hour, site"
+    )
+    hours = stored.hour.nunique()
+    assert hours >= 5
+    realised = realised_signals(wh, f, T0, T0 + hours * HOUR)
+    jobs = counterfactual_jobs(wh, f, T0, T0 + hours * HOUR)
+    one = simulate(realised, f.mpc_sites(), f.mpc_classes(), jobs, forecast="carbon_agnostic")
+    sh = one.site_hours.rename(columns={"time": "hour"}).sort_values(["hour", "site"])
+    assert stored.emissions_t.to_numpy() == pytest.approx(sh.emissions_t.to_numpy())
+    assert stored.import_mw.to_numpy() == pytest.approx(sh.import_mw.to_numpy())

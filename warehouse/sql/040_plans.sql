@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS plans.dispatch (
     gen_available_mw DOUBLE, gen_used_mw DOUBLE, import_mw DOUBLE, export_mw DOUBLE,
     charge_mw DOUBLE, discharge_mw DOUBLE, soc_mwh DOUBLE,
     emissions_t DOUBLE, carbon_g_kwh DOUBLE, price_import DOUBLE, price_export DOUBLE, shed_mw DOUBLE,
-    cost          DOUBLE,                 -- import cost - export revenue ($)
+    cost          DOUBLE,                 -- import cost - export revenue + battery throughput ($; mpc.results.energy_cost)
     jobs_running  VARCHAR[],
     PRIMARY KEY (hour, site)
 );
@@ -120,3 +120,31 @@ ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS inputs_hash VARCHAR;  -- mpc Ins
 ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS budget_planned_t DOUBLE;
 ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS budget_over_t DOUBLE;
 ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS unserved_units DOUBLE;
+ALTER TABLE plans.site_hours ADD COLUMN IF NOT EXISTS cost DOUBLE;  -- mpc.results.energy_cost ($)
+-- Work done by each backtest policy, so savings read like for like (mpc.receding.work_done).
+ALTER TABLE plans.backtests ADD COLUMN IF NOT EXISTS training_mwh DOUBLE;
+ALTER TABLE plans.backtests ADD COLUMN IF NOT EXISTS jobs_completed INTEGER;
+ALTER TABLE plans.backtests ADD COLUMN IF NOT EXISTS g_per_useful_kwh DOUBLE;
+ALTER TABLE plans.backtests ADD COLUMN IF NOT EXISTS like_for_like_saving_pct DOUBLE;
+ALTER TABLE plans.backtests ADD COLUMN IF NOT EXISTS budget_over_t DOUBLE;
+
+-- The committed hours re-stated on what actually happened, once it is known (the jobs run and the
+-- battery target of the committed hour kept, routing and energy re-solved on the actual signals);
+-- plans.dispatch keeps what was expected when the hour was committed.
+CREATE TABLE IF NOT EXISTS plans.dispatch_realised (
+    hour          TIMESTAMPTZ NOT NULL,
+    site          VARCHAR NOT NULL,
+    it_mw DOUBLE, facility_mw DOUBLE, gen_available_mw DOUBLE, gen_used_mw DOUBLE,
+    import_mw DOUBLE, export_mw DOUBLE, charge_mw DOUBLE, discharge_mw DOUBLE, soc_mwh DOUBLE,
+    emissions_t DOUBLE, carbon_g_kwh DOUBLE, price_import DOUBLE, price_export DOUBLE, shed_mw DOUBLE,
+    cost          DOUBLE,                 -- mpc.results.energy_cost ($)
+    restated_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (hour, site)
+);
+
+-- The carbon-agnostic counterfactual's state at the start of each hour (mpc.baselines.AgnosticState):
+-- it advances one hour at a time, like the plans, once the hour's actuals are known.
+CREATE TABLE IF NOT EXISTS plans.agnostic_state (
+    hour        TIMESTAMPTZ PRIMARY KEY,
+    state       JSON NOT NULL
+);

@@ -19,7 +19,7 @@ SELECT s.plan_hour, s.target_time AS hour, s.site,
        s.it_mw, s.facility_mw, s.gen_used_mw, s.import_mw AS grid_import_mw, s.export_mw AS grid_export_mw,
        s.charge_mw, s.discharge_mw, s.soc_mwh AS battery_soc_mwh, s.carbon_g_kwh,
        s.emissions_t AS expected_emissions_t,
-       s.import_mw * s.price_import - s.export_mw * s.price_export AS expected_cost
+       coalesce(s.cost, s.import_mw * s.price_import - s.export_mw * s.price_export) AS expected_cost
 FROM plans.site_hours s
 JOIN latest USING (plan_hour)
 LEFT JOIN jobs j ON j.target_time = s.target_time AND j.site = s.site
@@ -62,19 +62,24 @@ SELECT *, (epoch(target_time) - epoch(issued_at)) / 3600 AS lead_h,
        actual BETWEEN p10 AND p90 AS in_p10_p90
 FROM (SELECT * FROM carbon UNION ALL SELECT * FROM load);
 
--- Realised emissions and cost per site and UTC day, against the carbon-agnostic policy on the same hours.
+-- Realised emissions and cost per site and UTC day, against the carbon-agnostic counterfactual on the same
+-- hours: committed hours re-stated on their actuals where known (restated_hours), as committed otherwise.
 CREATE OR REPLACE VIEW marts.emissions_daily AS
 WITH d AS (
-    SELECT date_trunc('day', hour) AS day, site, count(*) AS hours,
-           sum(emissions_t) AS emissions_t, sum(cost) AS cost
-    FROM plans.dispatch GROUP BY ALL
+    SELECT date_trunc('day', d.hour) AS day, d.site, count(*) AS hours,
+           count(r.hour) AS restated_hours,
+           sum(coalesce(r.emissions_t, d.emissions_t)) AS emissions_t,
+           sum(coalesce(r.cost, d.cost)) AS cost,
+           sum(d.emissions_t) AS committed_emissions_t
+    FROM plans.dispatch d LEFT JOIN plans.dispatch_realised r USING (hour, site) GROUP BY ALL
 ),
 a AS (
     SELECT date_trunc('day', hour) AS day, site,
            sum(emissions_t) AS agnostic_emissions_t, sum(cost) AS agnostic_cost
     FROM plans.agnostic a WHERE a.hour IN (SELECT hour FROM plans.dispatch) GROUP BY ALL
 )
-SELECT d.day, d.site, d.hours, d.emissions_t, d.cost, a.agnostic_emissions_t, a.agnostic_cost,
+SELECT d.day, d.site, d.hours, d.restated_hours, d.emissions_t, d.cost, a.agnostic_emissions_t,
+       a.agnostic_cost,
        a.agnostic_emissions_t - d.emissions_t AS emissions_saved_t,
        100 * (a.agnostic_emissions_t - d.emissions_t) / nullif(a.agnostic_emissions_t, 0) AS emissions_saved_pct,
        a.agnostic_cost - d.cost AS cost_saved
