@@ -468,7 +468,8 @@ def backtest(
         None, "--fleet", help="fleet TOML (default: the demo fleet)"
     ),
     policies: str = typer.Option(
-        "oracle,persistence,tft", help="comma-separated: oracle, persistence, tft"
+        "oracle,persistence,tft,static",
+        help="comma-separated: oracle, persistence, tft, static (carbon_agnostic always runs)",
     ),
     profile: str = typer.Option("fast", help="TFT training profile: tiny | fast | full"),
     db: Path | None = typer.Option(
@@ -527,9 +528,9 @@ def backtest(
     for n in data.notes:
         echo(f"note: {n}")
     wanted = [p.strip() for p in policies.split(",") if p.strip()]
-    bad = set(wanted) - {"oracle", "persistence", "tft"}
+    bad = set(wanted) - {"oracle", "persistence", "tft", "static"}
     if bad:
-        _fail(f"unknown policies {sorted(bad)} (oracle, persistence, tft)")
+        _fail(f"unknown policies {sorted(bad)} (oracle, persistence, tft, static)")
     table, hourly, extras = run_backtest(
         fleet, data, policies=[*wanted, "carbon_agnostic"], profile=profile, echo=echo
     )

@@ -39,11 +39,17 @@ METHODS = ("joint", "compute_only", "energy_only", "no_battery", "no_routing", "
            "carbon_agnostic")
 
 
-def naive_workload(inst: Instance) -> tuple[dict[str, tuple[str, int]], np.ndarray, np.ndarray]:
+def naive_workload(inst: Instance, site_score=None
+                   ) -> tuple[dict[str, tuple[str, int]], np.ndarray, np.ndarray]:
     """What a carbon-agnostic operator does: inference at its home site (spilling to the
     lowest-latency feasible site only when home capacity is full), then each job as soon as
     possible at its home site (in release order, the first start where it fits for its whole
-    duration). Returns (starts, q[K,S,T], unserved[K,T]); a job that never fits is not started."""
+    duration). Returns (starts, q[K,S,T], unserved[K,T]); a job that never fits is not started.
+
+    ``site_score`` (site -> number, lower is better; e.g. its historical mean carbon intensity):
+    the *static* rule instead — each inference class at its best-scored feasible site (spilling in
+    score order), each job as soon as possible at its best-scored eligible site with room. No
+    forecast."""
     sites, H = inst.site_names, len(inst.index)
     pos = {s: i for i, s in enumerate(sites)}
     free = np.array([[s.it_capacity_mw - s.base_load_mw] * H for s in inst.sites], dtype=float)
@@ -56,7 +62,12 @@ def naive_workload(inst: Instance) -> tuple[dict[str, tuple[str, int]], np.ndarr
     unserved = np.zeros((K, H))
     dem = inst.signals.demand[inst.class_names].to_numpy(float)
     for ki, k in enumerate(inst.classes):
-        order = sorted(k.feasible_sites(sites), key=lambda s: (s != k.home_site, k.latency_ms[s]))
+        if site_score is None:
+            order = sorted(k.feasible_sites(sites),
+                           key=lambda s, k=k: (s != k.home_site, k.latency_ms[s]))
+        else:
+            order = sorted(k.feasible_sites(sites),
+                           key=lambda s, k=k: (site_score.get(s, np.inf), k.latency_ms[s]))
         for t in range(H):
             need = dem[t, ki]
             for s in order:
@@ -72,13 +83,21 @@ def naive_workload(inst: Instance) -> tuple[dict[str, tuple[str, int]], np.ndarr
             unserved[ki, t] = max(0.0, need)
     starts = {}
     for j in sorted(inst.jobs, key=lambda j: (j.release, j.job_id)):
-        i = pos[j.home]
+        # carbon-agnostic: the home site only; static: the eligible sites in score order
+        where = [j.home] if site_score is None else sorted(
+            j.eligible_sites, key=lambda s: (site_score.get(s, np.inf), s))
         first = max(0, inst.period(j.release))
         last = min(inst.period(j.latest_start), H - 1)  # may run on past the horizon's end
+        placed = False
         for t in range(first, last + 1):
-            if (free[i, t:t + j.duration_h] >= j.power_mw - 1e-9).all():
-                free[i, t:t + j.duration_h] -= j.power_mw
-                starts[j.job_id] = (j.home, t)
+            for site in where:
+                i = pos[site]
+                if (free[i, t:t + j.duration_h] >= j.power_mw - 1e-9).all():
+                    free[i, t:t + j.duration_h] -= j.power_mw
+                    starts[j.job_id] = (site, t)
+                    placed = True
+                    break
+            if placed:
                 break
     return starts, q, unserved
 
@@ -108,14 +127,16 @@ def passive_energy(inst: Instance, starts, q, unserved=None, *, soc=None) -> Dec
     return d
 
 
-def carbon_agnostic(inst: Instance) -> Result:
-    """Naive workload + passive energy (no solver)."""
+def carbon_agnostic(inst: Instance, site_score=None) -> Result:
+    """Naive workload + passive energy (no solver); with ``site_score`` the static rule
+    (:func:`naive_workload`)."""
     t0 = time.perf_counter()
-    starts, q, unserved = naive_workload(inst)
+    starts, q, unserved = naive_workload(inst, site_score)
     d = passive_energy(inst, starts, q, unserved)
-    r = evaluate(inst, d, "carbon_agnostic", status="evaluated", termination_condition="heuristic",
+    name = "carbon_agnostic" if site_score is None else "static"
+    r = evaluate(inst, d, name, status="evaluated", termination_condition="heuristic",
                  build_s=time.perf_counter() - t0)
-    r.message = f"carbon_agnostic: evaluated, objective {r.objective:,.1f}"
+    r.message = f"{name}: evaluated, objective {r.objective:,.1f}"
     return r
 
 
@@ -224,13 +245,14 @@ class AgnosticState:
 
 
 def agnostic_hour(state: AgnosticState, sites, classes, jobs, realised_hour: Signals,
-                  carbon_price: float = 0.0) -> tuple[Result, AgnosticState]:
+                  carbon_price: float = 0.0, site_score=None) -> tuple[Result, AgnosticState]:
     """One hour of what a data centre does today, on what happened in that hour: jobs already
     running continue at their home site; every job released by now and not yet started starts at
     its home site now if the site has room for it this hour (release order); inference is served at
     home (spilling by latency when home is full); energy is passive (local generation first, import
     the rest, battery idle, no export). O(1) in the history: a tick advances it one hour, and a
-    whole period is the same steps in a row (:func:`mpc.receding.simulate`)."""
+    whole period is the same steps in a row (:func:`mpc.receding.simulate`). ``site_score``: the
+    static rule (:func:`naive_workload`) instead of the home site."""
     t = realised_hour.index[0]
     if t != state.time:
         raise ValueError(f"counterfactual is at {state.time}, the hour given is {t}")
@@ -247,7 +269,7 @@ def agnostic_hour(state: AgnosticState, sites, classes, jobs, realised_hour: Sig
     )
     inst = Instance(sites=tuple(sites), classes=tuple(classes), jobs=waiting, running=running,
                     signals=realised_hour, carbon_price=carbon_price, name=f"agnostic-{t:%Y%m%dT%H}")
-    r = carbon_agnostic(inst)
+    r = carbon_agnostic(inst, site_score)
     new = {jid: (s, by_id[jid].duration_h) for jid, (s, _) in r.decisions.starts.items()}
     nxt = {}
     for jid, (s, left) in [*state.running.items(), *new.items()]:

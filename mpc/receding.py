@@ -174,25 +174,44 @@ def _elastic(inst: Instance, realised: bool = False) -> dict[str, float]:
     return el
 
 
-def realise_hour(one: Instance, time_limit: float = 30.0) -> Result:
+#: how the committed hour is re-balanced in a closed loop: "controller" decides on what a controller
+#: knows during the hour (measured demand and on-site generation, the day-ahead prices, carbon as the
+#: estimate it had — the plan's own first hour) and is then accounted on what happened; "hindsight"
+#: re-optimises on the fully realised signals, carbon included (optimistic)
+REALISE_MODES = ("controller", "hindsight")
+
+
+def realise_hour(one: Instance, time_limit: float = 30.0, *,
+                 believed_carbon: pd.DataFrame | None = None) -> Result:
     """The committed hour as it happens: ``one`` is a one-period instance whose jobs are fixed
     (``running``, started ones included), with the realised signals, the battery's state of charge
     at the start and the plan's state of charge at the end as the terminal target. Inference routing
     and the energy balance are re-optimised on what was realised (elastic: unserved demand and a
-    missed SoC target are penalised, never infeasible). Used by :func:`step` and to restate a
-    committed hour once its actual signals are known."""
+    missed SoC target are penalised, never infeasible). ``believed_carbon``: decide on this
+    intensity instead (what the controller knew during the hour), then account the decisions on the
+    realised one. Used by :func:`step` and to restate a committed hour once its actuals are known."""
+    from mpc.results import evaluate
     from mpc.solve import solve_model
 
-    r = solve_model(one, ModelOptions(elastic=_elastic(one, realised=True)), method="committed",
-                    time_limit=time_limit, mip_gap=0.0, count_size=False)
+    decide = one
+    if believed_carbon is not None:
+        decide = one.replace(signals=dataclasses.replace(
+            one.signals, carbon=believed_carbon.reindex(one.index)[one.site_names]))
+    r = solve_model(decide, ModelOptions(elastic=_elastic(one, realised=True)),
+                    method="committed", time_limit=time_limit, mip_gap=0.0, count_size=False)
     if not r.ok:  # should not happen in elastic mode
         raise RuntimeError(f"realised hour {one.index[0]}: {r.message}")
+    if believed_carbon is not None:  # the same decisions, accounted on what happened
+        r = evaluate(one, r.decisions, "committed", status=r.status,
+                     termination_condition=r.termination_condition, bound=r.bound, gap=r.gap,
+                     solve_s=r.solve_s, build_s=r.build_s, translate_s=r.translate_s)
     return r
 
 
 def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
-             time_limit: float) -> Result:
-    """The committed first hour, re-balanced against the realised signals."""
+             time_limit: float, mode: str = "controller") -> Result:
+    """The committed first hour, re-balanced against the realised signals (``mode``: see
+    :data:`REALISE_MODES`)."""
     from mpc.results import Decisions, evaluate
 
     t0 = w.index[0]
@@ -214,7 +233,8 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
         r = evaluate(one, first, "committed", status="evaluated",
                      termination_condition="plan's first hour")
     else:
-        r = realise_hour(one, time_limit)
+        believed = w.signals.carbon.iloc[:1] if mode == "controller" else None
+        r = realise_hour(one, time_limit, believed_carbon=believed)
     if not r.ok:  # should not happen in elastic mode
         raise RuntimeError(f"realised hour {t0}: {r.message}")
     # The jobs that start now were started by the plan: record them and their value.
@@ -229,7 +249,8 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
 
 def step(state: State, instance: Instance, *, realised: Signals | None = None,
          time_limit: float = 30.0, mip_gap: float = 0.01,
-         options: ModelOptions | None = None, budget: BudgetPolicy | None = None) -> StepResult:
+         options: ModelOptions | None = None, budget: BudgetPolicy | None = None,
+         realise: str = "controller") -> StepResult:
     """One receding-horizon step.
 
     ``instance``: the window ``[t0, t0+H)`` with the *forecast* signals issued at ``t0 =
@@ -238,6 +259,7 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
     ``realised``: signals that cover ``t0`` as it actually happened (default: the forecast).
     ``budget``: the carbon-budget policy (:class:`mpc.budget.BudgetPolicy`; default: the state's
     own remainder until its ``budget_end``). The state is refilled at a new period first.
+    ``realise``: how the committed hour is re-balanced on ``realised`` (:data:`REALISE_MODES`).
     Returns the plan, the committed (realised) first hour, the next state and what the plan did
     with its budget allocation (:class:`mpc.budget.BudgetUse`).
     """
@@ -266,7 +288,9 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
     d = plan.decisions
     started = {jid: s for jid, (s, t) in d.starts.items() if t == 0}
     same = realised is None or _same_hour(w.signals, realised, state.time)
-    committed = _realise(state, w, plan, None if same else realised, time_limit)
+    if realise not in REALISE_MODES:
+        raise ValueError(f"realise must be one of {REALISE_MODES}, got {realise!r}")
+    committed = _realise(state, w, plan, None if same else realised, time_limit, realise)
     # ---- next state from what was realised
     jobs = {j.job_id: j for j in instance.jobs}
     running, finished = {}, set(state.finished)
@@ -391,15 +415,21 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
              start: pd.Timestamp | None = None, hours: int | None = None,
              time_limit: float = 30.0, mip_gap: float = 0.01, keep_plans: bool = False,
              options: ModelOptions | None = None,
-             budget: BudgetPolicy | None = None) -> SimReport:
+             budget: BudgetPolicy | None = None, realise: str = "controller",
+             site_score=None) -> SimReport:
     """Run the receding horizon hour by hour over ``realised`` (or the carbon-agnostic policy).
 
     forecast: ``"perfect"`` (oracle), ``"persistence"`` (same hour yesterday), a callable
     ``forecast(issued_at, index) -> Signals`` (e.g. the TFT's), or ``"carbon_agnostic"`` (no
-    optimisation: jobs ASAP at home, inference at home, passive energy).
+    optimisation: jobs ASAP at home, inference at home, passive energy), or ``"static"`` (no
+    forecast either: each class at its best ``site_score`` feasible site — e.g. the historically
+    cleanest — jobs as soon as possible at their best eligible site, passive energy).
     Windows shrink at the end of the data. ``budget``: the carbon-budget policy (e.g. the fleet's
     daily budget, :meth:`mpc.budget.BudgetPolicy.daily`), the same the hourly pipeline uses;
     ``carbon_budget_t``: one budget for the whole simulated period (``BudgetPolicy.whole``).
+    ``realise``: the committed hour is re-balanced on what a controller knows during it
+    (``"controller"``, the default: measured demand and generation, carbon as the plan estimated it,
+    accounted on the actual intensity) or fully in hindsight (``"hindsight"``).
     """
     idx = realised.index
     start = idx[0] if start is None else pd.Timestamp(start)
@@ -409,6 +439,13 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
     if forecast == "carbon_agnostic":
         return _simulate_agnostic(realised.window(start, n), sites, classes, jobs, carbon_price,
                                   carbon_budget_t)
+    if forecast == "static":
+        if site_score is None:
+            raise ValueError("forecast='static' needs site_score (e.g. historical mean intensity)")
+        rep = _simulate_agnostic(realised.window(start, n), sites, classes, jobs, carbon_price,
+                                 carbon_budget_t, site_score)
+        rep.policy = "static"
+        return rep
     fc = {"perfect": perfect_forecast, "persistence": persistence_forecast}
     fn = fc[forecast](realised) if isinstance(forecast, str) else forecast
     name = forecast if isinstance(forecast, str) else getattr(forecast, "__name__", "custom")
@@ -430,7 +467,7 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
         if h % 24 == 0:
             log.info("window %d/%d at %s", h + 1, n, t0)
         sr = step(state, win, realised=realised, time_limit=time_limit, mip_gap=mip_gap,
-                  options=options, budget=budget)
+                  options=options, budget=budget, realise=realise)
         c = sr.committed
         for k in acc:
             acc[k].append(getattr(c, k))
@@ -468,7 +505,8 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
                      **{k: _concat(v) for k, v in acc.items()})
 
 
-def _simulate_agnostic(realised: Signals, sites, classes, jobs, carbon_price, budget) -> SimReport:
+def _simulate_agnostic(realised: Signals, sites, classes, jobs, carbon_price, budget,
+                       site_score=None) -> SimReport:
     """The carbon-agnostic counterfactual over the realised period: the same one-hour steps the
     pipeline advances tick by tick (:func:`mpc.baselines.agnostic_hour`), in a row."""
     from mpc.baselines import AgnosticState, agnostic_hour
@@ -480,7 +518,8 @@ def _simulate_agnostic(realised: Signals, sites, classes, jobs, carbon_price, bu
     totals: dict[str, float] = {}
     starts = {}
     for t in idx:
-        r, state = agnostic_hour(state, sites, classes, jobs, realised.window(t, 1), carbon_price)
+        r, state = agnostic_hour(state, sites, classes, jobs, realised.window(t, 1), carbon_price,
+                                 site_score)
         for k in acc:
             acc[k].append(getattr(r, k))
         for k, v in r.totals.items():

@@ -16,7 +16,7 @@ from pipelines.lib.plots import backtest_figure
 class BacktestConfig(dg.Config):
     start: str = str((DEMO_EPOCH + pd.Timedelta(days=21)).date())
     days: int = 2
-    policies: list[str] = ["oracle", "persistence", "tft"]
+    policies: list[str] = ["oracle", "persistence", "tft", "static"]
 
 
 @dg.asset(

@@ -8,8 +8,15 @@ The fleet runs hour by hour (:func:`mpc.receding.simulate`) over realised signal
 - ``tft``: the MPC on the TFT's carbon-intensity forecasts (p50, trained only on hours before the backtest
   window, no weather inputs — the shared weather files are reanalysis, i.e. the future), every other
   signal exactly as in ``persistence``: the difference between the two is the value of the carbon forecast;
+- ``static``: no forecast at all — each inference class at its historically cleanest feasible site (mean
+  intensity before the window), jobs as soon as possible at their historically cleanest eligible site,
+  passive energy: what a rule achieves, so the value of forecasting and of the MPC shows on its own;
 - ``carbon_agnostic``: what a data centre does today (jobs as soon as possible at home, inference at home,
   passive energy).
+
+The MPC policies keep the fleet's daily carbon budget (:class:`mpc.budget.BudgetPolicy`) and re-balance
+each committed hour on what a controller knows during it (measured demand and generation, carbon as it
+estimated), accounted on the actual intensity (``mpc.receding.simulate(realise="controller")``).
 
 Realised signals: carbon intensity from Electricity Maps exports (one zone per site, the fleet's
 factor); prices from price files when given (else a flat 80 $/MWh, so only carbon differs between hours);
@@ -35,7 +42,7 @@ from mpc.fleet import Fleet
 HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)
 FLAT_PRICE = 80.0
-POLICIES = ("oracle", "persistence", "tft", "carbon_agnostic")
+POLICIES = ("oracle", "persistence", "tft", "static", "carbon_agnostic")
 
 
 @dataclass
@@ -332,6 +339,9 @@ def run_backtest(
 
             fn = day_ahead_prices(persistence_forecast(data.realised), data.realised)
             reports[p] = simulate(data.realised, forecast=fn, **common)
+        elif p == "static":  # no forecast: the historically cleanest sites, jobs as soon as possible
+            score = data.carbon_history.groupby("series")["value"].mean().to_dict()
+            reports[p] = simulate(data.realised, forecast="static", site_score=score, **common)
         else:
             reports[p] = simulate(data.realised, forecast=p, **common)
         extras[f"{p}_s"] = round(time.perf_counter() - t, 1)

@@ -760,7 +760,7 @@ def committed_realised(wh: Warehouse, fleet: Fleet, start, end, realised) -> pd.
         end,
     )
     targets = q(
-        "select plan_hour, site, soc_mwh from plans.site_hours where plan_hour = "
+        "select plan_hour, site, soc_mwh, carbon_g_kwh from plans.site_hours where plan_hour = "
         "target_time and plan_hour >= ? and plan_hour < ?",
         start,
         end,
@@ -790,7 +790,12 @@ def committed_realised(wh: Warehouse, fleet: Fleet, start, end, realised) -> pd.
             soc_target_mwh=tg,
             name=f"restate-{t:%Y%m%dT%H}",
         )
-        parts.append(realise_hour(one, fleet.planning.time_limit_s).site_hours)
+        # decided on what the controller knew (the plan's carbon for the hour), accounted on actuals
+        believed = targets[targets.plan_hour == t].set_index("site").carbon_g_kwh
+        believed = pd.DataFrame([believed.reindex(list(fleet.sites)).to_numpy()],
+                                index=pd.DatetimeIndex([t]), columns=list(fleet.sites))
+        parts.append(realise_hour(one, fleet.planning.time_limit_s,
+                                  believed_carbon=believed).site_hours)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

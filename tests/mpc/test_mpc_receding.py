@@ -254,3 +254,37 @@ def test_a_policy_that_does_less_work_does_not_look_better_for_it(tiny):
     assert w_both["g_per_useful_kwh"] == pytest.approx(400.0 * 140 / 80)
     assert w_one["g_per_useful_kwh"] == pytest.approx(400.0 * 100 / 40)
     assert s["like_for_like_pct"] == pytest.approx(100 * (1 - (100 / 40) / (140 / 80)))  # ... -43 %
+
+
+def test_the_static_rule_uses_the_historically_cleanest_sites(tiny):
+    """No forecast: inference at the best-scored feasible site, jobs as soon as possible at the
+    best-scored eligible site, passive energy."""
+    k = tiny.cls("chat", "A", 0.001, 0.5, {"A": 5.0, "B": 10.0}, 50.0)
+    sig = tiny.signals(4, ["A", "B"], ["chat"], carbon={"A": 500.0, "B": 100.0},
+                       demand={"chat": 1000.0})
+    sites = (tiny.site("A"), tiny.site("B"))
+    j = tiny.job("j", 5.0, 2, 1, 3, 100.0, sites=("A", "B"))
+    rep = simulate(sig, sites, (k,), (j,), forecast="static", site_score={"A": 400.0, "B": 90.0})
+    assert set(rep.routing.site) == {"B"} and rep.schedule.site.tolist() == ["B"]
+    assert rep.schedule.start.tolist() == [tiny.T0 + tiny.H1]  # as soon as released
+    agn = simulate(sig, sites, (k,), (j,), forecast="carbon_agnostic")
+    assert set(agn.routing.site) == {"A"} and agn.schedule.site.tolist() == ["A"]
+    assert rep.totals["emissions_t"] < agn.totals["emissions_t"]
+
+
+def test_the_controller_decides_on_what_it_knew_and_is_accounted_on_what_happened(tiny):
+    """The committed hour routes inference on the carbon the plan expected (A cleaner), while B was
+    cleaner in fact: the controller still routes to A (it did not know), and its emissions are
+    accounted at the actual intensity; in hindsight it would have routed to B."""
+    k = tiny.cls("chat", "A", 0.001, 0.0, {"A": 5.0, "B": 5.0}, 50.0)
+    fc = tiny.signals(2, ["A", "B"], ["chat"], carbon={"A": 100.0, "B": 300.0},
+                      demand={"chat": 2000.0})
+    real = tiny.signals(2, ["A", "B"], ["chat"], carbon={"A": 300.0, "B": 100.0},
+                        demand={"chat": 2000.0})
+    inst = tiny.instance([tiny.site("A"), tiny.site("B")], fc, classes=[k], carbon_price=100.0)
+    st = State.initial(inst.sites, tiny.T0)
+    ctl = step(st, inst, realised=real)
+    hind = step(st, inst, realised=real, realise="hindsight")
+    assert set(ctl.committed.routing.site) == {"A"} and set(hind.committed.routing.site) == {"B"}
+    assert ctl.committed.emissions_t == pytest.approx(2.0 * 0.3)  # 2 MW at A, actual 300 g/kWh
+    assert hind.committed.emissions_t == pytest.approx(2.0 * 0.1)

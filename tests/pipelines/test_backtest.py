@@ -59,7 +59,7 @@ def test_backtest_cli_json_on_real_exports(shared_data, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     rows = {r["policy"]: r for r in json.loads(out.stdout)}
-    assert set(rows) == {"oracle", "persistence", "tft", "carbon_agnostic"}
+    assert set(rows) == {"oracle", "persistence", "tft", "static", "carbon_agnostic"}
     assert all(set(r) == KEYS for r in rows.values())
     # perfect foresight cannot do worse than the carbon-agnostic policy on the objective it optimises;
     # on emissions it saves here (internal carbon price), and its share of its own savings is 1
