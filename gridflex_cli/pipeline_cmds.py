@@ -469,7 +469,8 @@ def backtest(
     ),
     policies: str = typer.Option(
         "oracle,persistence,tft,static",
-        help="comma-separated: oracle, persistence, tft, static (carbon_agnostic always runs)",
+        help="comma-separated: oracle, persistence, tft, static (carbon_agnostic always runs); "
+        "persistence@p90, tft@p90 plan the daily budget against the forecast's p90",
     ),
     profile: str = typer.Option("fast", help="TFT training profile: tiny | fast | full"),
     db: Path | None = typer.Option(
@@ -528,7 +529,7 @@ def backtest(
     for n in data.notes:
         echo(f"note: {n}")
     wanted = [p.strip() for p in policies.split(",") if p.strip()]
-    bad = set(wanted) - {"oracle", "persistence", "tft", "static"}
+    bad = set(wanted) - {"oracle", "persistence", "tft", "static", "persistence@p90", "tft@p90"}
     if bad:
         _fail(f"unknown policies {sorted(bad)} (oracle, persistence, tft, static)")
     table, hourly, extras = run_backtest(
@@ -545,7 +546,8 @@ def backtest(
         "savings_vs_agnostic_pct",
         "like_for_like_saving_pct",
         "share_of_oracle_savings",
-        "budget_over_t",
+        "budget_days_over",
+        "budget_realised_over_t",
     ]
     if db is not None:
         from warehouse import Warehouse

@@ -152,6 +152,11 @@ class PlanningCfg(_Strict):
     )
     daily_carbon_budget_t: float | None = Field(None, ge=0, description="t CO2 per day; None = no cap")
     carbon_price: float = Field(0.0, ge=0, description="$ per t CO2 in the objective")
+    budget_quantile: Literal["p50", "p90"] = Field(
+        "p50",
+        description="the carbon-intensity forecast quantile the daily budget is planned against: "
+        "p90 keeps the budget unless the grid is dirtier than its p90 (risk-aware)",
+    )
     mip_gap: float = Field(0.01, gt=0, lt=1)
     time_limit_s: float = Field(30.0, gt=0)
 

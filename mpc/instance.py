@@ -251,6 +251,9 @@ class Instance:
     soc_target_mwh: Mapping[str, float] | None = None
     dt_h: float = 1.0
     name: str = "instance"
+    #: intensity (g/kWh, one column per site) the carbon *budget* is planned against instead of
+    #: ``signals.carbon`` (e.g. the forecast's p90: risk-aware planning); accounting stays on p50
+    budget_carbon: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -314,6 +317,7 @@ class Instance:
             "carbon_price": self.carbon_price,
             "soc_init_mwh": dict(sorted((self.soc_init_mwh or {}).items())),
             "soc_target_mwh": dict(sorted((self.soc_target_mwh or {}).items())),
+            "budget_carbon": None if self.budget_carbon is None else sig(self.budget_carbon),
         }
         text = json.dumps(doc, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
@@ -355,6 +359,12 @@ class Instance:
             _nonneg(f"{w}.power_mw", r.power_mw)
         if self.carbon_budget_t is not None:
             _nonneg("carbon_budget_t", self.carbon_budget_t)
+        if self.budget_carbon is not None:
+            bc = self.budget_carbon
+            if not bc.index.equals(self.index) or any(s not in bc for s in names):
+                raise InstanceError("budget_carbon", "needs the signals' index and every site")
+            if bc[names].isna().any().any() or (bc[names] < 0).any().any():
+                raise InstanceError("budget_carbon", "contains NaN or negative values")
         _nonneg("carbon_price", self.carbon_price)
         if self.dt_h != 1.0:
             raise InstanceError("dt_h", "only hourly periods (dt_h = 1) are supported")

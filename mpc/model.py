@@ -414,17 +414,25 @@ def define_c15_soc_bounds(m: pyo.ConcreteModel, inst: Instance, opt: ModelOption
 def define_c16_carbon(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
     """(16) carbon accounting and budget::
 
-        em_st = c_st · imp_st · Δ,   Σ_{s,t} em_st <= B (+ slack)
+        em_st = c_st · imp_st · Δ,   Σ_{s,t} ĉ_st · imp_st · Δ <= B (+ slack)
 
-    c_st grid intensity (t/MWh), B budget (t). The budget is dropped when B is None or for
-    no-carbon.
+    c_st grid intensity (t/MWh), B the window's budget (t; :class:`mpc.budget.BudgetPolicy` says how
+    a daily budget is split over windows). ĉ_st = c_st, or — risk-aware planning — a high quantile of
+    the intensity forecast (``Instance.budget_carbon``, e.g. its p90): the budget then holds unless
+    the grid is dirtier than that quantile, while emissions and the objective stay on c_st. The
+    budget is dropped when B is None or for no-carbon.
     """
     m.c16_emissions = pyo.Constraint(
         m.S, m.T, rule=lambda _m, s, t: m.em[s, t] == m.c[s, t] * m.imp[s, t] * m.dt)
     if opt.carbon_budget and m.B.value is not None:
         sl = _slack(m, opt, "carbon", [0])
-        m.c16_budget = pyo.Constraint(
-            expr=sum(m.em[s, t] for s in m.S for t in m.T) <= m.B + (sl[0] if sl else 0))
+        if inst.budget_carbon is None:
+            planned = sum(m.em[s, t] for s in m.S for t in m.T)
+        else:
+            hi = inst.budget_carbon[inst.site_names].to_numpy(dtype=float) * 1e-3
+            pos = {s: i for i, s in enumerate(inst.site_names)}
+            planned = sum(float(hi[t, pos[s]]) * m.imp[s, t] * m.dt for s in m.S for t in m.T)
+        m.c16_budget = pyo.Constraint(expr=planned <= m.B + (sl[0] if sl else 0))
 
 
 # =============================================================================== objective

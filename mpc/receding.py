@@ -223,7 +223,7 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
     sig = realised.window(t0, 1) if realised is not None else w.signals.window(t0, 1)
     target = {s: float(d.soc[i, 0]) for i, s in enumerate(w.site_names)}
     one = w.replace(jobs=(), running=tuple(running), signals=sig, carbon_budget_t=None,
-                    soc_target_mwh=target)
+                    soc_target_mwh=target, budget_carbon=None)
     if realised is None:  # the forecast came true: the plan's first hour is what happened
         first = Decisions(starts={}, q=d.q[:, :, :1].copy(),
                           unserved=None if d.unserved is None else d.unserved[:, :1].copy(),
@@ -250,7 +250,7 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
 def step(state: State, instance: Instance, *, realised: Signals | None = None,
          time_limit: float = 30.0, mip_gap: float = 0.01,
          options: ModelOptions | None = None, budget: BudgetPolicy | None = None,
-         realise: str = "controller") -> StepResult:
+         realise: str = "controller", warm_starts: dict | None = None) -> StepResult:
     """One receding-horizon step.
 
     ``instance``: the window ``[t0, t0+H)`` with the *forecast* signals issued at ``t0 =
@@ -260,6 +260,7 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
     ``budget``: the carbon-budget policy (:class:`mpc.budget.BudgetPolicy`; default: the state's
     own remainder until its ``budget_end``). The state is refilled at a new period first.
     ``realise``: how the committed hour is re-balanced on ``realised`` (:data:`REALISE_MODES`).
+    ``warm_starts``: a MIP start for the job starts (:func:`shifted_starts` of the previous plan).
     Returns the plan, the committed (realised) first hour, the next state and what the plan did
     with its budget allocation (:class:`mpc.budget.BudgetUse`).
     """
@@ -272,7 +273,7 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
     w, missed = window_instance(state, instance, budget)
     opts = dataclasses.replace(options or ModelOptions(), elastic=_elastic(w))
     plan = solve_model(w, opts, method="plan", time_limit=time_limit, mip_gap=mip_gap,
-                       count_size=False)
+                       count_size=False, warm_starts=warm_starts)
     if not plan.ok:  # no incumbent within the time limit: fall back to the carbon-agnostic plan
         from mpc.baselines import carbon_agnostic
 
@@ -343,6 +344,17 @@ def problems(plan: Result, budget: BudgetUse | None, missed: list[str], instance
     if unserved > 1e-6:
         out.append(f"{unserved:,.0f} inference request(s) in the window cannot be served")
     return out
+
+
+def shifted_starts(previous: Result | None, t0: pd.Timestamp) -> dict[str, tuple[str, int]]:
+    """The previous window's job starts seen from the window starting at ``t0``: a start at
+    period ``p`` of the window that began one hour earlier is period ``p − 1`` now (starts at period
+    0 have become running jobs). A MIP start for the next hour's solve."""
+    if previous is None or previous.decisions is None or previous.site_hours.empty:
+        return {}
+    first = pd.Timestamp(previous.site_hours["time"].min())
+    shift = int((t0 - first) / HOUR)
+    return {j: (s, p - shift) for j, (s, p) in previous.decisions.starts.items() if p >= shift}
 
 
 def _same_hour(forecast: Signals, realised: Signals, t0: pd.Timestamp) -> bool:
@@ -416,7 +428,8 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
              time_limit: float = 30.0, mip_gap: float = 0.01, keep_plans: bool = False,
              options: ModelOptions | None = None,
              budget: BudgetPolicy | None = None, realise: str = "controller",
-             site_score=None) -> SimReport:
+             site_score=None, budget_forecast: Callable | None = None,
+             warm: bool = True) -> SimReport:
     """Run the receding horizon hour by hour over ``realised`` (or the carbon-agnostic policy).
 
     forecast: ``"perfect"`` (oracle), ``"persistence"`` (same hour yesterday), a callable
@@ -430,6 +443,9 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
     ``realise``: the committed hour is re-balanced on what a controller knows during it
     (``"controller"``, the default: measured demand and generation, carbon as the plan estimated it,
     accounted on the actual intensity) or fully in hindsight (``"hindsight"``).
+    ``budget_forecast(issued_at, index) -> DataFrame``: the intensity each window's budget is
+    planned against (risk-aware planning, e.g. the forecast's p90; ``Instance.budget_carbon``).
+    ``warm``: start each window's solve from the previous window's job starts (:func:`shifted_starts`).
     """
     idx = realised.index
     start = idx[0] if start is None else pd.Timestamp(start)
@@ -457,17 +473,22 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
         ("emissions_t", "energy_cost", "job_value", "inference_revenue", "carbon_cost",
          "unserved_units", "shed_mwh", "import_cost", "export_revenue", "battery_cost"), 0.0)
     starts = {}
+    previous = None
     for h in range(n):
         t0 = start + h * HOUR
         H = min(horizon, int((end - t0) / HOUR))
         index = pd.date_range(t0, periods=H, freq="h", tz="UTC")
         sig = fn(t0, index)
+        high = budget_forecast(t0, index) if budget_forecast is not None else None
         win = Instance(sites=sites, classes=tuple(classes), jobs=tuple(jobs), signals=sig,
-                       carbon_budget_t=None, carbon_price=carbon_price, name=f"window-{t0}")
+                       carbon_budget_t=None, carbon_price=carbon_price, name=f"window-{t0}",
+                       budget_carbon=high)
         if h % 24 == 0:
             log.info("window %d/%d at %s", h + 1, n, t0)
         sr = step(state, win, realised=realised, time_limit=time_limit, mip_gap=mip_gap,
-                  options=options, budget=budget, realise=realise)
+                  options=options, budget=budget, realise=realise,
+                  warm_starts=shifted_starts(previous, t0) if warm else None)
+        previous = sr.plan
         c = sr.committed
         for k in acc:
             acc[k].append(getattr(c, k))

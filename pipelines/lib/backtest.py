@@ -274,6 +274,10 @@ def tft_forecast_fn(
         t: g.pivot(index="target_time", columns="series", values="p50")
         for t, g in pred.groupby("issued_at")
     }
+    p90 = {
+        t: g.pivot(index="target_time", columns="series", values="p90")
+        for t, g in pred.groupby("issued_at")
+    }
     base = day_ahead_prices(persistence_forecast(data.realised), data.realised)
 
     def forecast(issued_at: pd.Timestamp, index: pd.DatetimeIndex):
@@ -282,6 +286,11 @@ def tft_forecast_fn(
         return replace(s, carbon=c)
 
     forecast.__name__ = "tft"
+
+    def high(issued_at: pd.Timestamp, index: pd.DatetimeIndex) -> pd.DataFrame:
+        return p90[issued_at].reindex(index)[list(fleet.sites)].clip(lower=0)
+
+    forecast.p90 = high
     from forecasting.baselines import persistence
     from forecasting.metrics import mae
 
@@ -295,6 +304,39 @@ def tft_forecast_fn(
         "carbon_mae": float(mae(m.actual, m.p50)),
         "carbon_mae_persistence": float(mae(pers.actual, pers.p50)),
     }
+
+
+def persistence_p90(data: BacktestData, fleet: Fleet) -> Callable:
+    """The p90 of the persistence carbon forecast (its own recent day-on-day errors,
+    :func:`forecasting.baselines.persistence`) for every hourly issue, for risk-aware budgets."""
+    from forecasting.baselines import persistence
+
+    realised_long = (
+        data.realised.carbon.stack().rename("value").rename_axis(["ts", "series"]).reset_index()
+    )
+    full = pd.concat([data.carbon_history, realised_long], ignore_index=True).drop_duplicates(
+        ["series", "ts"]
+    )
+    issues = pd.date_range(data.start, periods=data.hours, freq="h", tz="UTC")
+    pred = persistence(full, issues, fleet.planning.horizon_h)
+    p90 = {
+        t: g.pivot(index="target_time", columns="series", values="p90")
+        for t, g in pred.groupby("issued_at")
+    }
+
+    def high(issued_at: pd.Timestamp, index: pd.DatetimeIndex) -> pd.DataFrame:
+        return p90[issued_at].reindex(index)[list(fleet.sites)].clip(lower=0)
+
+    return high
+
+
+def budget_days_over(rep, per_day_t: float | None) -> tuple[int, float]:
+    """UTC days whose realised emissions exceeded the daily budget, and by how many tonnes."""
+    if per_day_t is None or not len(rep.site_hours):
+        return 0, 0.0
+    day = rep.site_hours.groupby(rep.site_hours["time"].dt.floor("D"))["emissions_t"].sum()
+    over = (day - per_day_t).clip(lower=0)
+    return int((over > 1e-9).sum()), float(over.sum())
 
 
 def run_backtest(
@@ -324,22 +366,31 @@ def run_backtest(
     )
     reports, extras = {}, {}
     order = ["carbon_agnostic", *[p for p in policies if p != "carbon_agnostic"]]
+    tft_fn = None
     for p in order:
+        base, _, risk = p.partition("@")  # "tft@p90": the TFT, budget planned against its p90
+        if risk and risk != "p90":
+            raise ValueError(f"policy {p!r}: only @p90 (risk-aware budget) is known")
         t = time.perf_counter()
         echo(
             f"[backtest] policy {p}: {data.hours} hourly steps from {data.start:%Y-%m-%d %H:%M} UTC"
         )
-        if p == "tft":
-            fn, extras["tft"] = tft_forecast_fn(data, fleet, models_dir, profile, echo)
-            reports[p] = simulate(data.realised, forecast=fn, **common)
+        if base == "tft":
+            if tft_fn is None:
+                tft_fn, extras["tft"] = tft_forecast_fn(data, fleet, models_dir, profile, echo)
+            high = tft_fn.p90 if risk else None
+            reports[p] = simulate(data.realised, forecast=tft_fn, budget_forecast=high, **common)
         elif p == "oracle":
             reports[p] = simulate(data.realised, forecast="perfect", **common)
-        elif p == "persistence":
+        elif base == "persistence":
             from mpc.receding import persistence_forecast
 
             fn = day_ahead_prices(persistence_forecast(data.realised), data.realised)
-            reports[p] = simulate(data.realised, forecast=fn, **common)
-        elif p == "static":  # no forecast: the historically cleanest sites, jobs as soon as possible
+            high = persistence_p90(data, fleet) if risk else None
+            reports[p] = simulate(data.realised, forecast=fn, budget_forecast=high, **common)
+        elif (
+            p == "static"
+        ):  # no forecast: the historically cleanest sites, jobs as soon as possible
             score = data.carbon_history.groupby("series")["value"].mean().to_dict()
             reports[p] = simulate(data.realised, forecast="static", site_score=score, **common)
         else:
@@ -366,6 +417,10 @@ def run_backtest(
                 if p != "carbon_agnostic"
                 else 0.0,
                 "budget_over_t": rep.totals.get("budget_over_t", 0.0),
+                "budget_days_over": budget_days_over(rep, fleet.planning.daily_carbon_budget_t)[0],
+                "budget_realised_over_t": budget_days_over(
+                    rep, fleet.planning.daily_carbon_budget_t
+                )[1],
                 "savings_vs_agnostic_pct": 100 * em_saved / agn.totals["emissions_t"]
                 if agn.totals["emissions_t"]
                 else 0.0,

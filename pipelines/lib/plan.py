@@ -257,6 +257,8 @@ class ForecastUsed:
     writes: list[Write] = field(
         default_factory=list
     )  # persistence forecasts made here, stored with the plan
+    #: the intensity the budget is planned against (planning.budget_quantile = "p90"), else None
+    budget_carbon: pd.DataFrame | None = None
 
     @property
     def policy(self) -> str:
@@ -322,6 +324,15 @@ def plan_signals(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, horizon: int):
     sig = fleet.signals(
         carbon=carbon.clip(lower=0), price=price, generation=gen, kappa=kappa, demand=demand
     )
+    used.budget_carbon = None
+    if fleet.planning.budget_quantile == "p90" and fleet.planning.daily_carbon_budget_t is not None:
+        q = wh.query(
+            "select target_time, series, p90 from forecasts.carbon where issued_at = ?", [_py(t0)]
+        )
+        hi = q.pivot(index="target_time", columns="series", values="p90").reindex(index)
+        hi = hi.reindex(columns=list(fleet.sites))
+        # hours without a p90 (persistence written by the plan itself) fall back to p50
+        used.budget_carbon = hi.fillna(carbon).clip(lower=0).astype(float)
     return sig, used
 
 
@@ -478,6 +489,23 @@ def _stored_outcome(wh: Warehouse, t0, used: ForecastUsed, tic: float) -> PlanOu
     )
 
 
+def previous_starts(wh: Warehouse, t0) -> dict[str, tuple[str, int]]:
+    """The job starts the previous hour's plan scheduled from ``t0`` on, as periods of the window
+    starting at ``t0``: a MIP start for this hour's solve (the plans overlap by H − 1 hours, so the
+    previous plan is usually close to this one's optimum)."""
+    df = wh.query(
+        "select job_id, arg_min(site, target_time) site, min(target_time) first from plans.job_runs "
+        "where plan_hour = ? group by job_id",
+        [_py(pd.Timestamp(t0) - HOUR)],
+    )
+    out = {}
+    for r in df.itertuples():
+        first = pd.Timestamp(r.first)
+        if first >= pd.Timestamp(t0):
+            out[r.job_id] = (r.site, int((first - pd.Timestamp(t0)) / HOUR))
+    return out
+
+
 def plan_hour(
     wh: Warehouse,
     fleet: Fleet,
@@ -512,6 +540,7 @@ def plan_hour(
         signals=sig,
         carbon_price=fleet.planning.carbon_price,
         name=f"plan-{t0:%Y%m%dT%H}",
+        budget_carbon=used.budget_carbon,
     )
     realised = realised_signals(wh, fleet, t0, t0 + HOUR)
     inputs = _inputs_hash(inst, state, realised, fleet)
@@ -539,6 +568,7 @@ def plan_hour(
         time_limit=fleet.planning.time_limit_s,
         mip_gap=fleet.planning.mip_gap,
         budget=fleet.budget_policy(),
+        warm_starts=previous_starts(wh, t0),
     )
     plan, com = sr.plan, sr.committed
     if sr.problems:  # what the planner could not do marks the hour before anything is written
@@ -792,10 +822,14 @@ def committed_realised(wh: Warehouse, fleet: Fleet, start, end, realised) -> pd.
         )
         # decided on what the controller knew (the plan's carbon for the hour), accounted on actuals
         believed = targets[targets.plan_hour == t].set_index("site").carbon_g_kwh
-        believed = pd.DataFrame([believed.reindex(list(fleet.sites)).to_numpy()],
-                                index=pd.DatetimeIndex([t]), columns=list(fleet.sites))
-        parts.append(realise_hour(one, fleet.planning.time_limit_s,
-                                  believed_carbon=believed).site_hours)
+        believed = pd.DataFrame(
+            [believed.reindex(list(fleet.sites)).to_numpy()],
+            index=pd.DatetimeIndex([t]),
+            columns=list(fleet.sites),
+        )
+        parts.append(
+            realise_hour(one, fleet.planning.time_limit_s, believed_carbon=believed).site_hours
+        )
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

@@ -99,3 +99,67 @@ def test_a_budget_that_never_binds_costs_nothing(tiny):
     assert capped.totals["budget_over_t"] == pytest.approx(0.0, abs=1e-6)
     assert capped.totals["emissions_t"] == pytest.approx(free.totals["emissions_t"], rel=1e-6)
     assert capped.totals["objective"] == pytest.approx(free.totals["objective"], rel=1e-6)
+
+
+def test_risk_aware_planning_keeps_the_budget_against_the_high_quantile(tiny):
+    """A 10 MW, 1 h job may run at A (p50 200, p90 400 g/kWh) or B (p50 250, p90 260 g/kWh); the
+    window's budget is 2.6 t, the carbon price 100 $/t. On p50 both sites fit (2.0 t, 2.5 t) and A is
+    cheaper (50 $ less carbon): the job goes to A. Planning the budget against p90, A would need
+    4.0 t > 2.6 t while B needs 2.6 t: the job goes to B — the budget holds unless the grid is
+    dirtier than its p90. Emissions are still reported on p50."""
+    from mpc.instance import Instance
+    from mpc.options import ModelOptions
+    from mpc.solve import solve_model
+
+    sig = tiny.signals(1, ["A", "B"], carbon={"A": 200.0, "B": 250.0})
+    sites = (tiny.site("A"), tiny.site("B"))
+    job = tiny.job("j", 10.0, 1, 0, 0, 5000.0, sites=("A", "B"))
+    p50 = Instance(
+        sites=sites, classes=(), jobs=(job,), signals=sig, carbon_budget_t=2.6, carbon_price=100.0
+    )
+    high = pd.DataFrame({"A": [400.0], "B": [260.0]}, index=sig.index)
+    p90 = p50.replace(budget_carbon=high)
+    opt = ModelOptions(elastic={"carbon": 5e3})
+    r50, r90 = solve_model(p50, opt), solve_model(p90, opt)
+    assert r50.schedule.set_index("job").site["j"] == "A"
+    assert r90.schedule.set_index("job").site["j"] == "B"
+    assert r50.totals["slack_carbon"] == pytest.approx(0.0, abs=1e-9)
+    assert r90.totals["slack_carbon"] == pytest.approx(0.0, abs=1e-9)
+    assert r90.emissions_t == pytest.approx(2.5)  # accounted on p50
+
+
+def test_a_closed_loop_planned_on_the_high_quantile_overruns_its_budget_less(tiny):
+    """Two days; each day a 6 MW × 4 h job may run at A (80 $/MWh, 300 g/kWh) or at cheaper but
+    dirtier B (40 $/MWh, 450 g/kWh); 2 MW base load at each; 45 t/day. The forecast is 20 % too
+    clean. On p50 the day looks like 28.8 + 8.6 = 37.4 t with the job at B, so it goes to B — and
+    really emits 36 + 10.8 = 46.8 t, 1.8 t over each day. Planned against p90 (1.3 × p50 here) B
+    would need 48.7 t, so the job goes to A: 36 + 7.2 = 43.2 t, within the budget."""
+    hours = 48
+    real = tiny.signals(
+        hours, ["A", "B"], carbon={"A": 300.0, "B": 450.0}, price={"A": 80.0, "B": 40.0}
+    )
+    fcst = tiny.signals(
+        hours, ["A", "B"], carbon={"A": 240.0, "B": 360.0}, price={"A": 80.0, "B": 40.0}
+    )
+    sites = (tiny.site("A", base=2.0), tiny.site("B", base=2.0))
+    jobs = tuple(
+        tiny.job(f"j{d}", 6.0, 4, 24 * d, 24 * d + 23, 4000.0, sites=("A", "B")) for d in range(2)
+    )
+
+    def forecast(issued_at, index):
+        return fcst.reindex(index)
+
+    def p90(issued_at, index):
+        return fcst.carbon.reindex(index) * 1.3
+
+    kw = dict(horizon=24, carbon_price=5.0, budget=BudgetPolicy.daily(45.0), hours=hours)
+    on_p50 = simulate(real, sites, (), jobs, forecast=forecast, **kw)
+    on_p90 = simulate(real, sites, (), jobs, forecast=forecast, budget_forecast=p90, **kw)
+
+    def over(rep):
+        day = rep.site_hours.groupby(rep.site_hours.time.dt.floor("D")).emissions_t.sum()
+        return float((day - 45.0).clip(lower=0).sum())
+
+    assert set(on_p50.schedule.site) == {"B"} and set(on_p90.schedule.site) == {"A"}
+    assert over(on_p50) == pytest.approx(2 * 1.8, abs=1e-6) and over(on_p90) == 0.0
+    assert on_p90.totals["energy_cost"] > on_p50.totals["energy_cost"]  # the price of the cover

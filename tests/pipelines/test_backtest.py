@@ -23,7 +23,8 @@ KEYS = {
     "training_mwh",
     "g_per_useful_kwh",
     "like_for_like_saving_pct",
-    "budget_over_t",
+    "budget_days_over",
+    "budget_realised_over_t",
 }
 
 
