@@ -63,7 +63,9 @@ class Cooling(_Strict):
     def kappa(self, temperature_c: pd.Series | np.ndarray) -> np.ndarray:
         from mpc.physics import cooling_overhead
 
-        return cooling_overhead(temperature_c, self.kappa0, self.kappa1, self.t_ref_c, self.kappa_max)
+        return cooling_overhead(
+            temperature_c, self.kappa0, self.kappa1, self.t_ref_c, self.kappa_max
+        )
 
 
 class BatteryCfg(_Strict):
@@ -96,7 +98,9 @@ class SiteCfg(_Strict):
     base_load_mw: float = Field(0.0, ge=0)
     import_limit_mw: float = Field(ge=0)
     export_limit_mw: float = Field(0.0, ge=0)
-    export_price_factor: float = Field(0.8, ge=0, le=1, description="export price = factor x import price")
+    export_price_factor: float = Field(
+        0.8, ge=0, le=1, description="export price = factor x import price"
+    )
     pv_mw: float = Field(0.0, ge=0)
     wind_mw: float = Field(0.0, ge=0)
     inference_cap_mw: float | None = Field(None, ge=0)
@@ -124,7 +128,9 @@ class JobQueueCfg(_Strict):
         description="demo: the demo generator; csv: `path`, read every hour; table: staging.jobs as "
         "imported with `gridflex import jobs FILE`",
     )
-    path: str | None = Field(None, description="CSV file (source = 'csv'), relative to the fleet file")
+    path: str | None = Field(
+        None, description="CSV file (source = 'csv'), relative to the fleet file"
+    )
     home_site: str | None = Field(None, description="where the carbon-agnostic policy runs jobs")
 
 
@@ -150,7 +156,9 @@ class PlanningCfg(_Strict):
         description="'<signal>:<factor>' of the series planned on: average:direct, "
         "average:lifecycle (Electricity Maps), marginal:co2_moer, marginal:co2_aoer (WattTime)",
     )
-    daily_carbon_budget_t: float | None = Field(None, ge=0, description="t CO2 per day; None = no cap")
+    daily_carbon_budget_t: float | None = Field(
+        None, ge=0, description="t CO2 per day; None = no cap"
+    )
     carbon_price: float = Field(0.0, ge=0, description="$ per t CO2 in the objective")
     budget_quantile: Literal["p50", "p90"] = Field(
         "p50",
@@ -185,7 +193,9 @@ class Fleet(_Strict):
         names = set(self.sites)
         for k, c in self.classes.items():
             if c.home not in names:
-                raise ValueError(f"classes.{k}.home: unknown site {c.home!r} (sites: {sorted(names)})")
+                raise ValueError(
+                    f"classes.{k}.home: unknown site {c.home!r} (sites: {sorted(names)})"
+                )
             unknown = set(c.latency_ms) - names
             if unknown:
                 raise ValueError(f"classes.{k}.latency_ms: unknown sites {sorted(unknown)}")
@@ -227,7 +237,9 @@ class Fleet(_Strict):
                         "the marginal series is stored per zone, so give them one region or "
                         "different zones"
                     )
-        demo_uses = [k for k in ("carbon", "weather", "prices") if getattr(self.sources, k) == "demo"]
+        demo_uses = [
+            k for k in ("carbon", "weather", "prices") if getattr(self.sources, k) == "demo"
+        ]
         if demo_uses:
             off = sorted({s.zone for s in self.sites.values()} - set(DEMO_ZONES))
             if off:
@@ -260,9 +272,13 @@ class Fleet(_Strict):
 
         return tuple(
             Site(
-                name=n, it_capacity_mw=s.it_capacity_mw, base_load_mw=s.base_load_mw,
-                import_limit_mw=s.import_limit_mw, export_limit_mw=s.export_limit_mw,
-                battery=Battery(**s.battery.model_dump()), inference_cap_mw=s.inference_cap_mw,
+                name=n,
+                it_capacity_mw=s.it_capacity_mw,
+                base_load_mw=s.base_load_mw,
+                import_limit_mw=s.import_limit_mw,
+                export_limit_mw=s.export_limit_mw,
+                battery=Battery(**s.battery.model_dump()),
+                inference_cap_mw=s.inference_cap_mw,
             )
             for n, s in self.sites.items()
         )
@@ -272,8 +288,12 @@ class Fleet(_Strict):
 
         return tuple(
             InferenceClass(
-                name=k, home_site=c.home, energy_mwh=c.energy_mwh_per_unit, revenue=c.revenue_per_unit,
-                latency_ms=dict(c.latency_ms), latency_limit_ms=c.latency_limit_ms,
+                name=k,
+                home_site=c.home,
+                energy_mwh=c.energy_mwh_per_unit,
+                revenue=c.revenue_per_unit,
+                latency_ms=dict(c.latency_ms),
+                latency_limit_ms=c.latency_limit_ms,
             )
             for k, c in self.classes.items()
         )
@@ -287,8 +307,14 @@ class Fleet(_Strict):
         from mpc.instance import Signals
 
         factor = pd.Series({n: s.export_price_factor for n, s in self.sites.items()})
-        return Signals(carbon=carbon, price_import=price, price_export=price * factor,
-                       generation=generation, kappa=kappa, demand=demand)
+        return Signals(
+            carbon=carbon,
+            price_import=price,
+            price_export=price * factor,
+            generation=generation,
+            kappa=kappa,
+            demand=demand,
+        )
 
     def generation_mw(self, site: str, pv_cf, wind_cf) -> np.ndarray:
         from mpc.physics import generation_mw

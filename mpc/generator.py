@@ -16,9 +16,17 @@ from mpc.instance import Battery, InferenceClass, Instance, Job, Signals, Site
 START = pd.Timestamp("2024-06-10 00:00", tz="UTC")
 
 
-def random_instance(n_sites: int = 3, hours: int = 24, n_jobs: int = 6, n_classes: int = 3, *,
-                    seed: int = 0, carbon_price: float = 100.0, budget_slack: float | None = 1.5,
-                    start: pd.Timestamp = START) -> Instance:
+def random_instance(
+    n_sites: int = 3,
+    hours: int = 24,
+    n_jobs: int = 6,
+    n_classes: int = 3,
+    *,
+    seed: int = 0,
+    carbon_price: float = 100.0,
+    budget_slack: float | None = 1.5,
+    start: pd.Timestamp = START,
+) -> Instance:
     """A random instance with ``n_sites`` sites, ``hours`` periods, ``n_jobs`` jobs, ``n_classes``
     classes. ``budget_slack``: carbon budget as a multiple of a rough emission estimate (None: no
     budget)."""
@@ -34,10 +42,16 @@ def random_instance(n_sites: int = 3, hours: int = 24, n_jobs: int = 6, n_classe
         base = float(rng.uniform(0.2, 0.35) * cap)
         e = float(rng.choice([0.0, 20.0, 40.0, 80.0]))
         p = e / 4
-        sites.append(Site(s, it_capacity_mw=round(cap, 1), base_load_mw=round(base, 1),
-                          import_limit_mw=round(1.6 * cap, 1), export_limit_mw=round(0.3 * cap, 1),
-                          battery=Battery(energy_mwh=e, charge_mw=p, discharge_mw=p,
-                                          throughput_cost=2.0)))
+        sites.append(
+            Site(
+                s,
+                it_capacity_mw=round(cap, 1),
+                base_load_mw=round(base, 1),
+                import_limit_mw=round(1.6 * cap, 1),
+                export_limit_mw=round(0.3 * cap, 1),
+                battery=Battery(energy_mwh=e, charge_mw=p, discharge_mw=p, throughput_cost=2.0),
+            )
+        )
         h = (utc_h + offset[region[s]] + rng.integers(-1, 2)) % 24
         sol = np.clip(np.cos(np.pi * (h + 0.5 - 13) / 15), 0, None) ** 1.5
         eve = np.exp(-0.5 * (((h - 19 + 12) % 24 - 12) / 2.5) ** 2)
@@ -63,8 +77,7 @@ def random_instance(n_sites: int = 3, hours: int = 24, n_jobs: int = 6, n_classe
         limit = float(rng.choice([40.0, 120.0, 200.0]))
         e_k = float(rng.uniform(1e-5, 2e-5))
         rho = float(e_k * rng.uniform(250, 450))
-        classes.append(InferenceClass(f"class{k:02d}", home, e_k, rho,
-                                      lat, limit))
+        classes.append(InferenceClass(f"class{k:02d}", home, e_k, rho, lat, limit))
         peak_mw = 0.25 * spare[home]
         h = (utc_h + offset[region[home]]) % 24
         shape = 0.4 + 0.6 * np.exp(-0.5 * (((h - 14 + 12) % 24 - 12) / 4) ** 2)
@@ -81,22 +94,45 @@ def random_instance(n_sites: int = 3, hours: int = 24, n_jobs: int = 6, n_classe
         dl = min(hours - 1, rel + dur - 1 + slack)
         rel = min(rel, dl - dur + 1)
         k = int(rng.integers(1, n_sites + 1))
-        elig = tuple(sorted(rng.choice(names, size=min(k, max(1, n_sites // 2 + 1)),
-                                       replace=False).tolist()))
+        elig = tuple(
+            sorted(rng.choice(names, size=min(k, max(1, n_sites // 2 + 1)), replace=False).tolist())
+        )
         pw = float(round(rng.uniform(2, 15), 1))
-        jobs.append(Job(f"job{j:03d}", pw, dur, idx[rel], idx[dl],
-                        float(round(pw * dur * rng.uniform(150, 400), 0)), elig,
-                        mandatory=bool(j < n_fit and rng.uniform() < 0.8)))
+        jobs.append(
+            Job(
+                f"job{j:03d}",
+                pw,
+                dur,
+                idx[rel],
+                idx[dl],
+                float(round(pw * dur * rng.uniform(150, 400), 0)),
+                elig,
+                mandatory=bool(j < n_fit and rng.uniform() < 0.8),
+            )
+        )
     frame = lambda d: pd.DataFrame(d, index=idx)  # noqa: E731
     pi = frame(price)
-    sig = Signals(carbon=frame(carbon), price_import=pi, price_export=0.8 * pi,
-                  generation=frame(gen), kappa=frame(kappa), demand=frame(demand))
+    sig = Signals(
+        carbon=frame(carbon),
+        price_import=pi,
+        price_export=0.8 * pi,
+        generation=frame(gen),
+        kappa=frame(kappa),
+        demand=frame(demand),
+    )
     budget = None
     if budget_slack is not None:
         load = sum(s.base_load_mw for s in sites) * hours * 1.15 + 0.5 * sum(
-            j.power_mw * j.duration_h for j in jobs)
+            j.power_mw * j.duration_h for j in jobs
+        )
         mean_ci = float(np.mean([carbon[s].mean() for s in names])) * 1e-3
         budget = budget_slack * load * mean_ci
-    return Instance(sites=tuple(sites), classes=tuple(classes), jobs=tuple(jobs), signals=sig,
-                    carbon_budget_t=budget, carbon_price=carbon_price,
-                    name=f"random-{n_sites}x{hours}x{n_jobs}x{n_classes}-s{seed}")
+    return Instance(
+        sites=tuple(sites),
+        classes=tuple(classes),
+        jobs=tuple(jobs),
+        signals=sig,
+        carbon_budget_t=budget,
+        carbon_price=carbon_price,
+        name=f"random-{n_sites}x{hours}x{n_jobs}x{n_classes}-s{seed}",
+    )

@@ -197,7 +197,7 @@ class Signals:
     def window(self, start: pd.Timestamp, hours: int) -> Signals:
         """The rows ``[start, start + hours)`` (fewer at the end of the data)."""
         i = self.index.get_loc(start)
-        return Signals(**{n: f.iloc[i:i + hours] for n, f in self.frames().items()})
+        return Signals(**{n: f.iloc[i : i + hours] for n, f in self.frames().items()})
 
     def reindex(self, index: pd.DatetimeIndex) -> Signals:
         return Signals(**{n: f.reindex(index) for n, f in self.frames().items()})
@@ -215,8 +215,9 @@ class Signals:
         for name, f in self.frames().items():
             cols = classes if name in CLASS_SIGNALS else sites
             if len(f) != len(idx):
-                raise InstanceError(f"signals.{name}",
-                                    f"has {len(f)} rows, expected {len(idx)} (one per period)")
+                raise InstanceError(
+                    f"signals.{name}", f"has {len(f)} rows, expected {len(idx)} (one per period)"
+                )
             if not f.index.equals(idx):
                 raise InstanceError(f"signals.{name}.index", "differs from signals.carbon.index")
             missing = [c for c in cols if c not in f.columns]
@@ -342,8 +343,9 @@ class Instance:
             _nonneg(f"{w}.revenue", k.revenue)
             _nonneg(f"{w}.latency_limit_ms", k.latency_limit_ms)
             if not k.feasible_sites(names):
-                raise InstanceError(f"{w}.latency_ms",
-                                    f"no site within the latency limit {k.latency_limit_ms} ms")
+                raise InstanceError(
+                    f"{w}.latency_ms", f"no site within the latency limit {k.latency_limit_ms} ms"
+                )
         self.signals.validate(names, cnames)
         ids = [j.job_id for j in self.jobs]
         if len(set(ids)) != len(ids):
@@ -382,8 +384,9 @@ class Instance:
             raise InstanceError(f"{w}.deadline", f"deadline {dl} before release {rel}")
         window_h = int((dl - rel) / pd.Timedelta(hours=1)) + 1
         if j.duration_h > window_h:
-            raise InstanceError(f"{w}.duration_h",
-                                f"job of {j.duration_h} h longer than its window of {window_h} h")
+            raise InstanceError(
+                f"{w}.duration_h", f"job of {j.duration_h} h longer than its window of {window_h} h"
+            )
         if not j.eligible_sites:
             raise InstanceError(f"{w}.eligible_sites", "empty")
         bad = [s for s in j.eligible_sites if s not in names]
@@ -393,21 +396,51 @@ class Instance:
             raise InstanceError(f"{w}.home_site", f"{j.home_site!r} is not an eligible site")
 
 
-def make_job(job_id: str, power_mw: float, duration_h: int, release, deadline, value: float,
-             eligible_sites, home_site: str | None = None, mandatory: bool = True) -> Job:
+def make_job(
+    job_id: str,
+    power_mw: float,
+    duration_h: int,
+    release,
+    deadline,
+    value: float,
+    eligible_sites,
+    home_site: str | None = None,
+    mandatory: bool = True,
+) -> Job:
     """Build a :class:`Job`, coercing timestamps to UTC and sites to a tuple."""
-    return Job(job_id, float(power_mw), int(duration_h), pd.Timestamp(release),
-               pd.Timestamp(deadline), float(value), tuple(eligible_sites), home_site, mandatory)
+    return Job(
+        job_id,
+        float(power_mw),
+        int(duration_h),
+        pd.Timestamp(release),
+        pd.Timestamp(deadline),
+        float(value),
+        tuple(eligible_sites),
+        home_site,
+        mandatory,
+    )
 
 
-def jobs_from_frame(frame: pd.DataFrame,
-                    home_sites: Mapping[str, str] | None = None) -> tuple[Job, ...]:
+def jobs_from_frame(
+    frame: pd.DataFrame, home_sites: Mapping[str, str] | None = None
+) -> tuple[Job, ...]:
     """Jobs from a ``sources.frames.JOB_COLUMNS`` frame (``job_id, power_mw, duration_h, release,
     deadline, value, eligible_sites``; optional ``home_site``, ``mandatory``)."""
     out = []
     for r in frame.itertuples(index=False):
         home = getattr(r, "home_site", None) or (home_sites or {}).get(r.job_id)
         mand = bool(getattr(r, "mandatory", True))
-        out.append(make_job(r.job_id, r.power_mw, int(r.duration_h), r.release, r.deadline,
-                            r.value, list(r.eligible_sites), home, mand))
+        out.append(
+            make_job(
+                r.job_id,
+                r.power_mw,
+                int(r.duration_h),
+                r.release,
+                r.deadline,
+                r.value,
+                list(r.eligible_sites),
+                home,
+                mand,
+            )
+        )
     return tuple(out)

@@ -47,6 +47,7 @@ from mpc.options import FAMILIES, ModelOptions
 
 __all__ = ["FAMILIES", "ModelOptions", "build_model", "objective_expression"]
 
+
 def _safe_to_relax(inst: Instance) -> tuple[bool, bool]:
     """(relax u, relax w) per the conditions in the module docstring."""
     sig = inst.signals
@@ -120,9 +121,12 @@ def define_parameters(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -
         a = frame[S].to_numpy(dtype=float)
         return {(s, t): scale * float(a[t, i]) for i, s in enumerate(S) for t in T}
 
-    batt = {s.name: (s.battery if opt.battery else s.battery.__class__(energy_mwh=0.0,
-                                                                        soc0=0.0, soc_min=0.0))
-            for s in inst.sites}
+    batt = {
+        s.name: (
+            s.battery if opt.battery else s.battery.__class__(energy_mwh=0.0, soc0=0.0, soc_min=0.0)
+        )
+        for s in inst.sites
+    }
     m.dt = pyo.Param(initialize=inst.dt_h)
     m.Cap = pyo.Param(m.S, initialize={s.name: s.it_capacity_mw for s in inst.sites})
     m.Base = pyo.Param(m.S, initialize={s.name: s.base_load_mw for s in inst.sites})
@@ -138,13 +142,16 @@ def define_parameters(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -
     m.pix = pyo.Param(m.S, m.T, initialize=st(sig.price_export))
     m.c = pyo.Param(m.S, m.T, initialize=st(sig.carbon, 1e-3))
     m.Imax = pyo.Param(m.S, initialize={s.name: s.import_limit_mw for s in inst.sites})
-    m.Xmax = pyo.Param(m.S, initialize={s.name: s.export_limit_mw if opt.export else 0.0
-                                        for s in inst.sites})
+    m.Xmax = pyo.Param(
+        m.S, initialize={s.name: s.export_limit_mw if opt.export else 0.0 for s in inst.sites}
+    )
     m.E = pyo.Param(m.S, initialize={s: b.energy_mwh for s, b in batt.items()})
-    m.Pc = pyo.Param(m.S, initialize={s: b.charge_mw if b.energy_mwh > 0 else 0.0
-                                      for s, b in batt.items()})
-    m.Pd = pyo.Param(m.S, initialize={s: b.discharge_mw if b.energy_mwh > 0 else 0.0
-                                      for s, b in batt.items()})
+    m.Pc = pyo.Param(
+        m.S, initialize={s: b.charge_mw if b.energy_mwh > 0 else 0.0 for s, b in batt.items()}
+    )
+    m.Pd = pyo.Param(
+        m.S, initialize={s: b.discharge_mw if b.energy_mwh > 0 else 0.0 for s, b in batt.items()}
+    )
     m.eta_c = pyo.Param(m.S, initialize={s: b.eta_c for s, b in batt.items()})
     m.eta_d = pyo.Param(m.S, initialize={s: b.eta_d for s, b in batt.items()})
     m.psi = pyo.Param(m.S, initialize={s: b.throughput_cost for s, b in batt.items()})
@@ -169,10 +176,14 @@ def define_parameters(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -
     m.e = pyo.Param(m.K, initialize={k.name: k.energy_mwh for k in inst.classes})
     m.rho = pyo.Param(m.K, initialize={k.name: k.revenue for k in inst.classes})
     dem = sig.demand[inst.class_names].to_numpy(dtype=float)
-    m.lam = pyo.Param(m.K, m.T, initialize={(k, t): float(dem[t, i])
-                                            for i, k in enumerate(inst.class_names) for t in T})
-    m.InfCap = pyo.Param(m.S, initialize={s.name: s.inference_cap_mw for s in inst.sites},
-                         within=pyo.Any)
+    m.lam = pyo.Param(
+        m.K,
+        m.T,
+        initialize={(k, t): float(dem[t, i]) for i, k in enumerate(inst.class_names) for t in T},
+    )
+    m.InfCap = pyo.Param(
+        m.S, initialize={s.name: s.inference_cap_mw for s in inst.sites}, within=pyo.Any
+    )
     m.B = pyo.Param(initialize=inst.carbon_budget_t, within=pyo.Any)
     m.pc = pyo.Param(initialize=inst.carbon_price)
 
@@ -220,10 +231,10 @@ def define_variables(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) ->
     m.slack = pyo.Block()
     if opt.fixed_starts is not None:
         fixed = {j: v for j, v in opt.fixed_starts.items() if v is not None}
-        for (j, s, t) in m.Y:
+        for j, s, t in m.Y:
             m.y[j, s, t].fix(1 if fixed.get(j) == (s, t) else 0)
     if opt.fixed_routing is not None:
-        for (k, s) in m.A:
+        for k, s in m.A:
             for t in m.T:
                 m.q[k, s, t].fix(opt.fixed_routing.get((k, s, t), 0.0))
 
@@ -246,8 +257,9 @@ def define_c09_c10_job_runs(m: pyo.ConcreteModel, inst: Instance, opt: ModelOpti
     x_jst job j runs at s in t; y_jsτ job j starts at s in τ; D_j duration. With (8) a started job
     runs exactly D_j consecutive periods at one site. Kept as an Expression over the sparse set X.
     """
-    m.x = pyo.Expression(m.X, rule=lambda _m, j, s, t: sum(m.y[j, s, tau]
-                                                           for tau in m._runs_at[j, s, t]))
+    m.x = pyo.Expression(
+        m.X, rule=lambda _m, j, s, t: sum(m.y[j, s, tau] for tau in m._runs_at[j, s, t])
+    )
 
 
 def define_c02_it_load(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
@@ -259,27 +271,32 @@ def define_c02_it_load(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) 
     e_k energy per inference unit, q_kst inference served, Cap_s IT capacity.
     """
     jobs_at = defaultdict(list)
-    for (j, s, t) in m.X:
+    for j, s, t in m.X:
         jobs_at[s, t].append(j)
     classes_at = defaultdict(list)
-    for (k, s) in m.A:
+    for k, s in m.A:
         classes_at[s].append(k)
 
     def load(_m, s, t):
-        return m.it[s, t] == (m.Base[s] + m.F[s, t]
-                              + sum(m.P[j] * m.x[j, s, t] for j in jobs_at[s, t])
-                              + sum(m.e[k] * m.q[k, s, t] for k in classes_at[s]))
+        return m.it[s, t] == (
+            m.Base[s]
+            + m.F[s, t]
+            + sum(m.P[j] * m.x[j, s, t] for j in jobs_at[s, t])
+            + sum(m.e[k] * m.q[k, s, t] for k in classes_at[s])
+        )
 
     m.c02_it_load = pyo.Constraint(m.S, m.T, rule=load)
     sl = _slack(m, opt, "it_capacity", m.S * m.T)
     m.c02_it_cap = pyo.Constraint(
-        m.S, m.T, rule=lambda _m, s, t: m.it[s, t] <= m.Cap[s] + (sl[s, t] if sl else 0))
+        m.S, m.T, rule=lambda _m, s, t: m.it[s, t] <= m.Cap[s] + (sl[s, t] if sl else 0)
+    )
 
 
 def define_c03_facility(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
     """(3) facility load ``fac_st = (1 + κ_st) · it_st`` (κ_st cooling overhead from weather)."""
     m.c03_facility = pyo.Constraint(
-        m.S, m.T, rule=lambda _m, s, t: m.fac[s, t] == (1 + m.kappa[s, t]) * m.it[s, t])
+        m.S, m.T, rule=lambda _m, s, t: m.fac[s, t] == (1 + m.kappa[s, t]) * m.it[s, t]
+    )
 
 
 def define_c04_balance(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
@@ -289,9 +306,14 @@ def define_c04_balance(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) 
     ``shed_st`` (elastic mode only) is demand that could not be supplied.
     """
     sl = _slack(m, opt, "balance", m.S * m.T)
-    m.c04_balance = pyo.Constraint(m.S, m.T, rule=lambda _m, s, t: (
-        m.fac[s, t] + m.ch[s, t] + m.exp[s, t]
-        == m.g[s, t] + m.dis[s, t] + m.imp[s, t] + (sl[s, t] if sl else 0)))
+    m.c04_balance = pyo.Constraint(
+        m.S,
+        m.T,
+        rule=lambda _m, s, t: (
+            m.fac[s, t] + m.ch[s, t] + m.exp[s, t]
+            == m.g[s, t] + m.dis[s, t] + m.imp[s, t] + (sl[s, t] if sl else 0)
+        ),
+    )
 
 
 def define_c05_c07_grid(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
@@ -302,8 +324,9 @@ def define_c05_c07_grid(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions)
     u_st import mode (binary, or [0,1] when relaxed: then imp/Imax + exp/Xmax <= 1 still holds).
     (7) is a variable bound.
     """
-    m.c05_import = pyo.Constraint(m.S, m.T,
-                                  rule=lambda _m, s, t: m.imp[s, t] <= m.Imax[s] * m.u[s, t])
+    m.c05_import = pyo.Constraint(
+        m.S, m.T, rule=lambda _m, s, t: m.imp[s, t] <= m.Imax[s] * m.u[s, t]
+    )
 
     def export(_m, s, t):
         if m.Xmax[s] <= 0:
@@ -326,7 +349,7 @@ def define_c08_assignment(m: pyo.ConcreteModel, inst: Instance, opt: ModelOption
     ``m._impossible`` and reported without calling the solver (elastic mode: its miss slack is 1).
     """
     starts = defaultdict(list)
-    for (j, s, t) in m.Y:
+    for j, s, t in m.Y:
         starts[j].append((j, s, t))
     sl = _slack(m, opt, "assignment", m.J)
 
@@ -352,25 +375,31 @@ def define_c11_inference(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions
     q_kst units/h served at s; A_k latency-feasible sites; λ_kt demand (units/h).
     """
     sites_of = defaultdict(list)
-    for (k, s) in m.A:
+    for k, s in m.A:
         sites_of[k].append(s)
     sl = _slack(m, opt, "inference", m.K * m.T)
-    m.c11_inference = pyo.Constraint(m.K, m.T, rule=lambda _m, k, t: (
-        sum(m.q[k, s, t] for s in sites_of[k]) + (sl[k, t] if sl else 0) == m.lam[k, t]))
+    m.c11_inference = pyo.Constraint(
+        m.K,
+        m.T,
+        rule=lambda _m, k, t: (
+            sum(m.q[k, s, t] for s in sites_of[k]) + (sl[k, t] if sl else 0) == m.lam[k, t]
+        ),
+    )
 
 
 def define_c12_inference_capacity(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
     """(12) per-site inference capacity ``Σ_k e_k q_kst <= InfCap_s`` (only where configured)."""
     classes_at = defaultdict(list)
-    for (k, s) in m.A:
+    for k, s in m.A:
         classes_at[s].append(k)
     sl = _slack(m, opt, "inference_capacity", m.S * m.T)
 
     def cap(_m, s, t):
         if m.InfCap[s] is None or not classes_at[s]:
             return pyo.Constraint.Skip
-        return (sum(m.e[k] * m.q[k, s, t] for k in classes_at[s])
-                <= m.InfCap[s] + (sl[s, t] if sl else 0))
+        return sum(m.e[k] * m.q[k, s, t] for k in classes_at[s]) <= m.InfCap[s] + (
+            sl[s, t] if sl else 0
+        )
 
     m.c12_inference_capacity = pyo.Constraint(m.S, m.T, rule=cap)
 
@@ -378,12 +407,14 @@ def define_c12_inference_capacity(m: pyo.ConcreteModel, inst: Instance, opt: Mod
 def define_c13_storage(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
     """(13) storage dynamics::
 
-        soc_st = soc_{s,t−1} + ηc_s · ch_st · Δ − dis_st · Δ / ηd_s,   soc_{s,−1} = soc0_s
+    soc_st = soc_{s,t−1} + ηc_s · ch_st · Δ − dis_st · Δ / ηd_s,   soc_{s,−1} = soc0_s
     """
+
     def dyn(_m, s, t):
         prev = m.soc0[s] if t == 0 else m.soc[s, t - 1]
-        return m.soc[s, t] == (prev + m.eta_c[s] * m.ch[s, t] * m.dt
-                               - m.dis[s, t] * m.dt / m.eta_d[s])
+        return m.soc[s, t] == (
+            prev + m.eta_c[s] * m.ch[s, t] * m.dt - m.dis[s, t] * m.dt / m.eta_d[s]
+        )
 
     m.c13_storage = pyo.Constraint(m.S, m.T, rule=dyn)
 
@@ -391,6 +422,7 @@ def define_c13_storage(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) 
 def define_c14_battery_mode(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
     """(14) ``ch_st <= Pc_s · w_st``, ``dis_st <= Pd_s · (1 − w_st)`` (w_st charge mode; binary or
     relaxed, see the module docstring)."""
+
     def charge(_m, s, t):
         return pyo.Constraint.Skip if m.E[s] <= 0 else m.ch[s, t] <= m.Pc[s] * m.w[s, t]
 
@@ -406,9 +438,14 @@ def define_c15_soc_bounds(m: pyo.ConcreteModel, inst: Instance, opt: ModelOption
     ``soc_{s,H−1} (+ slack) >= soc_T_s`` so the battery is not drained at the horizon's end."""
     last = m.T.last()
     sl = _slack(m, opt, "terminal_soc", m.S)
-    m.c15_terminal = pyo.Constraint(m.S, rule=lambda _m, s: (
-        pyo.Constraint.Skip if m.E[s] <= 0
-        else m.soc[s, last] + (sl[s] if sl else 0) >= m.socT[s]))
+    m.c15_terminal = pyo.Constraint(
+        m.S,
+        rule=lambda _m, s: (
+            pyo.Constraint.Skip
+            if m.E[s] <= 0
+            else m.soc[s, last] + (sl[s] if sl else 0) >= m.socT[s]
+        ),
+    )
 
 
 def define_c16_carbon(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
@@ -423,7 +460,8 @@ def define_c16_carbon(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -
     budget is dropped when B is None or for no-carbon.
     """
     m.c16_emissions = pyo.Constraint(
-        m.S, m.T, rule=lambda _m, s, t: m.em[s, t] == m.c[s, t] * m.imp[s, t] * m.dt)
+        m.S, m.T, rule=lambda _m, s, t: m.em[s, t] == m.c[s, t] * m.imp[s, t] * m.dt
+    )
     if opt.carbon_budget and m.B.value is not None:
         sl = _slack(m, opt, "carbon", [0])
         if inst.budget_carbon is None:
@@ -439,15 +477,22 @@ def define_c16_carbon(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -
 def objective_expression(m: pyo.ConcreteModel):
     """(1) net operational benefit::
 
-        Σ_j V_j Σ_{s,t} y_jst + Σ_{k,s,t} ρ_k q_kst
-        + Σ_{s,t} π^x_st exp_st Δ − Σ_{s,t} π_st imp_st Δ
-        − p_c Σ_{s,t} em_st − ψ_s Σ_{s,t} (ch_st + dis_st) Δ
+    Σ_j V_j Σ_{s,t} y_jst + Σ_{k,s,t} ρ_k q_kst
+    + Σ_{s,t} π^x_st exp_st Δ − Σ_{s,t} π_st imp_st Δ
+    − p_c Σ_{s,t} em_st − ψ_s Σ_{s,t} (ch_st + dis_st) Δ
     """
-    return (sum(m.V[j] * m.y[j, s, t] for (j, s, t) in m.Y)
-            + sum(m.rho[k] * m.q[k, s, t] for (k, s) in m.A for t in m.T)
-            + sum(m.pix[s, t] * m.exp[s, t] * m.dt - m.pi[s, t] * m.imp[s, t] * m.dt
-                  - m.pc * m.em[s, t] - m.psi[s] * (m.ch[s, t] + m.dis[s, t]) * m.dt
-                  for s in m.S for t in m.T))
+    return (
+        sum(m.V[j] * m.y[j, s, t] for (j, s, t) in m.Y)
+        + sum(m.rho[k] * m.q[k, s, t] for (k, s) in m.A for t in m.T)
+        + sum(
+            m.pix[s, t] * m.exp[s, t] * m.dt
+            - m.pi[s, t] * m.imp[s, t] * m.dt
+            - m.pc * m.em[s, t]
+            - m.psi[s] * (m.ch[s, t] + m.dis[s, t]) * m.dt
+            for s in m.S
+            for t in m.T
+        )
+    )
 
 
 def define_terminal_reservation(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions):
@@ -468,8 +513,7 @@ def define_terminal_reservation(m: pyo.ConcreteModel, inst: Instance, opt: Model
         return 0.0
     H = len(inst.index)
     chat = {
-        s: sum((1 + m.kappa[s, t]) * (m.pi[s, t] + m.pc * m.c[s, t]) for t in m.T) / H
-        for s in m.S
+        s: sum((1 + m.kappa[s, t]) * (m.pi[s, t] + m.pc * m.c[s, t]) for t in m.T) / H for s in m.S
     }
     return sum(
         m.y[j, s, t] * m.P[j] * n * m.dt * pyo.value(chat[s]) for (j, s, t), n in m._tail.items()
@@ -479,15 +523,17 @@ def define_terminal_reservation(m: pyo.ConcreteModel, inst: Instance, opt: Model
 def define_objective(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
     """Maximise (1) minus the terminal reservation (:func:`define_terminal_reservation`) minus
     Σ penalty · slack over elastic families; in phase 1 minimise Σ slack."""
-    slacks = [(name, v) for name, v in ((c.local_name, c) for c in
-                                        m.slack.component_objects(pyo.Var))]
+    slacks = [
+        (name, v) for name, v in ((c.local_name, c) for c in m.slack.component_objects(pyo.Var))
+    ]
     if opt.phase1:
         m.obj = pyo.Objective(expr=sum(v[i] for _, v in slacks for i in v), sense=pyo.minimize)
         return
     penalty = sum(opt.elastic.get(name, 0.0) * v[i] for name, v in slacks for i in v)
     m.reservation = pyo.Expression(expr=define_terminal_reservation(m, inst, opt))
-    m.obj = pyo.Objective(expr=objective_expression(m) - m.reservation - penalty,
-                          sense=pyo.maximize)
+    m.obj = pyo.Objective(
+        expr=objective_expression(m) - m.reservation - penalty, sense=pyo.maximize
+    )
 
 
 CONSTRAINT_FAMILIES = (

@@ -74,35 +74,88 @@ _BATT = dict(eta_c=0.95, eta_d=0.95, soc0=0.5, soc_min=0.1, soc_max=0.9, through
 
 #: Sites: static parameters.
 PAPER_SITES: tuple[Site, ...] = (
-    Site("sanjose", it_capacity_mw=60, base_load_mw=18, import_limit_mw=90, export_limit_mw=40,
-         battery=Battery(energy_mwh=80, charge_mw=20, discharge_mw=20, **_BATT)),
-    Site("frankfurt", it_capacity_mw=50, base_load_mw=15, import_limit_mw=80, export_limit_mw=30,
-         battery=Battery(energy_mwh=40, charge_mw=10, discharge_mw=10, **_BATT)),
-    Site("london", it_capacity_mw=45, base_load_mw=12, import_limit_mw=70, export_limit_mw=20,
-         battery=Battery(energy_mwh=40, charge_mw=10, discharge_mw=10, **_BATT)),
+    Site(
+        "sanjose",
+        it_capacity_mw=60,
+        base_load_mw=18,
+        import_limit_mw=90,
+        export_limit_mw=40,
+        battery=Battery(energy_mwh=80, charge_mw=20, discharge_mw=20, **_BATT),
+    ),
+    Site(
+        "frankfurt",
+        it_capacity_mw=50,
+        base_load_mw=15,
+        import_limit_mw=80,
+        export_limit_mw=30,
+        battery=Battery(energy_mwh=40, charge_mw=10, discharge_mw=10, **_BATT),
+    ),
+    Site(
+        "london",
+        it_capacity_mw=45,
+        base_load_mw=12,
+        import_limit_mw=70,
+        export_limit_mw=20,
+        battery=Battery(energy_mwh=40, charge_mw=10, discharge_mw=10, **_BATT),
+    ),
 )
 
 #: Per-site profile parameters: UTC offset (h, summer), PV MWp, wind MW (mean availability),
 #: carbon (night/base, solar dip, evening peak) g/kWh, price (base, solar dip, evening peak) $/MWh,
 #: temperature (mean, half-range) °C.
 SITE_PROFILES = {
-    "sanjose": dict(utc_offset=-7, pv_mw=45.0, wind_mw=0.0, ci=(250.0, 140.0, 60.0),
-                    price=(70.0, 50.0, 55.0), temp=(22.0, 8.0)),
-    "frankfurt": dict(utc_offset=2, pv_mw=30.0, wind_mw=15.0, ci=(470.0, 110.0, 90.0),
-                      price=(105.0, 30.0, 45.0), temp=(18.0, 6.0)),
-    "london": dict(utc_offset=1, pv_mw=0.0, wind_mw=18.0, ci=(190.0, 40.0, 70.0),
-                   price=(90.0, 15.0, 50.0), temp=(15.5, 4.5)),
+    "sanjose": dict(
+        utc_offset=-7,
+        pv_mw=45.0,
+        wind_mw=0.0,
+        ci=(250.0, 140.0, 60.0),
+        price=(70.0, 50.0, 55.0),
+        temp=(22.0, 8.0),
+    ),
+    "frankfurt": dict(
+        utc_offset=2,
+        pv_mw=30.0,
+        wind_mw=15.0,
+        ci=(470.0, 110.0, 90.0),
+        price=(105.0, 30.0, 45.0),
+        temp=(18.0, 6.0),
+    ),
+    "london": dict(
+        utc_offset=1,
+        pv_mw=0.0,
+        wind_mw=18.0,
+        ci=(190.0, 40.0, 70.0),
+        price=(90.0, 15.0, 50.0),
+        temp=(15.5, 4.5),
+    ),
 }
 
 #: Inference classes: static parameters.
 PAPER_CLASSES: tuple[InferenceClass, ...] = (
-    InferenceClass("chat", home_site="london", energy_mwh=1.2e-5, revenue=0.005,
-                   latency_ms={"sanjose": 140, "frankfurt": 15, "london": 5}, latency_limit_ms=200),
-    InferenceClass("vision", home_site="frankfurt", energy_mwh=2.0e-5, revenue=0.008,
-                   latency_ms={"sanjose": 150, "frankfurt": 5, "london": 15}, latency_limit_ms=40),
-    InferenceClass("code", home_site="sanjose", energy_mwh=1.5e-5, revenue=0.006,
-                   latency_ms={"sanjose": 5, "frankfurt": 150, "london": 140},
-                   latency_limit_ms=200),
+    InferenceClass(
+        "chat",
+        home_site="london",
+        energy_mwh=1.2e-5,
+        revenue=0.005,
+        latency_ms={"sanjose": 140, "frankfurt": 15, "london": 5},
+        latency_limit_ms=200,
+    ),
+    InferenceClass(
+        "vision",
+        home_site="frankfurt",
+        energy_mwh=2.0e-5,
+        revenue=0.008,
+        latency_ms={"sanjose": 150, "frankfurt": 5, "london": 15},
+        latency_limit_ms=40,
+    ),
+    InferenceClass(
+        "code",
+        home_site="sanjose",
+        energy_mwh=1.5e-5,
+        revenue=0.006,
+        latency_ms={"sanjose": 5, "frankfurt": 150, "london": 140},
+        latency_limit_ms=200,
+    ),
 )
 
 #: Demand shape per class: (night requests/h, 14:00-local peak requests/h).
@@ -135,8 +188,7 @@ def paper_signals(start: pd.Timestamp = DAY, hours: int = HOURS) -> Signals:
     """The default instance's time series (deterministic; any start/length, same daily shapes)."""
     idx = pd.date_range(start, periods=hours, freq="h", tz="UTC")
     utc_h = idx.hour.to_numpy() + 0.0
-    cols: dict[str, dict[str, np.ndarray]] = {n: {} for n in
-                                              ("carbon", "pi", "gen", "kappa")}
+    cols: dict[str, dict[str, np.ndarray]] = {n: {} for n in ("carbon", "pi", "gen", "kappa")}
     for site, p in SITE_PROFILES.items():
         h = (utc_h + p["utc_offset"]) % 24
         sol = _solar(h)
@@ -155,22 +207,35 @@ def paper_signals(start: pd.Timestamp = DAY, hours: int = HOURS) -> Signals:
         demand[k.name] = lo + (hi - lo) * _bump(h, 14.0, 4.0)
     frame = lambda d: pd.DataFrame(d, index=idx)  # noqa: E731
     pi = frame(cols["pi"])
-    return Signals(carbon=frame(cols["carbon"]), price_import=pi, price_export=0.85 * pi,
-                   generation=frame(cols["gen"]), kappa=frame(cols["kappa"]),
-                   demand=frame(demand))
+    return Signals(
+        carbon=frame(cols["carbon"]),
+        price_import=pi,
+        price_export=0.85 * pi,
+        generation=frame(cols["gen"]),
+        kappa=frame(cols["kappa"]),
+        demand=frame(demand),
+    )
 
 
 def paper_jobs(day: pd.Timestamp = DAY) -> tuple[Job, ...]:
     h = pd.Timedelta(hours=1)
-    return tuple(Job(jid, mw, dur, day + rel * h, day + dl * h, val, sites, home)
-                 for jid, mw, dur, rel, dl, val, sites, home in PAPER_JOBS)
+    return tuple(
+        Job(jid, mw, dur, day + rel * h, day + dl * h, val, sites, home)
+        for jid, mw, dur, rel, dl, val, sites, home in PAPER_JOBS
+    )
 
 
 def default_instance() -> Instance:
     """The paper's default instance (3 sites × 24 h × 6 jobs × 3 classes), deterministic."""
-    return Instance(sites=PAPER_SITES, classes=PAPER_CLASSES, jobs=paper_jobs(),
-                    signals=paper_signals(), carbon_budget_t=CARBON_BUDGET,
-                    carbon_price=CARBON_PRICE, name="paper-default")
+    return Instance(
+        sites=PAPER_SITES,
+        classes=PAPER_CLASSES,
+        jobs=paper_jobs(),
+        signals=paper_signals(),
+        carbon_budget_t=CARBON_BUDGET,
+        carbon_price=CARBON_PRICE,
+        name="paper-default",
+    )
 
 
 def multi_day_jobs(days: int, start: pd.Timestamp = DAY) -> tuple[Job, ...]:

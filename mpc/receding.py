@@ -64,11 +64,21 @@ class State:
     budget_end: pd.Timestamp | None = None
 
     @classmethod
-    def initial(cls, sites: tuple[Site, ...], time: pd.Timestamp, *,
-                budget_t: float | None = None, budget_end: pd.Timestamp | None = None) -> State:
+    def initial(
+        cls,
+        sites: tuple[Site, ...],
+        time: pd.Timestamp,
+        *,
+        budget_t: float | None = None,
+        budget_end: pd.Timestamp | None = None,
+    ) -> State:
         """Batteries at their configured ``soc0``, nothing running, the whole budget left."""
-        return cls(time=pd.Timestamp(time), soc_mwh={s.name: s.battery.soc0_mwh for s in sites},
-                   budget_left_t=budget_t, budget_end=budget_end)
+        return cls(
+            time=pd.Timestamp(time),
+            soc_mwh={s.name: s.battery.soc0_mwh for s in sites},
+            budget_left_t=budget_t,
+            budget_end=budget_end,
+        )
 
     def to_dict(self) -> dict:
         """Plain JSON-able form (what ``plans.state`` stores); :meth:`from_dict` reads it back."""
@@ -119,10 +129,12 @@ def state_policy(state: State) -> BudgetPolicy:
     if state.budget_left_t is None:
         return BudgetPolicy(None)
     if state.budget_end is None:  # spend it over the current window
-        return BudgetPolicy(state.budget_left_t, period=pd.Timedelta(days=36500), anchor=state.time,
-                            renews=False)
-    return BudgetPolicy(state.budget_left_t, period=state.budget_end - state.time,
-                        anchor=state.time, renews=False)
+        return BudgetPolicy(
+            state.budget_left_t, period=pd.Timedelta(days=36500), anchor=state.time, renews=False
+        )
+    return BudgetPolicy(
+        state.budget_left_t, period=state.budget_end - state.time, anchor=state.time, renews=False
+    )
 
 
 def window_budget(state: State, hours: int, policy: BudgetPolicy | None = None) -> float | None:
@@ -135,8 +147,9 @@ def window_budget(state: State, hours: int, policy: BudgetPolicy | None = None) 
     return policy.allocation(state, index)
 
 
-def window_instance(state: State, inst: Instance,
-                    budget: BudgetPolicy | None = None) -> tuple[Instance, list[str]]:
+def window_instance(
+    state: State, inst: Instance, budget: BudgetPolicy | None = None
+) -> tuple[Instance, list[str]]:
     """Apply the state to a window instance: drop finished/missed jobs, turn running ones into fixed
     loads, set the initial battery state and the window's carbon allocation (``budget``'s
     :meth:`~mpc.budget.BudgetPolicy.allocation`). Returns the instance and the jobs found missed
@@ -156,8 +169,12 @@ def window_instance(state: State, inst: Instance,
     for jid, (site, left) in state.running.items():
         p = by_id[jid].power_mw if jid in by_id else 0.0
         running.append(RunningJob(jid, site, int(left), p))
-    w = inst.replace(jobs=tuple(jobs), running=tuple(running), soc_init_mwh=dict(state.soc_mwh),
-                     carbon_budget_t=window_budget(state, len(inst.index), budget))
+    w = inst.replace(
+        jobs=tuple(jobs),
+        running=tuple(running),
+        soc_init_mwh=dict(state.soc_mwh),
+        carbon_budget_t=window_budget(state, len(inst.index), budget),
+    )
     return w, missed
 
 
@@ -181,8 +198,9 @@ def _elastic(inst: Instance, realised: bool = False) -> dict[str, float]:
 REALISE_MODES = ("controller", "hindsight")
 
 
-def realise_hour(one: Instance, time_limit: float = 30.0, *,
-                 believed_carbon: pd.DataFrame | None = None) -> Result:
+def realise_hour(
+    one: Instance, time_limit: float = 30.0, *, believed_carbon: pd.DataFrame | None = None
+) -> Result:
     """The committed hour as it happens: ``one`` is a one-period instance whose jobs are fixed
     (``running``, started ones included), with the realised signals, the battery's state of charge
     at the start and the plan's state of charge at the end as the terminal target. Inference routing
@@ -195,21 +213,45 @@ def realise_hour(one: Instance, time_limit: float = 30.0, *,
 
     decide = one
     if believed_carbon is not None:
-        decide = one.replace(signals=dataclasses.replace(
-            one.signals, carbon=believed_carbon.reindex(one.index)[one.site_names]))
-    r = solve_model(decide, ModelOptions(elastic=_elastic(one, realised=True)),
-                    method="committed", time_limit=time_limit, mip_gap=0.0, count_size=False)
+        decide = one.replace(
+            signals=dataclasses.replace(
+                one.signals, carbon=believed_carbon.reindex(one.index)[one.site_names]
+            )
+        )
+    r = solve_model(
+        decide,
+        ModelOptions(elastic=_elastic(one, realised=True)),
+        method="committed",
+        time_limit=time_limit,
+        mip_gap=0.0,
+        count_size=False,
+    )
     if not r.ok:  # should not happen in elastic mode
         raise RuntimeError(f"realised hour {one.index[0]}: {r.message}")
     if believed_carbon is not None:  # the same decisions, accounted on what happened
-        r = evaluate(one, r.decisions, "committed", status=r.status,
-                     termination_condition=r.termination_condition, bound=r.bound, gap=r.gap,
-                     solve_s=r.solve_s, build_s=r.build_s, translate_s=r.translate_s)
+        r = evaluate(
+            one,
+            r.decisions,
+            "committed",
+            status=r.status,
+            termination_condition=r.termination_condition,
+            bound=r.bound,
+            gap=r.gap,
+            solve_s=r.solve_s,
+            build_s=r.build_s,
+            translate_s=r.translate_s,
+        )
     return r
 
 
-def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
-             time_limit: float, mode: str = "controller") -> Result:
+def _realise(
+    state: State,
+    w: Instance,
+    plan: Result,
+    realised: Signals | None,
+    time_limit: float,
+    mode: str = "controller",
+) -> Result:
     """The committed first hour, re-balanced against the realised signals (``mode``: see
     :data:`REALISE_MODES`)."""
     from mpc.results import Decisions, evaluate
@@ -222,16 +264,25 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
     running += [RunningJob(jid, s, 1, jobs[jid].power_mw) for jid, s in started.items()]
     sig = realised.window(t0, 1) if realised is not None else w.signals.window(t0, 1)
     target = {s: float(d.soc[i, 0]) for i, s in enumerate(w.site_names)}
-    one = w.replace(jobs=(), running=tuple(running), signals=sig, carbon_budget_t=None,
-                    soc_target_mwh=target, budget_carbon=None)
+    one = w.replace(
+        jobs=(),
+        running=tuple(running),
+        signals=sig,
+        carbon_budget_t=None,
+        soc_target_mwh=target,
+        budget_carbon=None,
+    )
     if realised is None:  # the forecast came true: the plan's first hour is what happened
-        first = Decisions(starts={}, q=d.q[:, :, :1].copy(),
-                          unserved=None if d.unserved is None else d.unserved[:, :1].copy(),
-                          shed=None if d.shed is None else d.shed[:, :1].copy(),
-                          **{n: getattr(d, n)[:, :1].copy()
-                             for n in ("g", "imp", "exp", "ch", "dis", "soc")})
-        r = evaluate(one, first, "committed", status="evaluated",
-                     termination_condition="plan's first hour")
+        first = Decisions(
+            starts={},
+            q=d.q[:, :, :1].copy(),
+            unserved=None if d.unserved is None else d.unserved[:, :1].copy(),
+            shed=None if d.shed is None else d.shed[:, :1].copy(),
+            **{n: getattr(d, n)[:, :1].copy() for n in ("g", "imp", "exp", "ch", "dis", "soc")},
+        )
+        r = evaluate(
+            one, first, "committed", status="evaluated", termination_condition="plan's first hour"
+        )
     else:
         believed = w.signals.carbon.iloc[:1] if mode == "controller" else None
         r = realise_hour(one, time_limit, believed_carbon=believed)
@@ -247,10 +298,18 @@ def _realise(state: State, w: Instance, plan: Result, realised: Signals | None,
     return r
 
 
-def step(state: State, instance: Instance, *, realised: Signals | None = None,
-         time_limit: float = 30.0, mip_gap: float = 0.01,
-         options: ModelOptions | None = None, budget: BudgetPolicy | None = None,
-         realise: str = "controller", warm_starts: dict | None = None) -> StepResult:
+def step(
+    state: State,
+    instance: Instance,
+    *,
+    realised: Signals | None = None,
+    time_limit: float = 30.0,
+    mip_gap: float = 0.01,
+    options: ModelOptions | None = None,
+    budget: BudgetPolicy | None = None,
+    realise: str = "controller",
+    warm_starts: dict | None = None,
+) -> StepResult:
     """One receding-horizon step.
 
     ``instance``: the window ``[t0, t0+H)`` with the *forecast* signals issued at ``t0 =
@@ -272,13 +331,21 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
         state = budget.refill(state)
     w, missed = window_instance(state, instance, budget)
     opts = dataclasses.replace(options or ModelOptions(), elastic=_elastic(w))
-    plan = solve_model(w, opts, method="plan", time_limit=time_limit, mip_gap=mip_gap,
-                       count_size=False, warm_starts=warm_starts)
+    plan = solve_model(
+        w,
+        opts,
+        method="plan",
+        time_limit=time_limit,
+        mip_gap=mip_gap,
+        count_size=False,
+        warm_starts=warm_starts,
+    )
     if not plan.ok:  # no incumbent within the time limit: fall back to the carbon-agnostic plan
         from mpc.baselines import carbon_agnostic
 
-        log.warning("window at %s: %s; falling back to the carbon-agnostic plan",
-                    state.time, plan.message)
+        log.warning(
+            "window at %s: %s; falling back to the carbon-agnostic plan", state.time, plan.message
+        )
         failed = plan
         plan = carbon_agnostic(w)
         plan.method, plan.status = "plan", "fallback"
@@ -295,47 +362,74 @@ def step(state: State, instance: Instance, *, realised: Signals | None = None,
     # ---- next state from what was realised
     jobs = {j.job_id: j for j in instance.jobs}
     running, finished = {}, set(state.finished)
-    for jid, (s, left) in [*state.running.items(),
-                           *((j, (s, jobs[j].duration_h)) for j, s in started.items())]:
+    for jid, (s, left) in [
+        *state.running.items(),
+        *((j, (s, jobs[j].duration_h)) for j, s in started.items()),
+    ]:
         if left > 1:
             running[jid] = (s, left - 1)
         else:
             finished.add(jid)
     nxt = state.time + HOUR
     # A job not started now whose latest start is now is missed from the next hour on.
-    missed_now = set(missed) | {j.job_id for j in w.jobs if j.mandatory and j.job_id not in started
-                                and j.latest_start < nxt}
+    missed_now = set(missed) | {
+        j.job_id for j in w.jobs if j.mandatory and j.job_id not in started and j.latest_start < nxt
+    }
     soc = committed.site_hours.set_index("site")["soc_mwh"].to_dict()
-    soc = {s.name: (soc[s.name] if s.battery.energy_mwh > 0 else state.soc_mwh.get(s.name, 0.0))
-           for s in instance.sites}
-    left = (None if state.budget_left_t is None
-            else state.budget_left_t - committed.totals["emissions_t"])
-    next_state = State(time=nxt, soc_mwh=soc, running=running, finished=frozenset(finished),
-                       missed=frozenset(state.missed | missed_now), budget_left_t=left,
-                       budget_end=state.budget_end)
+    soc = {
+        s.name: (soc[s.name] if s.battery.energy_mwh > 0 else state.soc_mwh.get(s.name, 0.0))
+        for s in instance.sites
+    }
+    left = (
+        None
+        if state.budget_left_t is None
+        else state.budget_left_t - committed.totals["emissions_t"]
+    )
+    next_state = State(
+        time=nxt,
+        soc_mwh=soc,
+        running=running,
+        finished=frozenset(finished),
+        missed=frozenset(state.missed | missed_now),
+        budget_left_t=left,
+        budget_end=state.budget_end,
+    )
     use = None
     if w.carbon_budget_t is not None:
-        use = BudgetUse(allocated_t=w.carbon_budget_t, planned_t=plan.totals["emissions_t"],
-                        over_t=plan.totals.get("slack_carbon", max(
-                            0.0, plan.totals["emissions_t"] - w.carbon_budget_t)),
-                        period_left_t=state.budget_left_t)
+        use = BudgetUse(
+            allocated_t=w.carbon_budget_t,
+            planned_t=plan.totals["emissions_t"],
+            over_t=plan.totals.get(
+                "slack_carbon", max(0.0, plan.totals["emissions_t"] - w.carbon_budget_t)
+            ),
+            period_left_t=state.budget_left_t,
+        )
     new_missed = sorted(missed_now - set(state.missed))
-    return StepResult(plan=plan, committed=committed, next_state=next_state, started=started,
-                      missed=new_missed, budget=use,
-                      problems=problems(plan, use, new_missed, instance, state.time))
+    return StepResult(
+        plan=plan,
+        committed=committed,
+        next_state=next_state,
+        started=started,
+        missed=new_missed,
+        budget=use,
+        problems=problems(plan, use, new_missed, instance, state.time),
+    )
 
 
-def problems(plan: Result, budget: BudgetUse | None, missed: list[str], instance: Instance,
-             t0: pd.Timestamp) -> list[str]:
+def problems(
+    plan: Result, budget: BudgetUse | None, missed: list[str], instance: Instance, t0: pd.Timestamp
+) -> list[str]:
     """What a window's plan could not do, in words. Jobs whose last chance to start had passed
     before ``t0`` (submitted before the plan chain began) are in ``missed`` but not blamed here."""
     out = []
     if plan.status == "fallback":
         out.append(f"no solver incumbent, planned by the carbon-agnostic rule: {plan.message}")
     if budget is not None and budget.exceeded:
-        out.append(f"carbon budget exceeded: the window was allocated {budget.allocated_t:.1f} t "
-                   f"and plans {budget.planned_t:.1f} t ({budget.over_t:.1f} t over: no feasible "
-                   "plan stays within it)")
+        out.append(
+            f"carbon budget exceeded: the window was allocated {budget.allocated_t:.1f} t "
+            f"and plans {budget.planned_t:.1f} t ({budget.over_t:.1f} t over: no feasible "
+            "plan stays within it)"
+        )
     latest = {j.job_id: j.latest_start for j in instance.jobs}
     here = [j for j in missed if latest.get(j, t0) >= t0]
     if here:
@@ -361,8 +455,10 @@ def _same_hour(forecast: Signals, realised: Signals, t0: pd.Timestamp) -> bool:
     if t0 not in realised.index:
         raise ValueError(f"realised signals do not cover {t0}")
     f, r = forecast.window(t0, 1), realised.window(t0, 1)
-    return all(np.allclose(a.to_numpy(float), r.frames()[n][a.columns].to_numpy(float))
-               for n, a in f.frames().items())
+    return all(
+        np.allclose(a.to_numpy(float), r.frames()[n][a.columns].to_numpy(float))
+        for n, a in f.frames().items()
+    )
 
 
 # =============================================================================== forecasts
@@ -421,15 +517,28 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Job, ...], *,
-             horizon: int = 24, forecast: str | ForecastFn = "perfect",
-             carbon_budget_t: float | None = None, carbon_price: float = 0.0,
-             start: pd.Timestamp | None = None, hours: int | None = None,
-             time_limit: float = 30.0, mip_gap: float = 0.01, keep_plans: bool = False,
-             options: ModelOptions | None = None,
-             budget: BudgetPolicy | None = None, realise: str = "controller",
-             site_score=None, budget_forecast: Callable | None = None,
-             warm: bool = True) -> SimReport:
+def simulate(
+    realised: Signals,
+    sites: tuple[Site, ...],
+    classes,
+    jobs: tuple[Job, ...],
+    *,
+    horizon: int = 24,
+    forecast: str | ForecastFn = "perfect",
+    carbon_budget_t: float | None = None,
+    carbon_price: float = 0.0,
+    start: pd.Timestamp | None = None,
+    hours: int | None = None,
+    time_limit: float = 30.0,
+    mip_gap: float = 0.01,
+    keep_plans: bool = False,
+    options: ModelOptions | None = None,
+    budget: BudgetPolicy | None = None,
+    realise: str = "controller",
+    site_score=None,
+    budget_forecast: Callable | None = None,
+    warm: bool = True,
+) -> SimReport:
     """Run the receding horizon hour by hour over ``realised`` (or the carbon-agnostic policy).
 
     forecast: ``"perfect"`` (oracle), ``"persistence"`` (same hour yesterday), a callable
@@ -453,13 +562,21 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
     n = len(idx) - i0 if hours is None else hours
     end = start + n * HOUR
     if forecast == "carbon_agnostic":
-        return _simulate_agnostic(realised.window(start, n), sites, classes, jobs, carbon_price,
-                                  carbon_budget_t)
+        return _simulate_agnostic(
+            realised.window(start, n), sites, classes, jobs, carbon_price, carbon_budget_t
+        )
     if forecast == "static":
         if site_score is None:
             raise ValueError("forecast='static' needs site_score (e.g. historical mean intensity)")
-        rep = _simulate_agnostic(realised.window(start, n), sites, classes, jobs, carbon_price,
-                                 carbon_budget_t, site_score)
+        rep = _simulate_agnostic(
+            realised.window(start, n),
+            sites,
+            classes,
+            jobs,
+            carbon_price,
+            carbon_budget_t,
+            site_score,
+        )
         rep.policy = "static"
         return rep
     fc = {"perfect": perfect_forecast, "persistence": persistence_forecast}
@@ -469,9 +586,25 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
         budget = BudgetPolicy.whole(carbon_budget_t, start, end)
     state = budget.refill(State.initial(sites, start))
     acc: dict[str, list] = {k: [] for k in ("site_hours", "routing", "unserved", "runs")}
-    steps, plans, totals = [], [], dict.fromkeys(
-        ("emissions_t", "energy_cost", "job_value", "inference_revenue", "carbon_cost",
-         "unserved_units", "shed_mwh", "import_cost", "export_revenue", "battery_cost"), 0.0)
+    steps, plans, totals = (
+        [],
+        [],
+        dict.fromkeys(
+            (
+                "emissions_t",
+                "energy_cost",
+                "job_value",
+                "inference_revenue",
+                "carbon_cost",
+                "unserved_units",
+                "shed_mwh",
+                "import_cost",
+                "export_revenue",
+                "battery_cost",
+            ),
+            0.0,
+        ),
+    )
     starts = {}
     previous = None
     for h in range(n):
@@ -480,14 +613,29 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
         index = pd.date_range(t0, periods=H, freq="h", tz="UTC")
         sig = fn(t0, index)
         high = budget_forecast(t0, index) if budget_forecast is not None else None
-        win = Instance(sites=sites, classes=tuple(classes), jobs=tuple(jobs), signals=sig,
-                       carbon_budget_t=None, carbon_price=carbon_price, name=f"window-{t0}",
-                       budget_carbon=high)
+        win = Instance(
+            sites=sites,
+            classes=tuple(classes),
+            jobs=tuple(jobs),
+            signals=sig,
+            carbon_budget_t=None,
+            carbon_price=carbon_price,
+            name=f"window-{t0}",
+            budget_carbon=high,
+        )
         if h % 24 == 0:
             log.info("window %d/%d at %s", h + 1, n, t0)
-        sr = step(state, win, realised=realised, time_limit=time_limit, mip_gap=mip_gap,
-                  options=options, budget=budget, realise=realise,
-                  warm_starts=shifted_starts(previous, t0) if warm else None)
+        sr = step(
+            state,
+            win,
+            realised=realised,
+            time_limit=time_limit,
+            mip_gap=mip_gap,
+            options=options,
+            budget=budget,
+            realise=realise,
+            warm_starts=shifted_starts(previous, t0) if warm else None,
+        )
         previous = sr.plan
         c = sr.committed
         for k in acc:
@@ -496,24 +644,38 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
             totals[k] += c.totals.get(k, 0.0)
         for jid, s in sr.started.items():
             starts[jid] = (s, t0)
-        steps.append({"time": t0, "status": sr.plan.status, "objective": sr.plan.objective,
-                      "gap": sr.plan.gap, "build_s": sr.plan.build_s,
-                      "translate_s": sr.plan.translate_s, "solve_s": sr.plan.solve_s,
-                      "emissions_t": c.totals["emissions_t"],
-                      "budget_left_t": sr.next_state.budget_left_t,
-                      "budget_allocated_t": sr.budget.allocated_t if sr.budget else None,
-                      "budget_over_t": sr.budget.over_t if sr.budget else 0.0})
+        steps.append(
+            {
+                "time": t0,
+                "status": sr.plan.status,
+                "objective": sr.plan.objective,
+                "gap": sr.plan.gap,
+                "build_s": sr.plan.build_s,
+                "translate_s": sr.plan.translate_s,
+                "solve_s": sr.plan.solve_s,
+                "emissions_t": c.totals["emissions_t"],
+                "budget_left_t": sr.next_state.budget_left_t,
+                "budget_allocated_t": sr.budget.allocated_t if sr.budget else None,
+                "budget_over_t": sr.budget.over_t if sr.budget else 0.0,
+            }
+        )
         if keep_plans:
             plans.append(sr.plan)
         state = sr.next_state
     by_id = {j.job_id: j for j in jobs}
-    sched = [(jid, s, t, t + (by_id[jid].duration_h - 1) * HOUR, by_id[jid].power_mw)
-             for jid, (s, t) in starts.items()]
+    sched = [
+        (jid, s, t, t + (by_id[jid].duration_h - 1) * HOUR, by_id[jid].power_mw)
+        for jid, (s, t) in starts.items()
+    ]
     schedule = pd.DataFrame(sched, columns=["job", "site", "start", "end", "power_mw"])
-    missed = sorted(j.job_id for j in jobs if j.mandatory and j.job_id not in starts
-                    and j.deadline < end)
-    unfinished = [j.job_id for j in jobs if j.mandatory and j.job_id not in starts
-                  and j.deadline >= end and j.release < end]
+    missed = sorted(
+        j.job_id for j in jobs if j.mandatory and j.job_id not in starts and j.deadline < end
+    )
+    unfinished = [
+        j.job_id
+        for j in jobs
+        if j.mandatory and j.job_id not in starts and j.deadline >= end and j.release < end
+    ]
     totals["revenue"] = totals["job_value"] + totals["inference_revenue"]
     totals["objective"] = totals["revenue"] - totals["energy_cost"] - totals["carbon_cost"]
     totals["missed_deadlines"] = float(len(missed))
@@ -521,13 +683,21 @@ def simulate(realised: Signals, sites: tuple[Site, ...], classes, jobs: tuple[Jo
     st = pd.DataFrame(steps)
     totals["budget_over_t"] = float(st["budget_over_t"].sum()) if len(st) else 0.0
     totals["budget_exceeded_hours"] = float((st["budget_over_t"] > 1e-6).sum()) if len(st) else 0.0
-    return SimReport(policy=f"mpc-{name}", steps=st, totals=totals,
-                     missed=missed, plans=plans, final_state=state, schedule=schedule,
-                     **{k: _concat(v) for k, v in acc.items()})
+    return SimReport(
+        policy=f"mpc-{name}",
+        steps=st,
+        totals=totals,
+        missed=missed,
+        plans=plans,
+        final_state=state,
+        schedule=schedule,
+        **{k: _concat(v) for k, v in acc.items()},
+    )
 
 
-def _simulate_agnostic(realised: Signals, sites, classes, jobs, carbon_price, budget,
-                       site_score=None) -> SimReport:
+def _simulate_agnostic(
+    realised: Signals, sites, classes, jobs, carbon_price, budget, site_score=None
+) -> SimReport:
     """The carbon-agnostic counterfactual over the realised period: the same one-hour steps the
     pipeline advances tick by tick (:func:`mpc.baselines.agnostic_hour`), in a row."""
     from mpc.baselines import AgnosticState, agnostic_hour
@@ -539,8 +709,9 @@ def _simulate_agnostic(realised: Signals, sites, classes, jobs, carbon_price, bu
     totals: dict[str, float] = {}
     starts = {}
     for t in idx:
-        r, state = agnostic_hour(state, sites, classes, jobs, realised.window(t, 1), carbon_price,
-                                 site_score)
+        r, state = agnostic_hour(
+            state, sites, classes, jobs, realised.window(t, 1), carbon_price, site_score
+        )
         for k in acc:
             acc[k].append(getattr(r, k))
         for k, v in r.totals.items():
@@ -549,20 +720,37 @@ def _simulate_agnostic(realised: Signals, sites, classes, jobs, carbon_price, bu
             starts[jid] = (s, t)
     by_id = {j.job_id: j for j in jobs}
     sched = pd.DataFrame(
-        [(jid, s, t, t + (by_id[jid].duration_h - 1) * HOUR, by_id[jid].power_mw)
-         for jid, (s, t) in starts.items()],
-        columns=["job", "site", "start", "end", "power_mw"])
+        [
+            (jid, s, t, t + (by_id[jid].duration_h - 1) * HOUR, by_id[jid].power_mw)
+            for jid, (s, t) in starts.items()
+        ],
+        columns=["job", "site", "start", "end", "power_mw"],
+    )
     late = {r.job for r in sched.itertuples() if r.end > by_id[r.job].deadline}
-    missed = sorted(j.job_id for j in jobs if j.mandatory and j.deadline < end
-                    and (j.job_id not in starts or j.job_id in late))
+    missed = sorted(
+        j.job_id
+        for j in jobs
+        if j.mandatory and j.deadline < end and (j.job_id not in starts or j.job_id in late)
+    )
     totals["missed_deadlines"] = float(len(missed))
-    totals["unfinished"] = float(sum(1 for j in jobs if j.mandatory and j.job_id not in starts
-                                     and j.deadline >= end and j.release < end))
+    totals["unfinished"] = float(
+        sum(
+            1
+            for j in jobs
+            if j.mandatory and j.job_id not in starts and j.deadline >= end and j.release < end
+        )
+    )
     totals["jobs_started"] = float(len(starts))
     totals["mandatory_missed"] = totals["missed_deadlines"]
-    return SimReport(policy="carbon_agnostic", steps=pd.DataFrame(), totals=totals, missed=missed,
-                     schedule=sched, final_state=None,
-                     **{k: _concat(v) for k, v in acc.items()})
+    return SimReport(
+        policy="carbon_agnostic",
+        steps=pd.DataFrame(),
+        totals=totals,
+        missed=missed,
+        schedule=sched,
+        final_state=None,
+        **{k: _concat(v) for k, v in acc.items()},
+    )
 
 
 def work_done(report: SimReport) -> dict[str, float]:
@@ -594,9 +782,11 @@ def savings(report: SimReport, reference: SimReport, oracle: SimReport | None = 
     the oracle's savings achieved (emissions and objective). ``like_for_like_pct``: the saving in
     emissions per unit of useful compute (:func:`work_done`), so a policy that does less work
     cannot look better for it."""
-    out = {"emissions_saved_t": reference.totals["emissions_t"] - report.totals["emissions_t"],
-           "objective_gain": report.totals["objective"] - reference.totals["objective"],
-           "cost_saved": reference.totals["energy_cost"] - report.totals["energy_cost"]}
+    out = {
+        "emissions_saved_t": reference.totals["emissions_t"] - report.totals["emissions_t"],
+        "objective_gain": report.totals["objective"] - reference.totals["objective"],
+        "cost_saved": reference.totals["energy_cost"] - report.totals["energy_cost"],
+    }
     mine, ref = work_done(report), work_done(reference)
     if ref["g_per_useful_kwh"] and np.isfinite(ref["g_per_useful_kwh"]):
         out["like_for_like_pct"] = 100 * (1 - mine["g_per_useful_kwh"] / ref["g_per_useful_kwh"])

@@ -103,15 +103,25 @@ class Result:
 
     def summary(self) -> dict[str, float | str]:
         """One flat row (method, status, objective, emissions, cost, gap, timings)."""
-        return {"method": self.method, "status": self.status, "objective": self.objective,
-                "emissions": self.emissions_t, "cost": self.energy_cost, "revenue": self.revenue,
-                "gap": self.gap, "build_s": self.build_s, "translate_s": self.translate_s,
-                "solve_s": self.solve_s}
+        return {
+            "method": self.method,
+            "status": self.status,
+            "objective": self.objective,
+            "emissions": self.emissions_t,
+            "cost": self.energy_cost,
+            "revenue": self.revenue,
+            "gap": self.gap,
+            "build_s": self.build_s,
+            "translate_s": self.translate_s,
+            "solve_s": self.solve_s,
+        }
 
     def __repr__(self) -> str:
-        return (f"Result(method={self.method!r}, status={self.status!r}, "
-                f"objective={self.objective:.1f},"
-                f" emissions_t={self.emissions_t:.2f}, gap={self.gap:.4f})")
+        return (
+            f"Result(method={self.method!r}, status={self.status!r}, "
+            f"objective={self.objective:.1f},"
+            f" emissions_t={self.emissions_t:.2f}, gap={self.gap:.4f})"
+        )
 
 
 def energy_cost(site_hours: pd.DataFrame, throughput_cost=0.0, dt_h: float = 1.0) -> pd.Series:
@@ -123,11 +133,15 @@ def energy_cost(site_hours: pd.DataFrame, throughput_cost=0.0, dt_h: float = 1.0
     (a mapping site → $/MWh, or one number). The model's totals (``energy_cost``), the pipeline's
     ``plans.dispatch.cost`` (and so every mart), the backtest and the replay all use it."""
     sh = site_hours
-    psi = (sh["site"].map(throughput_cost).fillna(0.0) if isinstance(throughput_cost, Mapping)
-           else float(throughput_cost))
+    psi = (
+        sh["site"].map(throughput_cost).fillna(0.0)
+        if isinstance(throughput_cost, Mapping)
+        else float(throughput_cost)
+    )
     battery = sh.get("charge_mw", 0.0) + sh.get("discharge_mw", 0.0)
-    return (sh["import_mw"] * sh["price_import"] - sh["export_mw"] * sh["price_export"]
-            + psi * battery) * dt_h
+    return (
+        sh["import_mw"] * sh["price_import"] - sh["export_mw"] * sh["price_export"] + psi * battery
+    ) * dt_h
 
 
 def throughput_costs(sites) -> dict[str, float]:
@@ -197,35 +211,66 @@ def evaluate(inst: Instance, d: Decisions, method: str, **meta) -> Result:
     pix = sig.price_export[sites].to_numpy(float).T
     em = c * d.imp * inst.dt_h
     shed = d.shed if d.shed is not None else np.zeros((S, H))
-    site_hours = pd.DataFrame({
-        "time": idx[np.tile(np.arange(H), S)], "site": np.repeat(sites, H),
-        "it_mw": it.ravel(), "training_mw": train.ravel(), "inference_mw": infer.ravel(),
-        "base_mw": base.ravel(), "facility_mw": fac.ravel(),
-        "gen_available_mw": sig.generation[sites].to_numpy(float).T.ravel(),
-        "gen_used_mw": d.g.ravel(), "import_mw": d.imp.ravel(), "export_mw": d.exp.ravel(),
-        "charge_mw": d.ch.ravel(), "discharge_mw": d.dis.ravel(), "soc_mwh": d.soc.ravel(),
-        "emissions_t": em.ravel(), "carbon_g_kwh": (c * 1e3).ravel(),
-        "price_import": pi.ravel(), "price_export": pix.ravel(), "shed_mw": shed.ravel(),
-    })
+    site_hours = pd.DataFrame(
+        {
+            "time": idx[np.tile(np.arange(H), S)],
+            "site": np.repeat(sites, H),
+            "it_mw": it.ravel(),
+            "training_mw": train.ravel(),
+            "inference_mw": infer.ravel(),
+            "base_mw": base.ravel(),
+            "facility_mw": fac.ravel(),
+            "gen_available_mw": sig.generation[sites].to_numpy(float).T.ravel(),
+            "gen_used_mw": d.g.ravel(),
+            "import_mw": d.imp.ravel(),
+            "export_mw": d.exp.ravel(),
+            "charge_mw": d.ch.ravel(),
+            "discharge_mw": d.dis.ravel(),
+            "soc_mwh": d.soc.ravel(),
+            "emissions_t": em.ravel(),
+            "carbon_g_kwh": (c * 1e3).ravel(),
+            "price_import": pi.ravel(),
+            "price_export": pix.ravel(),
+            "shed_mw": shed.ravel(),
+        }
+    )
     kk, ss, tt = np.meshgrid(np.arange(K), np.arange(S), np.arange(H), indexing="ij")
     mask = d.q > 1e-9
-    routing = pd.DataFrame({"time": idx[tt[mask]], "cls": np.array(classes, dtype=object)[kk[mask]],
-                            "site": np.array(sites, dtype=object)[ss[mask]], "units": d.q[mask]})
+    routing = pd.DataFrame(
+        {
+            "time": idx[tt[mask]],
+            "cls": np.array(classes, dtype=object)[kk[mask]],
+            "site": np.array(sites, dtype=object)[ss[mask]],
+            "units": d.q[mask],
+        }
+    )
     uns = d.unserved if d.unserved is not None else np.zeros((K, H))
     ku, tu = np.nonzero(uns > 1e-9)
-    unserved = pd.DataFrame({"time": idx[tu], "cls": np.array(classes, dtype=object)[ku],
-                             "units": uns[ku, tu]})
+    unserved = pd.DataFrame(
+        {"time": idx[tu], "cls": np.array(classes, dtype=object)[ku], "units": uns[ku, tu]}
+    )
     runs = pd.DataFrame(run_rows, columns=["time", "job", "site", "power_mw"])
     sched = []
     for j in inst.jobs:
         if j.job_id in d.starts:
             s, t0 = d.starts[j.job_id]
-            sched.append((j.job_id, s, idx[t0], idx[t0] + pd.Timedelta(hours=j.duration_h - 1),
-                          j.power_mw, j.duration_h, j.value, True))
+            sched.append(
+                (
+                    j.job_id,
+                    s,
+                    idx[t0],
+                    idx[t0] + pd.Timedelta(hours=j.duration_h - 1),
+                    j.power_mw,
+                    j.duration_h,
+                    j.value,
+                    True,
+                )
+            )
         else:
             sched.append((j.job_id, None, pd.NaT, pd.NaT, j.power_mw, j.duration_h, j.value, False))
-    schedule = pd.DataFrame(sched, columns=["job", "site", "start", "end", "power_mw",
-                                            "duration_h", "value", "started"])
+    schedule = pd.DataFrame(
+        sched, columns=["job", "site", "start", "end", "power_mw", "duration_h", "value", "started"]
+    )
     psi = np.array([s.battery.throughput_cost for s in inst.sites])[:, None]
     rho = np.array([k.revenue for k in inst.classes])
     dt = inst.dt_h
@@ -241,21 +286,37 @@ def evaluate(inst: Instance, d: Decisions, method: str, **meta) -> Result:
         "shed_mwh": float(shed.sum() * dt),
         "jobs_started": float(len(d.starts)),
     }
-    totals["energy_cost"] = (totals["import_cost"] - totals["export_revenue"]
-                             + totals["battery_cost"])
+    totals["energy_cost"] = (
+        totals["import_cost"] - totals["export_revenue"] + totals["battery_cost"]
+    )
     totals["revenue"] = totals["job_value"] + totals["inference_revenue"]
     totals["carbon_cost"] = inst.carbon_price * totals["emissions_t"]
     totals["objective"] = totals["revenue"] - totals["energy_cost"] - totals["carbon_cost"]
     H_end = len(idx) - 1
-    totals["mandatory_missed"] = float(sum(
-        1 for j in inst.jobs if j.mandatory and inst.period(j.latest_start) <= H_end
-        and j.job_id not in d.starts))
+    totals["mandatory_missed"] = float(
+        sum(
+            1
+            for j in inst.jobs
+            if j.mandatory and inst.period(j.latest_start) <= H_end and j.job_id not in d.starts
+        )
+    )
     bound = meta.pop("bound", float("nan"))
     obj = totals["objective"]
     gap = meta.pop("gap", None)
     if gap is None:
         gap = (bound - obj) / max(1.0, abs(obj)) if np.isfinite(bound) else float("nan")
         gap = max(gap, 0.0) if np.isfinite(gap) else gap
-    return Result(method=method, objective=obj, bound=bound, gap=gap, site_hours=site_hours,
-                  routing=routing, unserved=unserved, runs=runs, schedule=schedule, totals=totals,
-                  decisions=d, **meta)
+    return Result(
+        method=method,
+        objective=obj,
+        bound=bound,
+        gap=gap,
+        site_hours=site_hours,
+        routing=routing,
+        unserved=unserved,
+        runs=runs,
+        schedule=schedule,
+        totals=totals,
+        decisions=d,
+        **meta,
+    )

@@ -20,16 +20,35 @@ EXAMPLE_QUERIES = {
         select hour, site, array_to_string(jobs_running, ', ') as jobs, round(grid_import_mw, 1) as import_mw,
                round(battery_soc_mwh, 1) as soc_mwh, round(expected_emissions_t, 2) as emissions_t
         from marts.schedule_current order by hour, site limit 9""",
-    "Realised emissions and savings vs carbon-agnostic, per site and day": """
-        select day::date as day, site, hours, round(emissions_t, 1) as emissions_t,
+    "Realised savings vs carbon-agnostic, like for like: the work each did (MWh) and gCO2 per kWh of it": """
+        select day::date as day, compared_site_hours as site_hours, round(emissions_t, 1) as emissions_t,
                round(agnostic_emissions_t, 1) as agnostic_t, round(emissions_saved_pct, 1) as saved_pct,
-               round(cost_saved) as cost_saved_usd
-        from marts.emissions_daily order by day, site""",
+               round(training_mwh) as training_mwh, round(agnostic_training_mwh) as agnostic_training_mwh,
+               round(g_per_useful_kwh) as g_per_kwh, round(agnostic_g_per_useful_kwh) as agnostic_g_per_kwh,
+               round(like_for_like_saved_pct, 1) as like_for_like_pct, round(cost_saved) as cost_saved_usd
+        from marts.savings_daily order by day""",
     "Forecast accuracy so far (MAE, p10-p90 coverage) by target and model": """
         select target, model, count(*) as points, round(avg(abs_error), 1) as mae,
                round(avg(in_p10_p90::int), 2) as coverage
         from marts.forecast_accuracy group by all order by target, model""",
 }
+
+
+def plan_line(row) -> str:
+    """One committed hour as the terminal shows it: status, the window's net benefit, the gap, the
+    carbon allocation and what the plan used of it (and had to exceed), jobs started and missed."""
+    budget = ""
+    if row.window_budget_t is not None and not pd.isna(row.window_budget_t):
+        budget = f"  budget {row.budget_planned_t:,.1f}/{row.window_budget_t:,.1f} t"
+        if row.budget_over_t and row.budget_over_t > 1e-6:
+            budget += f" OVER by {row.budget_over_t:,.1f} t"
+    missed = f"  MISSED: {', '.join(row.jobs_missed)}" if len(row.jobs_missed or []) else ""
+    return (
+        f"{row.plan_hour:%Y-%m-%d %H:%M}  {row.status:8s} net benefit {row.objective:>10,.0f} $  "
+        f"gap {row.mip_gap:6.2%}  solve {row.solve_s:5.2f}s{budget}  "
+        f"started: {', '.join(row.jobs_started) or '-'}{missed}"
+        + (f"  DEGRADED: {row.degraded_reason}" if row.degraded else "")
+    )
 
 
 def run_demo(
@@ -116,16 +135,13 @@ def run_demo(
     )
     step("ticks", lambda: runner.tick(first, last, restate=True, tags={"gridflex/demo": "ticks"}))
     runs = wh.query(
-        "select plan_hour, status, objective, mip_gap, solve_s, degraded, jobs_started from plans.runs "
+        "select plan_hour, status, objective, mip_gap, solve_s, degraded, jobs_started, jobs_missed, "
+        "window_budget_t, budget_planned_t, budget_over_t, degraded_reason from plans.runs "
         "where plan_hour >= ? and plan_hour <= ? order by plan_hour",
         [first.to_pydatetime(), last.to_pydatetime()],
     )
     for row in runs.itertuples():
-        echo(
-            f"      {row.plan_hour:%Y-%m-%d %H:%M}  {row.status:8s} objective {row.objective:>10,.0f} $  "
-            f"gap {row.mip_gap:6.2%}  solve {row.solve_s:5.2f}s  {'DEGRADED ' if row.degraded else ''}"
-            f"started: {', '.join(row.jobs_started) or '-'}"
-        )
+        echo("      " + plan_line(row))
 
     echo("[4/4] refresh marts")
     step("marts", lambda: runner.marts(tags={"gridflex/demo": "marts"}))

@@ -246,9 +246,7 @@ def marts(warehouse: WarehouseResource) -> dg.MaterializeResult:
         "emissions_daily": preview(daily, n=12),
         "forecast_accuracy": preview(acc, n=12),
     }
-    if not daily.empty and daily.agnostic_emissions_t.notna().any():
-        tot, agn = float(daily.emissions_t.sum()), float(daily.agnostic_emissions_t.sum())
-        md["emissions_saved_vs_agnostic_pct"] = round(100 * (agn - tot) / agn, 2) if agn else 0.0
+    md.update(pl.savings_summary(wh))
     return dg.MaterializeResult(metadata=md)
 
 

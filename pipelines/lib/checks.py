@@ -110,7 +110,7 @@ def carbon_gaps(wh: Warehouse, fleet: Fleet, t_end) -> CheckOutcome:
     if problems:
         md["mismatch"] = " | ".join(problems)
     ok = md["missing_hours"] == 0
-    behind = df[df.hours_behind.fillna(0) > 0]
+    behind = df[pd.to_numeric(df.hours_behind, errors="coerce").fillna(0) > 0]
     problem = None
     if not ok:
         problem = (

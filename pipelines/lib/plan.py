@@ -689,6 +689,34 @@ def plan_hour(
     )
 
 
+def savings_summary(wh: Warehouse) -> dict:
+    """The fleet's realised savings vs carbon-agnostic over every hour both have
+    (``marts.savings_daily``), like for like, rounded for a person: {} before the first comparison."""
+    t = wh.query(
+        """select sum(emissions_t) em, sum(agnostic_emissions_t) agn, sum(cost_saved) cost_saved,
+                  sum(training_mwh) tr, sum(agnostic_training_mwh) atr,
+                  sum(inference_mwh) inf, sum(agnostic_inference_mwh) ainf
+           from marts.savings_daily"""
+    ).iloc[0]
+    if pd.isna(t.agn) or not t.agn:
+        return {}
+    useful, a_useful = t.tr + t.inf, t.atr + t.ainf
+    out = {
+        "emissions_saved_vs_agnostic_pct": round(float(100 * (1 - t.em / t.agn)), 2),
+        "cost_saved_vs_agnostic_usd": round(float(t.cost_saved)),
+        "training_mwh": round(float(t.tr), 1),
+        "agnostic_training_mwh": round(float(t.atr), 1),
+    }
+    if useful and a_useful:
+        g, ag = 1e3 * t.em / useful, 1e3 * t.agn / a_useful
+        out |= {
+            "g_per_useful_kwh": round(float(g), 1),
+            "agnostic_g_per_useful_kwh": round(float(ag), 1),
+            "like_for_like_saved_pct": round(float(100 * (1 - g / ag)), 2),
+        }
+    return out
+
+
 def advance_counterfactual(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
     """Advance the carbon-agnostic counterfactual (:func:`mpc.baselines.agnostic_hour`: jobs as
     soon as possible at home, inference at home, passive energy) one hour at a time over the
@@ -739,7 +767,17 @@ def advance_counterfactual(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     frame = pd.concat(frames, ignore_index=True)[
-        ["hour", "site", "facility_mw", "import_mw", "export_mw", "emissions_t", "cost"]
+        [
+            "hour",
+            "site",
+            "facility_mw",
+            "import_mw",
+            "export_mw",
+            "emissions_t",
+            "cost",
+            "training_mw",
+            "inference_mw",
+        ]
     ]
     lo, hi = frame.hour.min(), frame.hour.max() + HOUR
     wh.replace_windows(

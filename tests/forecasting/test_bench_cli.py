@@ -14,8 +14,10 @@ from forecasting.spec import TrainConfig
 
 
 def test_cli_import_is_light():
-    code = ("import sys, gridflex_cli.main; "
-            "print(any(m in sys.modules for m in ('torch', 'pytorch_forecasting', 'lightning')))")
+    code = (
+        "import sys, gridflex_cli.main; "
+        "print(any(m in sys.modules for m in ('torch', 'pytorch_forecasting', 'lightning')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -34,15 +36,37 @@ def test_forecast_dacf_json_tiny(shared_data, monkeypatch, tmp_path):
     import forecasting.bench as bench
     from gridflex_cli.main import app
 
-    monkeypatch.setattr(bench, "dacf_config",
-                        lambda **kw: TrainConfig.tiny(val_hours=24 * 7, **kw))
-    r = CliRunner().invoke(app, ["bench", "forecast-dacf", "--data", str(shared_data / "dacf"),
-                                 "--region", "PJM", "--json", "--out", str(tmp_path)])
+    monkeypatch.setattr(bench, "dacf_config", lambda **kw: TrainConfig.tiny(val_hours=24 * 7, **kw))
+    r = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "forecast-dacf",
+            "--data",
+            str(shared_data / "dacf"),
+            "--region",
+            "PJM",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout[r.stdout.index("{"):])
-    for k in ("region", "mape_mean", "mape_median", "mape_p90", "mape_p95", "published_mape_mean",
-              "persistence_mape_mean", "train_seconds", "epochs", "tft_mape_mean",
-              "regression_mape_mean", "gbm_mape_mean"):
+    res = json.loads(r.stdout[r.stdout.index("{") :])
+    for k in (
+        "region",
+        "mape_mean",
+        "mape_median",
+        "mape_p90",
+        "mape_p95",
+        "published_mape_mean",
+        "persistence_mape_mean",
+        "train_seconds",
+        "epochs",
+        "tft_mape_mean",
+        "regression_mape_mean",
+        "gbm_mape_mean",
+    ):
         assert k in res
     assert res["published_mape_mean"] == pytest.approx(3.30, abs=0.01)
     assert 0 < res["mape_mean"] < 100
@@ -53,11 +77,24 @@ def test_forecast_dacf_json_tiny(shared_data, monkeypatch, tmp_path):
     cands = {k: v for k, v in ens["validation"].items() if "@" in k}
     assert ens["validation"]["chosen_mape"] == pytest.approx(min(cands.values()))
     # --reuse re-scores the saved TFT without training: the same figures
-    r2 = CliRunner().invoke(app, ["bench", "forecast-dacf", "--data", str(shared_data / "dacf"),
-                                  "--region", "PJM", "--json", "--out", str(tmp_path), "--reuse"])
+    r2 = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "forecast-dacf",
+            "--data",
+            str(shared_data / "dacf"),
+            "--region",
+            "PJM",
+            "--json",
+            "--out",
+            str(tmp_path),
+            "--reuse",
+        ],
+    )
     assert r2.exit_code == 0, r2.output
     assert "reusing the TFT" in r2.stderr
-    res2 = json.loads(r2.stdout[r2.stdout.index("{"):])
+    res2 = json.loads(r2.stdout[r2.stdout.index("{") :])
     assert res2["tft_mape_mean"] == pytest.approx(res["tft_mape_mean"], rel=1e-9)
     assert res2["mape_mean"] == pytest.approx(res["mape_mean"], rel=1e-9)
 
@@ -65,8 +102,16 @@ def test_forecast_dacf_json_tiny(shared_data, monkeypatch, tmp_path):
 def test_tables_format():
     from gridflex_cli.bench_forecast import dacf_table, load_table
 
-    d = {"region": "PJM", "mape_mean": 3.1, "mape_median": 2.4, "mape_p90": 6.6, "mape_p95": 8.4,
-         "coverage_p10_p90": 0.8, "train_seconds": 100.0, "epochs": 5}
+    d = {
+        "region": "PJM",
+        "mape_mean": 3.1,
+        "mape_median": 2.4,
+        "mape_p90": 6.6,
+        "mape_p95": 8.4,
+        "coverage_p10_p90": 0.8,
+        "train_seconds": 100.0,
+        "epochs": 5,
+    }
     for name in ("published", "persistence", "regression"):
         d.update({f"{name}_mape_{k}": 1.0 for k in ("mean", "median", "p90", "p95")})
     t = dacf_table([d])
@@ -75,9 +120,18 @@ def test_tables_format():
     d.update({f"tft_mape_{k}": 2.0 for k in ("mean", "median", "p90", "p95")})
     t = dacf_table([d])
     assert "gridflex (tft+gbm, corr 0.5)" in t and "2.00" in t
-    r = {"mae_reduction_vs_best_naive": 0.3, "train_seconds": 1.0, "epochs": 2, "test_days": 5,
-         "mape_defined_hours": 100}
+    r = {
+        "mae_reduction_vs_best_naive": 0.3,
+        "train_seconds": 1.0,
+        "epochs": 2,
+        "test_days": 5,
+        "mape_defined_hours": 100,
+    }
     for name in ("tft", "persistence", "seasonal_naive", "regression"):
-        r.update({f"{name}_{k}": 1.0 for k in ("mae", "mape", "mape_median", "coverage_p10_p90",
-                                               "pinball")})
+        r.update(
+            {
+                f"{name}_{k}": 1.0
+                for k in ("mae", "mape", "mape_median", "coverage_p10_p90", "pinball")
+            }
+        )
     assert "30.0 %" in load_table(r)

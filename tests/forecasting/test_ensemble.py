@@ -145,8 +145,13 @@ def test_correction_reads_errors_of_past_stored_forecasts():
 def test_select_narrows_an_interval_that_is_too_wide():
     iss = daily_issues("2024-01-01", "2024-01-31")
     rng = np.random.default_rng(0)
-    noise = dict(zip(pd.date_range("2024-01-01", periods=31 * 24, freq="h", tz=UTC),
-                     rng.normal(0, 5, 31 * 24), strict=True))
+    noise = dict(
+        zip(
+            pd.date_range("2024-01-01", periods=31 * 24, freq="h", tz=UTC),
+            rng.normal(0, 5, 31 * 24),
+            strict=True,
+        )
+    )
     act = actuals_frame("2024-01-01", 31, lambda t: level(t) + noise[t])
     wide = fc_frame(iss, level, spread=25.0)  # p10..p90 = +-10 around noise of sd 5: too wide
     ens = ensemble.select({"tft": wide}, act, score_from="2024-01-15T00:00Z", days=7)

@@ -22,6 +22,7 @@ def frame_from(values, start="2024-01-01", series="a") -> pd.DataFrame:
 # --- metrics
 # ---------------------------------------------------------------------------------------
 
+
 def test_mae_mape_hand_computed():
     y, p = [100, 200, 400], [110, 180, 400]
     assert metrics.mae(y, p) == pytest.approx((10 + 20 + 0) / 3)
@@ -50,9 +51,17 @@ def test_coverage_and_crossed_quantiles():
 def test_score_per_bucket():
     issued = pd.Timestamp("2024-01-02", tz=UTC)
     tt = issued + pd.to_timedelta(np.arange(48), "h")
-    f = pd.DataFrame({"issued_at": issued, "target_time": tt, "series": "a",
-                      "p10": 0.0, "p50": 10.0, "p90": 20.0,
-                      "actual": np.r_[np.full(24, 10.0), np.full(24, 30.0)]})
+    f = pd.DataFrame(
+        {
+            "issued_at": issued,
+            "target_time": tt,
+            "series": "a",
+            "p10": 0.0,
+            "p50": 10.0,
+            "p90": 20.0,
+            "actual": np.r_[np.full(24, 10.0), np.full(24, 30.0)],
+        }
+    )
     s = metrics.score(f).set_index("bucket")
     assert list(s.index) == ["0-24", "24-48"]
     assert s.loc["0-24", "mae"] == 0 and s.loc["24-48", "mae"] == 20
@@ -62,6 +71,7 @@ def test_score_per_bucket():
 
 # --- baselines
 # -------------------------------------------------------------------------------------
+
 
 def test_persistence_same_hour_yesterday_and_latest_for_long_leads():
     v = np.arange(24 * 10, dtype=float)  # value = hour number
@@ -104,15 +114,21 @@ def test_persistence_quantiles_from_past_errors():
 
 def test_persistence_too_little_history():
     with pytest.raises(ForecastInputError, match="not enough history"):
-        baselines.persistence(frame_from(np.ones(10) + np.arange(10)),
-                              pd.Timestamp("2024-01-01 10:00", tz=UTC))
+        baselines.persistence(
+            frame_from(np.ones(10) + np.arange(10)), pd.Timestamp("2024-01-01 10:00", tz=UTC)
+        )
 
 
 @pytest.mark.parametrize("kind", ["ridge", "gbm"])
 def test_regression_learns_a_known_covariate(kind):
     f = make_series(2, 40)
-    spec = SeriesSpec(known_reals=("temp_fc",), observed_reals=("gen",), encoder_length=48,
-                      horizon=24, target_lags=(24, 168))
+    spec = SeriesSpec(
+        known_reals=("temp_fc",),
+        observed_reals=("gen",),
+        encoder_length=48,
+        horizon=24,
+        target_lags=(24, 168),
+    )
     issue = pd.Timestamp("2024-02-03", tz=UTC)
     train = f[f.ts < issue]
     rb = baselines.RegressionBaseline(spec, kind=kind).fit(train)
@@ -134,8 +150,13 @@ def test_regression_kind_is_checked():
 
 def test_regression_reads_nothing_at_or_after_the_issue_time():
     f = make_series(1, 40)
-    spec = SeriesSpec(known_reals=("temp_fc",), observed_reals=("gen",), encoder_length=24,
-                      horizon=24, target_lags=(24,))
+    spec = SeriesSpec(
+        known_reals=("temp_fc",),
+        observed_reals=("gen",),
+        encoder_length=24,
+        horizon=24,
+        target_lags=(24,),
+    )
     issue = pd.Timestamp("2024-02-05", tz=UTC)
     rb = baselines.RegressionBaseline(spec, kind="ridge").fit(f[f.ts < issue])
     a = rb.predict(f, [issue], f[["series", "ts", "temp_fc"]])

@@ -28,7 +28,8 @@ def test_dacf_loader_and_reference_scores(shared_data, region):
     assert last_day["wx_dswrf"].gt(0).any()
     assert notes
     assert metrics.mape(published["actual"], published["published"]) == pytest.approx(
-        PUBLISHED[region], abs=0.01)
+        PUBLISHED[region], abs=0.01
+    )
     issues = daily_issues("2021-07-01", "2021-12-31")
     p = metrics.attach_actuals(baselines.persistence(frame, issues, 24), frame)
     assert len(p) == 4_416

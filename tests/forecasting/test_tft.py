@@ -16,8 +16,13 @@ from forecasting.features import make_model_table, make_windows
 from forecasting.spec import ForecastInputError, LeakageError, SeriesSpec, TrainConfig
 from forecasting.synthetic import make_series
 
-SPEC = SeriesSpec(known_reals=("temp_fc",), observed_reals=("gen",), encoder_length=48,
-                  horizon=24, target_lags=(24, 168))
+SPEC = SeriesSpec(
+    known_reals=("temp_fc",),
+    observed_reals=("gen",),
+    encoder_length=48,
+    horizon=24,
+    target_lags=(24, 168),
+)
 ISSUE = pd.Timestamp("2024-01-20", tz="UTC")
 
 
@@ -42,8 +47,14 @@ def test_train_writes_checkpoint_params_and_metrics(trained):
     assert (out / "model.ckpt").exists()
     assert (out / "dataset_parameters.pt").exists()
     assert (out / "model.json").exists()
-    for k in ("val_mae", "val_mape", "val_pinball", "val_coverage_p10_p90", "train_seconds",
-              "epochs"):
+    for k in (
+        "val_mae",
+        "val_mape",
+        "val_pinball",
+        "val_coverage_p10_p90",
+        "train_seconds",
+        "epochs",
+    ):
         assert k in model.metrics
     assert model.metrics["epochs"] >= 1
 
@@ -51,8 +62,18 @@ def test_train_writes_checkpoint_params_and_metrics(trained):
 def test_predict_shape_and_quantile_order(trained, data):
     model, _ = trained
     fc = tft.predict(model, data, ISSUE, known(data))
-    assert list(fc.columns) == ["issued_at", "target_time", "series",
-                                "p02", "p10", "p25", "p50", "p75", "p90", "p98"]
+    assert list(fc.columns) == [
+        "issued_at",
+        "target_time",
+        "series",
+        "p02",
+        "p10",
+        "p25",
+        "p50",
+        "p75",
+        "p90",
+        "p98",
+    ]
     assert len(fc) == 2 * 24
     assert (fc.issued_at == ISSUE).all()
     assert fc.target_time.min() == ISSUE
@@ -105,12 +126,14 @@ def test_explain_returns_importances_and_attention(trained, data):
 def test_deterministic_with_seed(data, tmp_path, trained):
     model, _ = trained
     again = tft.train(data[data.ts < ISSUE], SPEC, tmp_path, TrainConfig.tiny(seed=7))
-    pd.testing.assert_frame_equal(tft.predict(model, data, ISSUE, known(data)),
-                                  tft.predict(again, data, ISSUE, known(data)))
+    pd.testing.assert_frame_equal(
+        tft.predict(model, data, ISSUE, known(data)), tft.predict(again, data, ISSUE, known(data))
+    )
 
 
 # --- leakage and bad input (no training needed)
 # ------------------------------------------------------
+
 
 def test_builder_refuses_future_target_in_covariates(data):
     fut = data[["series", "ts", "temp_fc", "value"]]
@@ -138,8 +161,9 @@ def test_builder_windows_use_only_past(data):
         # decoder target is the last known value, not the future
         assert (g["value"] == last[s]).all()
         src = data[data.series == s].set_index("ts")["value"]
-        np.testing.assert_array_equal(g["lag24"].to_numpy(),
-                                      src.reindex(g.ts - pd.Timedelta(hours=24)).to_numpy())
+        np.testing.assert_array_equal(
+            g["lag24"].to_numpy(), src.reindex(g.ts - pd.Timedelta(hours=24)).to_numpy()
+        )
         assert (g.ts - pd.Timedelta(hours=24) < ISSUE).all()
 
 
@@ -152,8 +176,9 @@ def test_profile_is_the_same_hour_mean_of_days_before_the_issue(data):
     t = make_model_table(data, spec)
     for s, g in w[w._decoder].groupby("series"):
         src = data[data.series == s].set_index("ts")["value"]
-        expect = np.mean([src.reindex(g.ts - pd.Timedelta(hours=24 * k)).to_numpy()
-                          for k in (1, 2, 3)], axis=0)
+        expect = np.mean(
+            [src.reindex(g.ts - pd.Timedelta(hours=24 * k)).to_numpy() for k in (1, 2, 3)], axis=0
+        )
         np.testing.assert_allclose(g["profile"].to_numpy(), expect)
         # training rows carry the same definition
         tr = t[(t.series == s) & t.ts.isin(g.ts)].set_index("ts")["profile"]

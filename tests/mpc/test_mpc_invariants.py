@@ -51,8 +51,12 @@ def check_invariants(inst, r):
     # (11) inference fully served
     served = r.routing.groupby(["time", "cls"])["units"].sum().unstack()
     served = served.reindex(inst.index).fillna(0)
-    assert np.allclose(served[inst.class_names].to_numpy(),
-                       inst.signals.demand[inst.class_names].to_numpy(), rtol=1e-6, atol=1e-3)
+    assert np.allclose(
+        served[inst.class_names].to_numpy(),
+        inst.signals.demand[inst.class_names].to_numpy(),
+        rtol=1e-6,
+        atol=1e-3,
+    )
     # (16) emissions within budget
     if inst.carbon_budget_t is not None and r.method == "joint":
         assert sh["emissions_t"].sum() <= inst.carbon_budget_t + 1e-4
@@ -117,4 +121,3 @@ def test_time_limit_returns_incumbent_with_gap_or_explains():
         assert r.diagnosis and "limit" in r.diagnosis[0]
     else:
         assert r.status == "optimal"
-

@@ -28,8 +28,10 @@ def test_running_job_cannot_move(tiny):
     assert set(runs["site"]) == {"A"} and len(runs) == 2
     assert out.next_state.running == {"r": ("A", 1)}
     assert out.committed.totals["job_value"] == 0.0  # value was earned when it started
-    out2 = step(out.next_state, tiny.instance(sites, sig.window(tiny.T0 + tiny.H1, 3), [r],
-                                              carbon_price=100.0))
+    out2 = step(
+        out.next_state,
+        tiny.instance(sites, sig.window(tiny.T0 + tiny.H1, 3), [r], carbon_price=100.0),
+    )
     assert out2.next_state.running == {} and "r" in out2.next_state.finished
 
 
@@ -47,8 +49,9 @@ def test_job_with_deadline_beyond_horizon_may_wait(tiny):
 
 
 def test_budget_is_split_and_carried(tiny):
-    st = State(time=tiny.T0, soc_mwh={"A": 0.0}, budget_left_t=10.0,
-               budget_end=tiny.T0 + 4 * tiny.H1)
+    st = State(
+        time=tiny.T0, soc_mwh={"A": 0.0}, budget_left_t=10.0, budget_end=tiny.T0 + 4 * tiny.H1
+    )
     assert window_budget(st, 2) == pytest.approx(5.0)
     assert window_budget(st, 8) == pytest.approx(10.0)
     sig = tiny.signals(2, ["A"], carbon=500.0)
@@ -95,31 +98,50 @@ def test_persistence_is_same_hour_yesterday(tiny):
 def _loop_instance(tiny):
     b = Battery(energy_mwh=10, charge_mw=5, discharge_mw=5, soc0=0.5, throughput_cost=1.0)
     sites = [tiny.site("A", cap=30, base=5, battery=b), tiny.site("B", cap=20, base=3)]
-    carbon = {"A": [400, 300, 100, 100, 300, 500, 500, 200],
-              "B": [200, 250, 300, 350, 200, 100, 150, 300]}
+    carbon = {
+        "A": [400, 300, 100, 100, 300, 500, 500, 200],
+        "B": [200, 250, 300, 350, 200, 100, 150, 300],
+    }
     price = {"A": [80, 60, 20, 20, 60, 120, 120, 50], "B": [70, 70, 70, 70, 40, 30, 40, 70]}
     k = tiny.cls("chat", "A", 0.001, 0.3, {"A": 5.0, "B": 20.0}, 50.0)
-    sig = tiny.signals(8, ["A", "B"], ["chat"], carbon=carbon, price=price,
-                       export={"A": 0.0, "B": 0.0}, demand={"chat": [2000, 3000, 4000, 5000,
-                                                                     5000, 4000, 3000, 2000]})
-    jobs = [tiny.job("j1", 8, 3, 0, 6, 3000, sites=("A", "B")),
-            tiny.job("j2", 5, 2, 2, 7, 1500, sites=("A", "B"), home_site="B"),
-            tiny.job("j3", 6, 2, 1, 4, 1200, sites=("A",))]
+    sig = tiny.signals(
+        8,
+        ["A", "B"],
+        ["chat"],
+        carbon=carbon,
+        price=price,
+        export={"A": 0.0, "B": 0.0},
+        demand={"chat": [2000, 3000, 4000, 5000, 5000, 4000, 3000, 2000]},
+    )
+    jobs = [
+        tiny.job("j1", 8, 3, 0, 6, 3000, sites=("A", "B")),
+        tiny.job("j2", 5, 2, 2, 7, 1500, sites=("A", "B"), home_site="B"),
+        tiny.job("j3", 6, 2, 1, 4, 1200, sites=("A",)),
+    ]
     return sites, [k], jobs, sig
 
 
 def test_closed_loop_perfect_foresight_equals_full_horizon(tiny):
     sites, classes, jobs, sig = _loop_instance(tiny)
-    rep = simulate(sig, tuple(sites), classes, tuple(jobs), horizon=8, forecast="perfect",
-                   carbon_price=50.0, mip_gap=1e-6)
+    rep = simulate(
+        sig,
+        tuple(sites),
+        classes,
+        tuple(jobs),
+        horizon=8,
+        forecast="perfect",
+        carbon_price=50.0,
+        mip_gap=1e-6,
+    )
     full = solve(tiny.instance(sites, sig, jobs, classes, carbon_price=50.0), mip_gap=1e-6)
     assert rep.totals["objective"] == pytest.approx(full.objective, rel=1e-5)
     assert rep.totals["emissions_t"] == pytest.approx(full.emissions_t, rel=1e-4)
     assert rep.totals["missed_deadlines"] == 0 and rep.totals["unserved_units"] == pytest.approx(0)
     assert len(rep.site_hours) == 8 * 2 and len(rep.steps) == 8
     assert set(rep.schedule["job"]) == {"j1", "j2", "j3"}
-    ag = simulate(sig, tuple(sites), classes, tuple(jobs), forecast="carbon_agnostic",
-                  carbon_price=50.0)
+    ag = simulate(
+        sig, tuple(sites), classes, tuple(jobs), forecast="carbon_agnostic", carbon_price=50.0
+    )
     sv = savings(rep, ag, rep)
     assert sv["emissions_saved_t"] > 0 and sv["share_of_oracle_emissions"] == pytest.approx(1.0)
 
@@ -132,12 +154,29 @@ def test_closed_loop_persistence_and_callable_forecast(tiny):
         calls.append(issued_at)
         return sig.reindex(index)
 
-    rep = simulate(sig, tuple(sites), classes, tuple(jobs), horizon=4, forecast=my_forecast,
-                   carbon_price=50.0, hours=4, carbon_budget_t=100.0)
+    rep = simulate(
+        sig,
+        tuple(sites),
+        classes,
+        tuple(jobs),
+        horizon=4,
+        forecast=my_forecast,
+        carbon_price=50.0,
+        hours=4,
+        carbon_budget_t=100.0,
+    )
     assert len(calls) == 4 and calls[0] == tiny.T0
     assert rep.final_state.budget_left_t == pytest.approx(100.0 - rep.totals["emissions_t"])
-    rp = simulate(sig, tuple(sites), classes, tuple(jobs), horizon=4, forecast="persistence",
-                  carbon_price=50.0, hours=3)
+    rp = simulate(
+        sig,
+        tuple(sites),
+        classes,
+        tuple(jobs),
+        horizon=4,
+        forecast="persistence",
+        carbon_price=50.0,
+        hours=3,
+    )
     assert rp.totals["unserved_units"] >= 0 and len(rp.steps) == 3
 
 
@@ -157,8 +196,14 @@ def test_step_falls_back_when_the_window_has_no_incumbent(tiny, monkeypatch):
 
     def no_incumbent(inst, opt=None, *, method="joint", **kw):
         if method == "plan":
-            return Result(method=method, status="no_solution", termination_condition="maxTimeLimit",
-                          objective=float("nan"), bound=float("nan"), gap=float("nan"))
+            return Result(
+                method=method,
+                status="no_solution",
+                termination_condition="maxTimeLimit",
+                objective=float("nan"),
+                bound=float("nan"),
+                gap=float("nan"),
+            )
         return real(inst, opt, method=method, **kw)
 
     monkeypatch.setattr(ms, "solve_model", no_incumbent)
@@ -174,8 +219,7 @@ def test_a_job_longer_than_the_horizon_starts_and_runs_to_its_end(tiny):
     """A 36 h job with a 24 h horizon (before: the last start was capped at H - D, so it was never
     offered a start and was reported missed at its deadline while every step said "optimal")."""
     hours = 96
-    carbon = {"A": [400.0 if (h // 12) % 2 else 150.0 for h in range(hours)],
-              "B": [300.0] * hours}
+    carbon = {"A": [400.0 if (h // 12) % 2 else 150.0 for h in range(hours)], "B": [300.0] * hours}
     sites, sig = _two_sites(tiny, hours, carbon=carbon)
     long = tiny.job("long", 10.0, 36, 0, 60, 50_000.0, sites=("A", "B"))
     rep = simulate(sig, tuple(sites), (), (long,), horizon=24, carbon_price=100.0, hours=72)
@@ -224,8 +268,9 @@ def test_a_fallback_plan_is_said(tiny):
     inst = tiny.instance([tiny.site("A", base=1.0)], sig)
     out = step(State.initial(inst.sites, tiny.T0), inst)
     assert out.problems == []
-    failed = dataclasses.replace(out.plan, status="fallback",
-                                 message="fallback to carbon-agnostic: no incumbent in 0.1 s")
+    failed = dataclasses.replace(
+        out.plan, status="fallback", message="fallback to carbon-agnostic: no incumbent in 0.1 s"
+    )
     assert problems(failed, None, [], inst, tiny.T0) == [
         "no solver incumbent, planned by the carbon-agnostic rule: fallback to carbon-agnostic: "
         "no incumbent in 0.1 s"
@@ -260,8 +305,9 @@ def test_the_static_rule_uses_the_historically_cleanest_sites(tiny):
     """No forecast: inference at the best-scored feasible site, jobs as soon as possible at the
     best-scored eligible site, passive energy."""
     k = tiny.cls("chat", "A", 0.001, 0.5, {"A": 5.0, "B": 10.0}, 50.0)
-    sig = tiny.signals(4, ["A", "B"], ["chat"], carbon={"A": 500.0, "B": 100.0},
-                       demand={"chat": 1000.0})
+    sig = tiny.signals(
+        4, ["A", "B"], ["chat"], carbon={"A": 500.0, "B": 100.0}, demand={"chat": 1000.0}
+    )
     sites = (tiny.site("A"), tiny.site("B"))
     j = tiny.job("j", 5.0, 2, 1, 3, 100.0, sites=("A", "B"))
     rep = simulate(sig, sites, (k,), (j,), forecast="static", site_score={"A": 400.0, "B": 90.0})
@@ -277,10 +323,12 @@ def test_the_controller_decides_on_what_it_knew_and_is_accounted_on_what_happene
     cleaner in fact: the controller still routes to A (it did not know), and its emissions are
     accounted at the actual intensity; in hindsight it would have routed to B."""
     k = tiny.cls("chat", "A", 0.001, 0.0, {"A": 5.0, "B": 5.0}, 50.0)
-    fc = tiny.signals(2, ["A", "B"], ["chat"], carbon={"A": 100.0, "B": 300.0},
-                      demand={"chat": 2000.0})
-    real = tiny.signals(2, ["A", "B"], ["chat"], carbon={"A": 300.0, "B": 100.0},
-                        demand={"chat": 2000.0})
+    fc = tiny.signals(
+        2, ["A", "B"], ["chat"], carbon={"A": 100.0, "B": 300.0}, demand={"chat": 2000.0}
+    )
+    real = tiny.signals(
+        2, ["A", "B"], ["chat"], carbon={"A": 300.0, "B": 100.0}, demand={"chat": 2000.0}
+    )
     inst = tiny.instance([tiny.site("A"), tiny.site("B")], fc, classes=[k], carbon_price=100.0)
     st = State.initial(inst.sites, tiny.T0)
     ctl = step(st, inst, realised=real)

@@ -12,8 +12,9 @@ def test_job_waits_for_the_cleaner_hour(tiny):
     # 1 site, 3 h, carbon 500/100/500 g/kWh, 50 $/MWh, 100 $/t. A 10 MW × 1 h job worth $1000.
     # Best: run in hour 1: 1000 − 10·50 − 10·0.1·100 = 400; emissions 1 t.
     sig = tiny.signals(3, ["A"], carbon={"A": [500, 100, 500]})
-    inst = tiny.instance([tiny.site("A")], sig, [tiny.job("j", 10, 1, 0, 2, 1000)],
-                         carbon_price=100.0)
+    inst = tiny.instance(
+        [tiny.site("A")], sig, [tiny.job("j", 10, 1, 0, 2, 1000)], carbon_price=100.0
+    )
     r = solve(inst)
     assert r.status == "optimal"
     assert r.objective == pytest.approx(400.0, abs=1e-6)
@@ -26,8 +27,9 @@ def test_job_waits_for_the_cleaner_hour(tiny):
 def test_two_hour_job_takes_the_clean_pair_contiguously(tiny):
     # Carbon 100/500/100/100: the 2 h job must run hours 2–3 (contiguous), not 0 and 2.
     sig = tiny.signals(4, ["A"], carbon={"A": [100, 500, 100, 100]}, price=0.0)
-    inst = tiny.instance([tiny.site("A")], sig, [tiny.job("j", 10, 2, 0, 3, 1000)],
-                         carbon_price=100.0)
+    inst = tiny.instance(
+        [tiny.site("A")], sig, [tiny.job("j", 10, 2, 0, 3, 1000)], carbon_price=100.0
+    )
     r = solve(inst)
     assert r.objective == pytest.approx(1000 - 2 * 10 * 0.1 * 100)
     assert [t.hour for t in r.runs["time"]] == [2, 3]
@@ -36,8 +38,9 @@ def test_two_hour_job_takes_the_clean_pair_contiguously(tiny):
 def test_inference_moves_to_the_site_within_latency(tiny):
     # Class home A, but only B is within the 50 ms limit. A is cheaper; B must serve it all.
     # 1000 units/h × 0.001 MWh = 1 MW; revenue 0.2 $/unit → 200 $/h; B costs 100 $/MWh.
-    sig = tiny.signals(2, ["A", "B"], ["chat"], price={"A": 10.0, "B": 100.0}, carbon=0.0,
-                       demand={"chat": 1000.0})
+    sig = tiny.signals(
+        2, ["A", "B"], ["chat"], price={"A": 10.0, "B": 100.0}, carbon=0.0, demand={"chat": 1000.0}
+    )
     k = tiny.cls("chat", "A", 0.001, 0.2, {"A": 200.0, "B": 10.0}, 50.0)
     inst = tiny.instance([tiny.site("A"), tiny.site("B")], sig, classes=[k])
     r = solve(inst)
@@ -50,8 +53,17 @@ def test_battery_charges_cheap_clean_and_discharges_dirty(tiny):
     # 10 MW base load; prices 20/100 $/MWh, carbon 100/500 g/kWh; a 10 MWh lossless battery that
     # starts empty. Optimum: charge 10 MW in hour 0, discharge 10 MW in hour 1.
     # Cost 20·20 + 0 + throughput 1 $/MWh · 20 MWh = 420; emissions 20 MWh · 0.1 = 2 t.
-    b = Battery(energy_mwh=10, charge_mw=10, discharge_mw=10, eta_c=1.0, eta_d=1.0, soc0=0.0,
-                soc_min=0.0, soc_max=1.0, throughput_cost=1.0)
+    b = Battery(
+        energy_mwh=10,
+        charge_mw=10,
+        discharge_mw=10,
+        eta_c=1.0,
+        eta_d=1.0,
+        soc0=0.0,
+        soc_min=0.0,
+        soc_max=1.0,
+        throughput_cost=1.0,
+    )
     sig = tiny.signals(2, ["A"], price={"A": [20, 100]}, carbon={"A": [100, 500]})
     inst = tiny.instance([tiny.site("A", base=10.0, battery=b)], sig)
     for relax in (True, False):
@@ -68,8 +80,9 @@ def test_battery_charges_cheap_clean_and_discharges_dirty(tiny):
 def test_infeasible_deadline_is_reported_with_its_family(tiny):
     # An 8 MW mandatory job cannot fit next to a 5 MW base load under a 10 MW capacity.
     sig = tiny.signals(3, ["A"])
-    inst = tiny.instance([tiny.site("A", cap=10.0, base=5.0)], sig,
-                         [tiny.job("big", 8, 2, 0, 2, 1000)])
+    inst = tiny.instance(
+        [tiny.site("A", cap=10.0, base=5.0)], sig, [tiny.job("big", 8, 2, 0, 2, 1000)]
+    )
     r = solve(inst)
     assert r.status == "infeasible"
     assert any("(8)" in d and "big" in d for d in r.diagnosis), r.diagnosis

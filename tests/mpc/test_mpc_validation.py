@@ -20,20 +20,26 @@ def _raises(field: str, fn):
 def test_negative_capacity(tiny):
     sig = tiny.signals(2, ["A"])
     _raises("sites[A].it_capacity_mw", lambda: tiny.instance([tiny.site("A", cap=-1.0)], sig))
-    _raises("sites[A].battery.energy_mwh",
-            lambda: tiny.instance([tiny.site("A", battery=Battery(energy_mwh=-5))], sig))
+    _raises(
+        "sites[A].battery.energy_mwh",
+        lambda: tiny.instance([tiny.site("A", battery=Battery(energy_mwh=-5))], sig),
+    )
 
 
 def test_deadline_before_release(tiny):
     sig = tiny.signals(4, ["A"])
-    _raises("jobs[j].deadline",
-            lambda: tiny.instance([tiny.site("A")], sig, [tiny.job("j", 1, 1, 3, 1, 10)]))
+    _raises(
+        "jobs[j].deadline",
+        lambda: tiny.instance([tiny.site("A")], sig, [tiny.job("j", 1, 1, 3, 1, 10)]),
+    )
 
 
 def test_job_longer_than_its_window(tiny):
     sig = tiny.signals(4, ["A"])
-    e = _raises("jobs[j].duration_h",
-                lambda: tiny.instance([tiny.site("A")], sig, [tiny.job("j", 1, 3, 0, 1, 10)]))
+    e = _raises(
+        "jobs[j].duration_h",
+        lambda: tiny.instance([tiny.site("A")], sig, [tiny.job("j", 1, 3, 0, 1, 10)]),
+    )
     assert "longer than its window" in str(e)
 
 
@@ -51,8 +57,10 @@ def test_mismatched_series_lengths(tiny):
 
 def test_unknown_eligible_site_and_missing_column(tiny):
     sig = tiny.signals(3, ["A"])
-    _raises("jobs[j].eligible_sites", lambda: tiny.instance(
-        [tiny.site("A")], sig, [tiny.job("j", 1, 1, 0, 2, 10, sites=("Z",))]))
+    _raises(
+        "jobs[j].eligible_sites",
+        lambda: tiny.instance([tiny.site("A")], sig, [tiny.job("j", 1, 1, 0, 2, 10, sites=("Z",))]),
+    )
     _raises("signals.carbon", lambda: tiny.instance([tiny.site("A"), tiny.site("B")], sig))
 
 
@@ -72,4 +80,3 @@ def test_default_instance_is_valid_and_deterministic():
     assert len(a.jobs) == 6 and len(a.index) == 24 and str(a.index.tz) == "UTC"
     for n, f in a.signals.frames().items():
         assert f.equals(b.signals.frames()[n])
-

@@ -87,6 +87,20 @@ def test_three_hours_end_to_end_and_rerun_is_idempotent(trained):
     assert set(acc.target) == {"carbon", "load"} and acc.actual.notna().all()
     daily = wh.query("select * from marts.emissions_daily")
     assert len(daily) == 3 and daily.agnostic_emissions_t.notna().all()
+    # like for like: the work each policy did over the hours both have, and gCO2 per kWh of it
+    fleet_day = wh.query("select * from marts.savings_daily")
+    agn = wh.query("select * from plans.agnostic where hour in (select hour from plans.dispatch)")
+    disp = d[d.hour.isin(agn.hour)]
+    assert len(fleet_day) == 1 and fleet_day.compared_site_hours[0] == len(agn) > 0
+    assert fleet_day.training_mwh[0] == pytest.approx(disp.training_mw.sum())
+    assert fleet_day.agnostic_training_mwh[0] == pytest.approx(agn.training_mw.sum())
+    assert agn.training_mw.notna().all() and agn.inference_mw.notna().all()
+    g = 1e3 * fleet_day.emissions_t[0] / (disp.training_mw.sum() + disp.inference_mw.sum())
+    ag = 1e3 * agn.emissions_t.sum() / (agn.training_mw.sum() + agn.inference_mw.sum())
+    assert fleet_day.like_for_like_saved_pct[0] == pytest.approx(100 * (1 - g / ag))
+    marts_md = res.marts().asset_materializations_for_node("marts")[-1].metadata
+    assert marts_md["like_for_like_saved_pct"].value == round(100 * (1 - g / ag), 2)
+    assert marts_md["agnostic_training_mwh"].value == round(agn.training_mw.sum(), 1)
 
     # re-running the middle hour (the whole tick: ingest, forecast, plan) changes nothing
     before = _plans(wh)

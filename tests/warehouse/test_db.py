@@ -90,8 +90,11 @@ def test_replacing_a_window_of_received_data_needs_an_explicit_request(wh):
             "staging.carbon_intensity", _carbon([1.0]), scope={"source": "test"}, window=_window(df)
         )
     stats = wh.replace_window(
-        "staging.carbon_intensity", _carbon([101.0, 110.0]), scope={"source": "test"},
-        window=_window(df), allow_delete=True,
+        "staging.carbon_intensity",
+        _carbon([101.0, 110.0]),
+        scope={"source": "test"},
+        window=_window(df),
+        allow_delete=True,
     )
     assert (stats.updated, stats.deleted, stats.unchanged) == (1, 1, 1)
     assert wh.query("select count(*) n from staging.carbon_intensity").n[0] == 2
@@ -99,18 +102,34 @@ def test_replacing_a_window_of_received_data_needs_an_explicit_request(wh):
 
 def test_window_replacement_of_derived_rows_leaves_the_rest(wh):
     def run(hour, objective):
-        return pd.DataFrame([{
-            "plan_hour": pd.Timestamp(hour, tz="UTC"), "horizon_h": 24, "status": "optimal",
-            "objective": objective, "forecast_policy": "x", "degraded": False,
-            "created_at": pd.Timestamp.now(tz="UTC"),
-        }])
+        return pd.DataFrame(
+            [
+                {
+                    "plan_hour": pd.Timestamp(hour, tz="UTC"),
+                    "horizon_h": 24,
+                    "status": "optimal",
+                    "objective": objective,
+                    "forecast_policy": "x",
+                    "degraded": False,
+                    "created_at": pd.Timestamp.now(tz="UTC"),
+                }
+            ]
+        )
 
     for h in ("2022-03-27 00:00", "2022-03-27 01:00", "2022-03-27 02:00"):
-        wh.replace_window("plans.runs", run(h, 1.0), window=(pd.Timestamp(h, tz="UTC"),
-                          pd.Timestamp(h, tz="UTC") + pd.Timedelta(hours=1)), ts_column="plan_hour")
+        wh.replace_window(
+            "plans.runs",
+            run(h, 1.0),
+            window=(pd.Timestamp(h, tz="UTC"), pd.Timestamp(h, tz="UTC") + pd.Timedelta(hours=1)),
+            ts_column="plan_hour",
+        )
     t = pd.Timestamp("2022-03-27 01:00", tz="UTC")
-    wh.replace_window("plans.runs", run("2022-03-27 01:00", 9.0), window=(t, t + pd.Timedelta(hours=1)),
-                      ts_column="plan_hour")
+    wh.replace_window(
+        "plans.runs",
+        run("2022-03-27 01:00", 9.0),
+        window=(t, t + pd.Timedelta(hours=1)),
+        ts_column="plan_hour",
+    )
     got = wh.query("select objective from plans.runs order by plan_hour").objective.tolist()
     assert got == [1.0, 9.0, 1.0]
 
@@ -133,8 +152,9 @@ def test_duplicate_keys_and_rows_outside_window_are_refused(wh):
         wh.upsert("staging.carbon_intensity", df)
     one = _carbon([1.0, 2.0])
     with pytest.raises(WarehouseError, match="outside the window"):
-        wh.replace_window("staging.carbon_intensity", one, window=(one.ts.min(), one.ts.min()),
-                          allow_delete=True)
+        wh.replace_window(
+            "staging.carbon_intensity", one, window=(one.ts.min(), one.ts.min()), allow_delete=True
+        )
     assert wh.query("select count(*) n from staging.carbon_intensity").n[0] == 0
 
 

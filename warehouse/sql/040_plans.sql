@@ -142,6 +142,10 @@ CREATE TABLE IF NOT EXISTS plans.dispatch_realised (
     PRIMARY KEY (hour, site)
 );
 
+-- The counterfactual's useful compute, so live savings read like for like (marts.emissions_daily).
+ALTER TABLE plans.agnostic ADD COLUMN IF NOT EXISTS training_mw DOUBLE;
+ALTER TABLE plans.agnostic ADD COLUMN IF NOT EXISTS inference_mw DOUBLE;
+
 -- The carbon-agnostic counterfactual's state at the start of each hour (mpc.baselines.AgnosticState):
 -- it advances one hour at a time, like the plans, once the hour's actuals are known.
 CREATE TABLE IF NOT EXISTS plans.agnostic_state (
