@@ -343,18 +343,26 @@ def tick(
     b = _hour(last, "--to") if last is not None else a
     r = _runner(db, fleet, models, "fast", verbose)
     t0 = time.perf_counter()
+    mds, run_ids = [], []
+
+    def on_hour(t, result):
+        mds.append(result.asset_materializations_for_node("mpc_plan")[0].metadata)
+        run_ids.append(result.run_id[:8])
+
     try:
-        result = r.tick(a, b, restate=restate, fresh_start=fresh_start)
+        r.tick(a, b, restate=restate, fresh_start=fresh_start, on_hour=on_hour)
     except (RunFailed, ValueError) as exc:
         _fail(str(exc))
     _plans_table(db, a, b)
-    md = result.asset_materializations_for_node("mpc_plan")[0].metadata
-    n, same = md["hours_planned"].value, md["hours_unchanged"].value
-    removed = md["restated_later_plans"].value
+    n = sum(md["hours_planned"].value for md in mds)
+    same = sum(md["hours_unchanged"].value for md in mds)
+    removed = sum(md["restated_later_plans"].value for md in mds)
+    runs = run_ids[0] if len(run_ids) == 1 else f"{run_ids[0]} .. {run_ids[-1]}"
     typer.echo(
-        f"\n{n} hour(s) in {time.perf_counter() - t0:.1f} s (one Dagster run of hourly_tick, run "
-        f"{result.run_id[:8]}): {n - same} planned, {same} already planned from the same inputs "
-        "(unchanged)" + (f"; {removed} later plan(s) removed by the restatement" if removed else "")
+        f"\n{n} hour(s) in {time.perf_counter() - t0:.1f} s ({len(run_ids)} Dagster run(s) of "
+        f"hourly_tick, one per hour: {runs}): {n - same} planned, {same} already planned from the "
+        "same inputs (unchanged)"
+        + (f"; {removed} later plan(s) removed by the restatement" if removed else "")
     )
 
 
@@ -417,7 +425,7 @@ def demo(
 ) -> None:
     """Run the main job on the built-in demo: ingest 3 weeks of the demo grid, train the carbon and load
     forecasters on it, then make `hours` hourly receding-horizon plans in sequence (one Dagster run of
-    hourly_tick: ingest -> forecast -> plan -> dispatch), refresh the marts, and show example queries.
+    hourly_tick per hour: ingest -> forecast -> plan -> dispatch), refresh the marts, and show example queries.
     No network, no keys."""
     from pipelines.demo import run_demo
     from pipelines.runner import RunFailed

@@ -106,6 +106,20 @@ class SiteCfg(_Strict):
     inference_cap_mw: float | None = Field(None, ge=0)
     cooling: Cooling = Cooling()
     battery: BatteryCfg = BatteryCfg()
+    gpu_kw: float = Field(
+        1.0,
+        gt=0,
+        description="IT power per GPU in kW, its host, network and storage share included (~1 kW for "
+        "an H100 SXM server's per-GPU share): turns training/inference MWh into GPU-hours for the "
+        "carbon-efficiency KPIs (marts.fleet_daily)",
+    )
+    embodied_t_per_day: float = Field(
+        0.0,
+        ge=0,
+        description="embodied emissions of the site's hardware and building allocated per day (t CO2), "
+        "the M of the Software Carbon Intensity (ISO/IEC 21031); 0 = not accounted (the default, "
+        "and marts say so)",
+    )
 
     @model_validator(mode="after")
     def _base(self):

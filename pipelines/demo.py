@@ -20,13 +20,15 @@ EXAMPLE_QUERIES = {
         select hour, site, array_to_string(jobs_running, ', ') as jobs, round(grid_import_mw, 1) as import_mw,
                round(battery_soc_mwh, 1) as soc_mwh, round(expected_emissions_t, 2) as emissions_t
         from marts.schedule_current order by hour, site limit 9""",
-    "Realised savings vs carbon-agnostic, like for like: the work each did (MWh) and gCO2 per kWh of it": """
-        select day::date as day, compared_site_hours as site_hours, round(emissions_t, 1) as emissions_t,
+    "The fleet per day: realised emissions vs carbon-agnostic on the hours both have, the work each did, "
+    "and carbon efficiency": """
+        select day::date as day, compared_site_hours as site_hours, round(compared_emissions_t, 1) as emissions_t,
                round(agnostic_emissions_t, 1) as agnostic_t, round(emissions_saved_pct, 1) as saved_pct,
-               round(training_mwh) as training_mwh, round(agnostic_training_mwh) as agnostic_training_mwh,
-               round(g_per_useful_kwh) as g_per_kwh, round(agnostic_g_per_useful_kwh) as agnostic_g_per_kwh,
-               round(like_for_like_saved_pct, 1) as like_for_like_pct, round(cost_saved) as cost_saved_usd
-        from marts.savings_daily order by day""",
+               round(compared_training_mwh) as training_mwh, round(agnostic_training_mwh) as agnostic_training_mwh,
+               compared_jobs_completed as jobs_done, agnostic_jobs_completed as agnostic_jobs_done,
+               round(like_for_like_saved_pct, 1) as like_for_like_pct, round(cost_saved) as cost_saved_usd,
+               round(g_per_it_kwh) as g_per_it_kwh, round(sci_g_per_gpu_hour) as sci_g_per_gpu_h
+        from marts.fleet_daily order by day""",
     "Forecast accuracy so far (MAE, p10-p90 coverage) by target and model": """
         select target, model, count(*) as points, round(avg(abs_error), 1) as mae,
                round(avg(in_p10_p90::int), 2) as coverage
@@ -51,6 +53,43 @@ def plan_line(row) -> str:
     )
 
 
+def fleet_lines(wh) -> list[str]:
+    """The fleet-wide result (marts.fleet_total) and, below it, each site's, with why a site's can be
+    negative: the planner moves work between sites, so a site that took work on emits more than it
+    would have; only the fleet's total is a saving."""
+    from pipelines.lib.plan import fleet_summary
+
+    s = fleet_summary(wh)
+    if "emissions_saved_vs_agnostic_pct" not in s:
+        return [
+            "fleet-wide: no hour compared with carbon-agnostic yet (it needs the hour's actuals)"
+        ]
+    out = [
+        f"fleet-wide over {s['compared_hours']} site-hours: {s['emissions_saved_vs_agnostic_t']:,.1f} t "
+        f"CO2 saved vs carbon-agnostic ({s['emissions_saved_vs_agnostic_pct']:.1f} %), "
+        f"{s['cost_saved_vs_agnostic_usd']:,.0f} $ saved; like for like "
+        f"{s['g_per_useful_kwh']:,.0f} vs {s['agnostic_g_per_useful_kwh']:,.0f} g CO2 per kWh of useful "
+        f"compute ({s['like_for_like_saved_pct']:.1f} %); training {s['compared_training_mwh']:,.0f} vs "
+        f"{s['agnostic_training_mwh']:,.0f} MWh, jobs completed {s['compared_jobs_completed']} vs "
+        f"{s['agnostic_jobs_completed']}, missed {s['jobs_missed']}",
+    ]
+    per_site = wh.query(
+        "select site, 100 * (1 - sum(compared_emissions_t) / nullif(sum(agnostic_emissions_t), 0)) pct, "
+        "sum(compared_training_mwh) tr, sum(agnostic_training_mwh) atr from marts.emissions_daily "
+        "group by site order by site"
+    )
+    out.append(
+        "per site (work moves between sites, so a site that took work on can read negative; only "
+        "the fleet total is a saving): "
+        + ", ".join(
+            f"{r.site} {r.pct:+.1f} % (training {r.tr:,.0f} vs {r.atr:,.0f} MWh)"
+            for r in per_site.itertuples()
+            if not pd.isna(r.pct)
+        )
+    )
+    return out
+
+
 def run_demo(
     *,
     db: Path,
@@ -62,7 +101,7 @@ def run_demo(
 ) -> dict:
     """The demo through the code location's own jobs (:class:`pipelines.runner.Runner`): the ingest
     assets over three weeks of history, the ``retrain_models`` job, then ``hourly_tick`` for
-    ``hours`` hours in one run (planned in order), then the marts."""
+    ``hours`` hours (one run per hour, in order, each printed as it is planned), then the marts."""
     from tabulate import tabulate
 
     from pipelines.runner import Runner
@@ -130,21 +169,30 @@ def run_demo(
         )
 
     echo(
-        f"[3/4] {hours} hourly ticks {first:%Y-%m-%d %H:%M} .. {last:%H:%M} UTC: one run of the "
-        "hourly_tick job (ingest -> forecast -> plan -> dispatch), hours planned in order"
+        f"[3/4] {hours} hourly ticks {first:%Y-%m-%d %H:%M} .. {last:%H:%M} UTC: the hourly_tick job "
+        "(ingest -> forecast -> plan -> dispatch), one Dagster run per hour, in order"
     )
-    step("ticks", lambda: runner.tick(first, last, restate=True, tags={"gridflex/demo": "ticks"}))
-    runs = wh.query(
+    runs_sql = (
         "select plan_hour, status, objective, mip_gap, solve_s, degraded, jobs_started, jobs_missed, "
         "window_budget_t, budget_planned_t, budget_over_t, degraded_reason from plans.runs "
-        "where plan_hour >= ? and plan_hour <= ? order by plan_hour",
-        [first.to_pydatetime(), last.to_pydatetime()],
+        "where plan_hour = ?"
     )
-    for row in runs.itertuples():
-        echo("      " + plan_line(row))
+
+    def on_hour(t, result):
+        for row in wh.query(runs_sql, [t.to_pydatetime()]).itertuples():
+            echo("      " + plan_line(row))
+
+    step(
+        "ticks",
+        lambda: runner.tick(
+            first, last, restate=True, tags={"gridflex/demo": "ticks"}, on_hour=on_hour
+        ),
+    )
 
     echo("[4/4] refresh marts")
     step("marts", lambda: runner.marts(tags={"gridflex/demo": "marts"}))
+    for line in fleet_lines(wh):
+        echo("      " + line)
 
     echo(
         f'\nWarehouse: {Path(db).resolve()}   (query it: .venv/bin/gridflex sql "select ..." --db {db})'
@@ -157,7 +205,7 @@ def run_demo(
     summary = {"total_s": round(total, 1), **{k: round(v, 1) for k, v in timings.items()}}
     echo(
         f"\ndemo done in {total:.0f} s: bootstrap {timings['bootstrap']:.0f} s, training "
-        f"{timings['train']:.0f} s, {hours} ticks {timings['ticks']:.0f} s in one run"
+        f"{timings['train']:.0f} s, {hours} ticks {timings['ticks']:.0f} s (one run each)"
     )
     echo("See it in the UI: make dev  ->  http://127.0.0.1:3000 (same instance: .dagster_home)")
     echo(

@@ -3,7 +3,7 @@ use, so a command-line run is the same Dagster job (same assets, same checks, sa
 instance `dagster dev` shows) as a scheduled tick — only without the multiprocess executor's
 per-step subprocesses.
 
-- :meth:`Runner.tick`: the ``hourly_tick`` job for one hour or a range (one single-run backfill).
+- :meth:`Runner.tick`: the ``hourly_tick`` job for one hour or a range (one run per hour, in order).
 - :meth:`Runner.ingest`: the ingest assets over a range (a first live start's history backfill).
 - :meth:`Runner.train`: the ``retrain_models`` job (carbon and load models on data before an hour).
 """
@@ -109,29 +109,46 @@ class Runner:
         fresh_start: bool = False,
         tags: dict | None = None,
         raise_on_error: bool = True,
+        on_hour: Callable[[pd.Timestamp, object], None] | None = None,
     ):
         """The ``hourly_tick`` job (ingest → forecast → plan → dispatch) for ``first`` or, with
-        ``last``, for every hour ``first..last`` in one run, planned in order."""
+        ``last``, for every hour ``first..last`` in order — one single-partition run per hour, so each
+        hourly partition carries its own metadata, plot and check results in Dagster (a ranged run
+        would give every partition the last hour's). ``restate``/``fresh_start`` apply to the first
+        hour; ``on_hour(t, result)`` is called after each hour. Returns the last hour's result; a
+        failing hour stops the range (later hours build on it)."""
         job = self.defs.resolve_job_def("hourly_tick")
-        ops = {"mpc_plan": {"config": {"restate": restate, "fresh_start": fresh_start}}}
-        run_tags = {"gridflex/command": "tick", **(tags or {})}
-        kw: dict = {}
-        if last is None or pd.Timestamp(last) == pd.Timestamp(first):
-            kw["partition_key"] = partition_key(first)
-        else:
-            run_tags.update(self._range_tags(first, last))
-        result = job.execute_in_process(
-            run_config=self._config(ops),
-            instance=self.instance,
-            tags=run_tags,
-            raise_on_error=False,
-            **kw,
+        hours = pd.date_range(
+            pd.Timestamp(first), pd.Timestamp(last if last is not None else first), freq="h"
         )
-        single = last is None or pd.Timestamp(last) == pd.Timestamp(first)
-        what = f"hourly_tick {partition_key(first)}" + (
-            "" if single else f" .. {partition_key(last)}"
-        )
-        return self._check(result, what) if raise_on_error else result
+        if len(hours) == 0:
+            raise ValueError(f"empty range: {first} .. {last}")
+        result = None
+        for i, t in enumerate(hours):
+            ops = {
+                "mpc_plan": {
+                    "config": {"restate": restate and i == 0, "fresh_start": fresh_start and i == 0}
+                }
+            }
+            run_tags = {"gridflex/command": "tick", **(tags or {})}
+            if len(hours) > 1:
+                run_tags["gridflex/range"] = (
+                    f"{partition_key(hours[0])}..{partition_key(hours[-1])}"
+                )
+            result = job.execute_in_process(
+                run_config=self._config(ops),
+                instance=self.instance,
+                tags=run_tags,
+                raise_on_error=False,
+                partition_key=partition_key(t),
+            )
+            if raise_on_error:
+                self._check(result, f"hourly_tick {partition_key(t)}")
+            if on_hour is not None:
+                on_hour(t, result)
+            if not result.success:
+                break
+        return result
 
     def ingest(self, first: pd.Timestamp, last: pd.Timestamp, tags: dict | None = None):
         """The ingest assets over the hours ``first..last`` in one run (a history backfill)."""

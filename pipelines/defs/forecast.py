@@ -6,7 +6,7 @@ import pandas as pd
 
 from pipelines.defs.common import hour_window, preview
 from pipelines.defs.ingest import carbon_intensity, inference_demand, weather
-from pipelines.defs.partitions import HOURLY
+from pipelines.defs.partitions import HOURLY, PER_HOUR
 from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
 from pipelines.lib import forecast as fc
 
@@ -175,7 +175,7 @@ def _complete(target: str, fleet, frame: pd.DataFrame) -> dg.AssetCheckResult:
 
 ISSUE = dict(
     partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=PER_HOUR,
     group_name="forecast",
     kinds={"pytorch", "duckdb"},
 )

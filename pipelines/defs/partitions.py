@@ -8,3 +8,10 @@ the hourly schedule can plan the hour that is starting rather than the one that 
 import dagster as dg
 
 HOURLY = dg.HourlyPartitionsDefinition(start_date="2020-01-01-00:00", timezone="UTC", end_offset=1)
+
+#: Backfill policy of the assets whose every hour is a decision a person looks at (forecasts, plan,
+#: dispatch): one run per hour, so each hourly partition carries its own metadata, plot and check
+#: results. Dagster gives every partition of a ranged run the same materialization metadata
+#: (dagster-io/dagster#18123), which showed the last hour's plan on every hour. The ingest assets keep
+#: single-run backfills: a history backfill over weeks is one run.
+PER_HOUR = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)

@@ -7,7 +7,7 @@ import pandas as pd
 from pipelines.defs.common import hour_window, png, preview
 from pipelines.defs.forecast import carbon_forecast, load_forecast
 from pipelines.defs.ingest import generation, job_queue, prices, weather
-from pipelines.defs.partitions import HOURLY
+from pipelines.defs.partitions import HOURLY, PER_HOUR
 from pipelines.defs.resources import FleetResource, WarehouseResource
 from pipelines.lib import plan as pl
 from pipelines.lib.plots import plan_figure
@@ -30,7 +30,7 @@ class PlanConfig(dg.Config):
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=PER_HOUR,
     group_name="plan",
     kinds={"pyomo", "highs", "duckdb"},
     pool="duckdb_writer",
@@ -124,6 +124,12 @@ def mpc_plan(
         "restated_later_plans": sum(o.restated_hours for o in outcomes),
         "plan": png(plan_figure(last.plan_site_hours, f"plan at {last.t0:%Y-%m-%d %H:%M} UTC")),
     }
+    if len(outcomes) > 1:
+        md["note"] = (
+            f"a ranged run of {len(outcomes)} hours: Dagster gives every partition of it this record "
+            "(the last hour's); each hour's own numbers are in plans.runs. Backfills and ticks run "
+            "one hour per run."
+        )
     yield dg.MaterializeResult(metadata=md)
     yield _plan_sound(wh, f, start, end)
 
@@ -161,7 +167,7 @@ def _plan_sound(wh, fleet, start, end) -> dg.AssetCheckResult:
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=PER_HOUR,
     group_name="plan",
     kinds={"duckdb"},
     pool="duckdb_writer",
@@ -229,7 +235,8 @@ def dispatch(
     kinds={"duckdb"},
     deps=[dispatch, carbon_forecast, load_forecast],
     description="DuckDB views users query: marts.schedule_current, marts.decisions, "
-    "marts.forecast_accuracy, marts.emissions_daily",
+    "marts.forecast_accuracy, marts.emissions_daily, marts.fleet_hourly/_daily/_total (fleet-wide "
+    "savings, work done and carbon-efficiency KPIs)",
 )
 def marts(warehouse: WarehouseResource) -> dg.MaterializeResult:
     wh = warehouse.get()
@@ -244,9 +251,18 @@ def marts(warehouse: WarehouseResource) -> dg.MaterializeResult:
         "schedule_current_rows": len(sched),
         "decisions_rows": int(wh.query("select count(*) n from marts.decisions").n[0]),
         "emissions_daily": preview(daily, n=12),
+        "fleet_daily": preview(
+            wh.query(
+                "select day::date as day, round(emissions_t, 1) emissions_t, "
+                "round(agnostic_emissions_t, 1) agnostic_t, round(emissions_saved_pct, 1) saved_pct, "
+                "round(like_for_like_saved_pct, 1) like_for_like_pct, jobs_completed, jobs_missed, "
+                "round(g_per_it_kwh) g_per_it_kwh from marts.fleet_daily order by day"
+            ),
+            n=14,
+        ),
         "forecast_accuracy": preview(acc, n=12),
     }
-    md.update(pl.savings_summary(wh))
+    md.update(pl.fleet_summary(wh))
     return dg.MaterializeResult(metadata=md)
 
 

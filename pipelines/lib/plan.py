@@ -596,6 +596,11 @@ def plan_hour(
         else {}
     )
     disp["jobs_running"] = [running_now.get(s, []) for s in disp.site]
+    done_now = sr.next_state.finished - state.finished
+    job_site = dict(zip(com.runs.job, com.runs.site, strict=True)) if len(com.runs) else {}
+    disp["jobs_completed"] = [
+        sorted(j for j in done_now if job_site.get(j) == s) for s in disp.site
+    ]
     drout = com.routing.rename(columns={"time": "hour", "cls": "class"})
     run_row = pd.DataFrame(
         [
@@ -615,6 +620,7 @@ def plan_hour(
                 "expected_emissions_t": float(sh.emissions_t.sum()),
                 "expected_cost": float(cost(sh).sum()),
                 "budget_left_t": state.budget_left_t,
+                "daily_budget_t": fleet.planning.daily_carbon_budget_t,
                 "window_budget_t": sr.budget.allocated_t if sr.budget else None,
                 "budget_planned_t": sr.budget.planned_t if sr.budget else None,
                 "budget_over_t": sr.budget.over_t if sr.budget else None,
@@ -628,7 +634,13 @@ def plan_hour(
     )
     sites = pd.DataFrame(
         [
-            {"site": n, "zone": s.zone, "carbon_series": fleet.carbon_series(n)}
+            {
+                "site": n,
+                "zone": s.zone,
+                "carbon_series": fleet.carbon_series(n),
+                "gpu_kw": s.gpu_kw,
+                "embodied_t_per_day": s.embodied_t_per_day,
+            }
             for n, s in fleet.sites.items()
         ]
     )
@@ -689,30 +701,52 @@ def plan_hour(
     )
 
 
-def savings_summary(wh: Warehouse) -> dict:
-    """The fleet's realised savings vs carbon-agnostic over every hour both have
-    (``marts.savings_daily``), like for like, rounded for a person: {} before the first comparison."""
-    t = wh.query(
-        """select sum(emissions_t) em, sum(agnostic_emissions_t) agn, sum(cost_saved) cost_saved,
-                  sum(training_mwh) tr, sum(agnostic_training_mwh) atr,
-                  sum(inference_mwh) inf, sum(agnostic_inference_mwh) ainf
-           from marts.savings_daily"""
-    ).iloc[0]
-    if pd.isna(t.agn) or not t.agn:
+def fleet_summary(wh: Warehouse) -> dict:
+    """The fleet over everything stored (``marts.fleet_total``), rounded for a person, the unit in
+    each key: realised emissions, the saving vs carbon-agnostic on the hours both have (absolute and
+    like for like), the work each did, missed jobs, the budget's overrun and the carbon-efficiency
+    KPIs. {} before the first committed hour."""
+    t = wh.query("select * from marts.fleet_total")
+    if t.empty:
         return {}
-    useful, a_useful = t.tr + t.inf, t.atr + t.ainf
+    t = t.iloc[0]
+
+    def r(v, n=1):
+        return None if v is None or pd.isna(v) else round(float(v), n)
+
     out = {
-        "emissions_saved_vs_agnostic_pct": round(float(100 * (1 - t.em / t.agn)), 2),
-        "cost_saved_vs_agnostic_usd": round(float(t.cost_saved)),
-        "training_mwh": round(float(t.tr), 1),
-        "agnostic_training_mwh": round(float(t.atr), 1),
+        "fleet_hours": int(t.hours),
+        "fleet_emissions_t": r(t.emissions_t),
+        "fleet_cost_usd": r(t.cost, 0),
+        "jobs_completed": int(t.jobs_completed),
+        "jobs_missed": int(t.jobs_missed),
+        "g_per_it_kwh": r(t.g_per_it_kwh),
+        "g_per_training_gpu_hour": r(t.g_per_training_gpu_hour, 0),
+        "g_per_1k_requests": r(t.g_per_1k_requests, 1),
+        "sci_g_per_gpu_hour": r(t.sci_g_per_gpu_hour, 0),
+        "embodied": f"{r(t.embodied_t)} t"
+        if t.embodied_accounted
+        else "not accounted (sites.*.embodied_t_per_day = 0)",
     }
-    if useful and a_useful:
-        g, ag = 1e3 * t.em / useful, 1e3 * t.agn / a_useful
+    if not pd.isna(t.budget_t):
         out |= {
-            "g_per_useful_kwh": round(float(g), 1),
-            "agnostic_g_per_useful_kwh": round(float(ag), 1),
-            "like_for_like_saved_pct": round(float(100 * (1 - g / ag)), 2),
+            "budget_over_t": r(t.budget_over_t, 2),
+            "days_over_budget": int(t.days_over_budget),
+            "windows_over_budget": int(t.windows_over_budget),
+        }
+    if not pd.isna(t.agnostic_emissions_t) and t.agnostic_emissions_t:
+        out |= {
+            "compared_hours": int(t.compared_site_hours),
+            "emissions_saved_vs_agnostic_t": r(t.emissions_saved_t, 2),
+            "emissions_saved_vs_agnostic_pct": r(t.emissions_saved_pct, 2),
+            "cost_saved_vs_agnostic_usd": r(t.cost_saved, 0),
+            "compared_training_mwh": r(t.compared_training_mwh),
+            "agnostic_training_mwh": r(t.agnostic_training_mwh),
+            "compared_jobs_completed": int(t.compared_jobs_completed),
+            "agnostic_jobs_completed": int(t.agnostic_jobs_completed),
+            "g_per_useful_kwh": r(t.g_per_useful_kwh),
+            "agnostic_g_per_useful_kwh": r(t.agnostic_g_per_useful_kwh),
+            "like_for_like_saved_pct": r(t.like_for_like_saved_pct, 2),
         }
     return out
 
@@ -753,6 +787,7 @@ def advance_counterfactual(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
             state = AgnosticState(time=t)
         if known is None or t not in known.index:
             break  # actuals not here yet
+        before = state
         r, state = agnostic_hour(
             state,
             fleet.mpc_sites(),
@@ -762,7 +797,15 @@ def advance_counterfactual(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
             fleet.planning.carbon_price,
         )
         sh = r.site_hours.rename(columns={"time": "hour"})
-        frames.append(sh.assign(cost=energy_cost(sh, psi)))
+        # jobs it ran in the hour that have no hours left after it
+        ran = set(before.running) | (state.started - before.started)
+        done = ran - set(state.running)
+        where = dict(zip(r.runs.job, r.runs.site, strict=True)) if len(r.runs) else {}
+        sh = sh.assign(
+            cost=energy_cost(sh, psi),
+            jobs_completed=[sorted(j for j in done if where.get(j) == s) for s in sh.site],
+        )
+        frames.append(sh)
         states.append({"hour": state.time, "state": json.dumps(state.to_dict())})
     if not frames:
         return pd.DataFrame()
@@ -777,6 +820,7 @@ def advance_counterfactual(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
             "cost",
             "training_mw",
             "inference_mw",
+            "jobs_completed",
         ]
     ]
     lo, hi = frame.hour.min(), frame.hour.max() + HOUR

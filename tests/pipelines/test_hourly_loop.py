@@ -10,7 +10,7 @@ from mpc.fleet import load_fleet
 from pipelines.lib import plan as pl
 from pipelines.lib.demo_source import DEMO_EPOCH
 from pipelines.lib.ingest import ingest_window
-from pipelines.runner import Runner
+from pipelines.runner import Runner, partition_key
 from warehouse import Warehouse
 
 T0 = DEMO_EPOCH + pd.Timedelta(days=21)  # three weeks of history, as in the demo
@@ -88,19 +88,59 @@ def test_three_hours_end_to_end_and_rerun_is_idempotent(trained):
     daily = wh.query("select * from marts.emissions_daily")
     assert len(daily) == 3 and daily.agnostic_emissions_t.notna().all()
     # like for like: the work each policy did over the hours both have, and gCO2 per kWh of it
-    fleet_day = wh.query("select * from marts.savings_daily")
+    fleet_day = wh.query("select * from marts.fleet_daily")
     agn = wh.query("select * from plans.agnostic where hour in (select hour from plans.dispatch)")
     disp = d[d.hour.isin(agn.hour)]
     assert len(fleet_day) == 1 and fleet_day.compared_site_hours[0] == len(agn) > 0
-    assert fleet_day.training_mwh[0] == pytest.approx(disp.training_mw.sum())
+    assert fleet_day.site_hours[0] == len(d) and fleet_day.emissions_t[0] == pytest.approx(
+        d.emissions_t.sum()
+    )  # no hour re-stated yet: realised = committed
+    assert fleet_day.compared_training_mwh[0] == pytest.approx(disp.training_mw.sum())
     assert fleet_day.agnostic_training_mwh[0] == pytest.approx(agn.training_mw.sum())
+    assert fleet_day.it_mwh[0] == pytest.approx(d.it_mw.sum())
+    assert fleet_day.g_per_it_kwh[0] == pytest.approx(1e3 * d.emissions_t.sum() / d.it_mw.sum())
+    requests = wh.query("select sum(units) n from plans.dispatch_routing").n[0]
+    assert fleet_day.inference_requests[0] == pytest.approx(requests) and requests > 0
     assert agn.training_mw.notna().all() and agn.inference_mw.notna().all()
-    g = 1e3 * fleet_day.emissions_t[0] / (disp.training_mw.sum() + disp.inference_mw.sum())
+    g = 1e3 * disp.emissions_t.sum() / (disp.training_mw.sum() + disp.inference_mw.sum())
     ag = 1e3 * agn.emissions_t.sum() / (agn.training_mw.sum() + agn.inference_mw.sum())
     assert fleet_day.like_for_like_saved_pct[0] == pytest.approx(100 * (1 - g / ag))
+    total = wh.query("select * from marts.fleet_total")
+    assert len(total) == 1 and total.emissions_t[0] == pytest.approx(fleet_day.emissions_t.sum())
+    assert not total.embodied_accounted[0]  # the demo fleet sets no embodied emissions
     marts_md = res.marts().asset_materializations_for_node("marts")[-1].metadata
     assert marts_md["like_for_like_saved_pct"].value == round(100 * (1 - g / ag), 2)
     assert marts_md["agnostic_training_mwh"].value == round(agn.training_mw.sum(), 1)
+    assert "not accounted" in marts_md["embodied"].value
+
+    # one record per hour: each hourly partition of the plan, the dispatch and the forecasts carries
+    # its own hour's metadata (a ranged run gave every partition the last hour's), and the blocking
+    # plan check was evaluated in that hour's own run
+    for run in runs.itertuples():
+        pk = partition_key(run.plan_hour)
+        recs = {
+            a: res.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(a), asset_partitions=[pk]), limit=1
+            ).records
+            for a in ("mpc_plan", "dispatch", "carbon_forecast")
+        }
+        assert all(len(v) == 1 for v in recs.values()), pk
+        plan = recs["mpc_plan"][0]
+        md = plan.asset_materialization.metadata
+        assert pd.Timestamp(md["plan_hour"].value) == pd.Timestamp(run.plan_hour).tz_convert("UTC")
+        assert md["window_net_benefit_usd"].value == round(run.objective)
+        assert md["hours_planned"].value == 1
+        assert recs["dispatch"][0].asset_materialization.metadata["hours"].value == 1
+        assert (
+            len({plan.run_id, recs["dispatch"][0].run_id, recs["carbon_forecast"][0].run_id}) == 1
+        )
+        checks = [
+            e.dagster_event.event_specific_data
+            for e in res.instance.all_logs(
+                plan.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+        ]
+        assert [c.passed for c in checks if c.check_name == "plan_is_sound"] == [True]
 
     # re-running the middle hour (the whole tick: ingest, forecast, plan) changes nothing
     before = _plans(wh)
@@ -211,7 +251,8 @@ def test_plan_without_forecast_rows_degrades_inside_the_plan(tmp_path):
 
 
 def test_backfill_range_equals_hour_by_hour_runs(trained, tmp_path):
-    """A backfill over a range (one run, hours in order) writes the same plans as hourly runs do."""
+    """A ranged run (one run over several hours, planned in order — what launching the job with a
+    partition range does) writes the same plans as one run per hour (what ticks and backfills do)."""
     import shutil
 
     path, res, wh = trained
@@ -228,7 +269,14 @@ def test_backfill_range_equals_hour_by_hour_runs(trained, tmp_path):
             con.execute("delete from forecasts.load")
         copies.append((r, w))
     (r_range, w_range), (r_hourly, w_hourly) = copies
-    assert run_hours(r_range, T0, T0 + 2 * HOUR).success
+    ranged = r_range.defs.resolve_job_def("hourly_tick").execute_in_process(
+        run_config=r_range._config(),
+        instance=r_range.instance,
+        tags=r_range._range_tags(T0, T0 + 2 * HOUR),
+    )
+    assert ranged.success
+    md = ranged.asset_materializations_for_node("mpc_plan")[0].metadata
+    assert md["hours_planned"].value == 3
     for h in range(3):
         assert run_hours(r_hourly, T0 + h * HOUR, T0 + h * HOUR).success
     a, b = _plans(w_range), _plans(w_hourly)

@@ -152,3 +152,11 @@ CREATE TABLE IF NOT EXISTS plans.agnostic_state (
     hour        TIMESTAMPTZ PRIMARY KEY,
     state       JSON NOT NULL
 );
+
+-- Fleet-wide KPIs (marts.fleet_daily): each site's GPU power and embodied emissions (fleet file), the
+-- fleet's daily budget in force when the hour was planned, and the jobs each policy completed per hour.
+ALTER TABLE plans.sites ADD COLUMN IF NOT EXISTS gpu_kw DOUBLE;              -- kW of IT power per GPU
+ALTER TABLE plans.sites ADD COLUMN IF NOT EXISTS embodied_t_per_day DOUBLE;  -- t CO2 per day (SCI's M)
+ALTER TABLE plans.runs ADD COLUMN IF NOT EXISTS daily_budget_t DOUBLE;       -- t CO2 per day (NULL: none)
+ALTER TABLE plans.dispatch ADD COLUMN IF NOT EXISTS jobs_completed VARCHAR[];  -- finished in the hour
+ALTER TABLE plans.agnostic ADD COLUMN IF NOT EXISTS jobs_completed VARCHAR[];

@@ -107,27 +107,162 @@ SELECT day, site, hours, restated_hours, compared_hours, emissions_t, cost, agno
 FROM d
 ORDER BY day, site;
 
--- The fleet's realised savings vs carbon-agnostic per day, like for like: the work each did
--- (training and inference MWh of IT energy) next to the emissions, and the saving in emissions per
--- kWh of useful compute, so a day on which gridflex did less work cannot look better for it.
-CREATE OR REPLACE VIEW marts.savings_daily AS
-WITH f AS (
-    SELECT day, sum(hours) AS site_hours, sum(compared_hours) AS compared_site_hours,
-           sum(restated_hours) AS restated_site_hours,
-           sum(compared_emissions_t) AS emissions_t, sum(agnostic_emissions_t) AS agnostic_emissions_t,
-           sum(compared_cost) AS cost, sum(agnostic_cost) AS agnostic_cost,
-           sum(compared_training_mwh) AS training_mwh, sum(agnostic_training_mwh) AS agnostic_training_mwh,
-           sum(compared_inference_mwh) AS inference_mwh,
-           sum(agnostic_inference_mwh) AS agnostic_inference_mwh
-    FROM marts.emissions_daily GROUP BY day
+-- (marts.savings_daily, an earlier name of the fleet's days, is marts.fleet_daily now.)
+DROP VIEW IF EXISTS marts.savings_daily;
+
+-- The fleet hour by hour: what gridflex did (committed hours, re-stated on actuals where known) next
+-- to the carbon-agnostic counterfactual on the hours it has (compared_*), the work each did, and the
+-- quantities the carbon-efficiency KPIs divide by. Emissions are attributed to training and inference
+-- by their share of useful IT energy (training + inference; base load and cooling are overhead shared
+-- pro rata). GPU-hours = useful IT MWh x 1000 / sites.gpu_kw; embodied = sites.embodied_t_per_day / 24.
+CREATE OR REPLACE VIEW marts.fleet_hourly AS
+WITH req AS (
+    SELECT hour, site, sum(units) AS requests FROM plans.dispatch_routing GROUP BY ALL
+),
+h AS (
+    SELECT d.hour, d.site, r.hour IS NOT NULL AS restated, a.hour IS NOT NULL AS compared,
+           coalesce(r.emissions_t, d.emissions_t) AS emissions_t, coalesce(r.cost, d.cost) AS cost,
+           coalesce(r.it_mw, d.it_mw) AS it_mw, d.training_mw, d.inference_mw,
+           coalesce(r.import_mw, d.import_mw) AS import_mw,
+           coalesce(q.requests, 0) AS requests,
+           len(coalesce(d.jobs_completed, [])) AS jobs_completed,
+           s.gpu_kw, coalesce(s.embodied_t_per_day, 0) / 24 AS embodied_t,
+           a.emissions_t AS a_emissions_t, a.cost AS a_cost, a.training_mw AS a_training_mw,
+           a.inference_mw AS a_inference_mw, len(coalesce(a.jobs_completed, [])) AS a_jobs_completed
+    FROM plans.dispatch d
+    LEFT JOIN plans.dispatch_realised r USING (hour, site)
+    LEFT JOIN plans.agnostic a USING (hour, site)
+    LEFT JOIN req q USING (hour, site)
+    LEFT JOIN plans.sites s USING (site)
+),
+f AS (
+    SELECT hour, count(*) AS sites, count(*) FILTER (WHERE restated) AS restated_sites,
+           count(*) FILTER (WHERE compared) AS compared_sites,
+           sum(emissions_t) AS emissions_t, sum(cost) AS cost, sum(import_mw) AS import_mwh,
+           sum(it_mw) AS it_mwh, sum(training_mw) AS training_mwh, sum(inference_mw) AS inference_mwh,
+           sum(requests) AS inference_requests, sum(jobs_completed) AS jobs_completed,
+           sum(emissions_t * training_mw / nullif(training_mw + inference_mw, 0)) AS training_emissions_t,
+           sum(emissions_t * inference_mw / nullif(training_mw + inference_mw, 0)) AS inference_emissions_t,
+           sum(1e3 * training_mw / gpu_kw) AS training_gpu_hours,
+           sum(1e3 * (training_mw + inference_mw) / gpu_kw) AS gpu_hours,
+           sum(embodied_t) AS embodied_t,
+           sum(emissions_t) FILTER (WHERE compared) AS compared_emissions_t,
+           sum(cost) FILTER (WHERE compared) AS compared_cost,
+           sum(training_mw) FILTER (WHERE compared) AS compared_training_mwh,
+           sum(inference_mw) FILTER (WHERE compared) AS compared_inference_mwh,
+           sum(jobs_completed) FILTER (WHERE compared) AS compared_jobs_completed,
+           sum(a_emissions_t) AS agnostic_emissions_t, sum(a_cost) AS agnostic_cost,
+           sum(a_training_mw) AS agnostic_training_mwh, sum(a_inference_mw) AS agnostic_inference_mwh,
+           sum(a_jobs_completed) AS agnostic_jobs_completed
+    FROM h GROUP BY hour
 )
-SELECT *, 100 * (1 - emissions_t / nullif(agnostic_emissions_t, 0)) AS emissions_saved_pct,
-       agnostic_cost - cost AS cost_saved,
-       1e3 * emissions_t / nullif(training_mwh + inference_mwh, 0) AS g_per_useful_kwh,
+SELECT f.*, r.daily_budget_t, r.budget_over_t AS window_budget_over_t,
+       len(coalesce(r.jobs_missed, [])) AS jobs_missed, r.degraded, r.status AS plan_status
+FROM f LEFT JOIN plans.runs r ON r.plan_hour = f.hour
+ORDER BY hour;
+
+-- The fleet per UTC day (marts.fleet_daily) and over everything stored (marts.fleet_total): realised
+-- emissions and cost, the saving vs carbon-agnostic on the hours both have, like for like (the work
+-- each did, and the saving in emissions per kWh of useful compute, so a policy that did less work
+-- cannot look better for it), jobs completed and missed, the daily budget and its overrun, and the
+-- carbon-efficiency KPIs: g CO2 per kWh of IT energy, per GPU-hour of training, per 1,000 inference
+-- requests, and the Software Carbon Intensity (ISO/IEC 21031) SCI = (E*I + M) / R with R = GPU-hours of
+-- useful compute and M the sites' embodied emissions (0 unless the fleet sets embodied_t_per_day).
+CREATE OR REPLACE VIEW marts.fleet_daily AS
+WITH d AS (
+    SELECT date_trunc('day', hour) AS day, count(*) AS hours, sum(sites) AS site_hours,
+           sum(restated_sites) AS restated_site_hours, sum(compared_sites) AS compared_site_hours,
+           sum(emissions_t) AS emissions_t, sum(cost) AS cost, sum(import_mwh) AS import_mwh,
+           sum(it_mwh) AS it_mwh, sum(training_mwh) AS training_mwh, sum(inference_mwh) AS inference_mwh,
+           sum(inference_requests) AS inference_requests, sum(jobs_completed) AS jobs_completed,
+           sum(jobs_missed) AS jobs_missed, sum(training_emissions_t) AS training_emissions_t,
+           sum(inference_emissions_t) AS inference_emissions_t,
+           sum(training_gpu_hours) AS training_gpu_hours, sum(gpu_hours) AS gpu_hours,
+           sum(embodied_t) AS embodied_t,
+           sum(compared_emissions_t) AS compared_emissions_t, sum(compared_cost) AS compared_cost,
+           sum(compared_training_mwh) AS compared_training_mwh,
+           sum(compared_inference_mwh) AS compared_inference_mwh,
+           sum(compared_jobs_completed) AS compared_jobs_completed,
+           sum(agnostic_emissions_t) AS agnostic_emissions_t, sum(agnostic_cost) AS agnostic_cost,
+           sum(agnostic_training_mwh) AS agnostic_training_mwh,
+           sum(agnostic_inference_mwh) AS agnostic_inference_mwh,
+           sum(agnostic_jobs_completed) AS agnostic_jobs_completed,
+           max(daily_budget_t) AS budget_t,
+           count(*) FILTER (WHERE window_budget_over_t > 1e-6) AS windows_over_budget,
+           count(*) FILTER (WHERE degraded) AS degraded_hours
+    FROM marts.fleet_hourly GROUP BY ALL
+)
+SELECT day, hours, site_hours, restated_site_hours, compared_site_hours,
+       emissions_t, cost, agnostic_emissions_t, compared_emissions_t,
+       agnostic_emissions_t - compared_emissions_t AS emissions_saved_t,
+       100 * (1 - compared_emissions_t / nullif(agnostic_emissions_t, 0)) AS emissions_saved_pct,
+       agnostic_cost - compared_cost AS cost_saved,
+       it_mwh, training_mwh, inference_mwh, compared_training_mwh, compared_inference_mwh,
+       agnostic_training_mwh, agnostic_inference_mwh,
+       jobs_completed, compared_jobs_completed, agnostic_jobs_completed, jobs_missed,
+       inference_requests, training_gpu_hours, gpu_hours,
+       budget_t, greatest(emissions_t - budget_t, 0) AS budget_over_t, windows_over_budget,
+       degraded_hours,
+       1e3 * emissions_t / nullif(it_mwh, 0) AS g_per_it_kwh,
+       1e3 * compared_emissions_t / nullif(compared_training_mwh + compared_inference_mwh, 0)
+           AS g_per_useful_kwh,
        1e3 * agnostic_emissions_t / nullif(agnostic_training_mwh + agnostic_inference_mwh, 0)
            AS agnostic_g_per_useful_kwh,
-       100 * (1 - (emissions_t / nullif(training_mwh + inference_mwh, 0))
+       100 * (1 - (compared_emissions_t / nullif(compared_training_mwh + compared_inference_mwh, 0))
                 / nullif(agnostic_emissions_t / nullif(agnostic_training_mwh + agnostic_inference_mwh, 0), 0))
-           AS like_for_like_saved_pct
-FROM f WHERE compared_site_hours > 0
+           AS like_for_like_saved_pct,
+       1e6 * training_emissions_t / nullif(training_gpu_hours, 0) AS g_per_training_gpu_hour,
+       1e6 * inference_emissions_t / nullif(inference_requests / 1e3, 0) AS g_per_1k_requests,
+       embodied_t, embodied_t > 0 AS embodied_accounted,
+       1e6 * (emissions_t + embodied_t) / nullif(gpu_hours, 0) AS sci_g_per_gpu_hour
+FROM d
 ORDER BY day;
+
+-- Everything stored in one row: the same columns as marts.fleet_daily (daily budget rows summed).
+CREATE OR REPLACE VIEW marts.fleet_total AS
+WITH t AS (
+    SELECT min(day) AS first_day, max(day) AS last_day, count(*) AS days, sum(hours) AS hours,
+           sum(site_hours) AS site_hours, sum(restated_site_hours) AS restated_site_hours,
+           sum(compared_site_hours) AS compared_site_hours,
+           sum(emissions_t) AS emissions_t, sum(cost) AS cost,
+           sum(agnostic_emissions_t) AS agnostic_emissions_t,
+           sum(compared_emissions_t) AS compared_emissions_t,
+           sum(cost_saved) AS cost_saved,
+           sum(it_mwh) AS it_mwh, sum(training_mwh) AS training_mwh, sum(inference_mwh) AS inference_mwh,
+           sum(compared_training_mwh) AS compared_training_mwh,
+           sum(compared_inference_mwh) AS compared_inference_mwh,
+           sum(agnostic_training_mwh) AS agnostic_training_mwh,
+           sum(agnostic_inference_mwh) AS agnostic_inference_mwh,
+           sum(jobs_completed) AS jobs_completed, sum(compared_jobs_completed) AS compared_jobs_completed,
+           sum(agnostic_jobs_completed) AS agnostic_jobs_completed, sum(jobs_missed) AS jobs_missed,
+           sum(inference_requests) AS inference_requests,
+           sum(training_gpu_hours) AS training_gpu_hours, sum(gpu_hours) AS gpu_hours,
+           sum(budget_t) AS budget_t, sum(budget_over_t) AS budget_over_t,
+           count(*) FILTER (WHERE budget_over_t > 1e-6) AS days_over_budget,
+           sum(windows_over_budget) AS windows_over_budget, sum(degraded_hours) AS degraded_hours,
+           sum(embodied_t) AS embodied_t,
+           sum(g_per_training_gpu_hour * training_gpu_hours) AS training_g,
+           sum(g_per_1k_requests * inference_requests / 1e3) AS inference_g
+    FROM marts.fleet_daily
+)
+SELECT first_day, last_day, days, hours, site_hours, restated_site_hours, compared_site_hours,
+       emissions_t, cost, agnostic_emissions_t, compared_emissions_t,
+       agnostic_emissions_t - compared_emissions_t AS emissions_saved_t,
+       100 * (1 - compared_emissions_t / nullif(agnostic_emissions_t, 0)) AS emissions_saved_pct,
+       cost_saved, it_mwh, training_mwh, inference_mwh, compared_training_mwh, compared_inference_mwh,
+       agnostic_training_mwh, agnostic_inference_mwh, jobs_completed, compared_jobs_completed,
+       agnostic_jobs_completed, jobs_missed, inference_requests, training_gpu_hours, gpu_hours,
+       budget_t, budget_over_t, days_over_budget, windows_over_budget, degraded_hours,
+       1e3 * emissions_t / nullif(it_mwh, 0) AS g_per_it_kwh,
+       1e3 * compared_emissions_t / nullif(compared_training_mwh + compared_inference_mwh, 0)
+           AS g_per_useful_kwh,
+       1e3 * agnostic_emissions_t / nullif(agnostic_training_mwh + agnostic_inference_mwh, 0)
+           AS agnostic_g_per_useful_kwh,
+       100 * (1 - (compared_emissions_t / nullif(compared_training_mwh + compared_inference_mwh, 0))
+                / nullif(agnostic_emissions_t / nullif(agnostic_training_mwh + agnostic_inference_mwh, 0), 0))
+           AS like_for_like_saved_pct,
+       training_g / nullif(training_gpu_hours, 0) AS g_per_training_gpu_hour,
+       inference_g / nullif(inference_requests / 1e3, 0) AS g_per_1k_requests,
+       embodied_t, embodied_t > 0 AS embodied_accounted,
+       1e6 * (emissions_t + embodied_t) / nullif(gpu_hours, 0) AS sci_g_per_gpu_hour
+FROM t WHERE days > 0;
