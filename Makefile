@@ -16,7 +16,7 @@ test: setup       ## the whole test suite (what CI runs)
 
 dev: setup        ## the Dagster UI on http://127.0.0.1:3000 with the same instance the demo used
 	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/ 2>/dev/null || true
-	@$(VENV)/bin/dagster dev -m pipelines.definitions
+	@$(VENV)/bin/dg dev
 
 lint: setup
 	@$(VENV)/bin/ruff check .

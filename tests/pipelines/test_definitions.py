@@ -73,6 +73,24 @@ def test_cli_definitions_validate(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
 
 
+def test_dg_check_defs(tmp_path):
+    """`dg check defs` (the dg CLI `make dev` runs, configured by pyproject's [tool.dg]) loads them."""
+    dg_cli = Path(sys.executable).parent / "dg"
+    if not dg_cli.exists():
+        pytest.skip("dagster-dg-cli is not installed (it comes with the dev extra)")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [str(dg_cli), "check", "defs"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "All definitions loaded successfully" in out.stdout + out.stderr
+
+
 @pytest.mark.slow
 def test_concurrent_partition_runs_with_multiprocess_executor_do_not_hit_duckdb_locks(tmp_path):
     """Two CLI runs at once, each with Dagster's default multiprocess executor running three ingest
