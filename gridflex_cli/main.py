@@ -4,7 +4,9 @@ from gridflex_cli import (  # noqa: F401  (imported for their command registrati
     bench_forecast,
     bench_mpc,
     pipeline_cmds,
+    query_cmds,
     replay_cmds,
+    report_cmds,
 )
 from gridflex_cli.app import app
 

@@ -1,5 +1,6 @@
 """Commands that touch the warehouse and the Dagster pipeline: ``import``, ``fleet check``, ``demo``,
-``backtest``. Heavy imports stay inside the functions."""
+``backtest``, ``tick``, ``bootstrap`` (queries: :mod:`gridflex_cli.query_cmds`). Heavy imports stay
+inside the functions."""
 
 from __future__ import annotations
 
@@ -598,32 +599,6 @@ def backtest(
             else ""
         )
     )
-
-
-@app.command("sql")
-def sql(
-    query: str = typer.Argument(
-        ..., help="SQL to run read-only, e.g. 'select * from marts.decisions'"
-    ),
-    db: Path = DB_OPTION,
-    limit: int = typer.Option(50, help="rows to print"),
-) -> None:
-    """Query the warehouse read-only and print a table (waits politely while a writer holds the lock)."""
-    from tabulate import tabulate
-
-    from warehouse import Warehouse
-
-    if not Path(db).exists():
-        _fail(f"{db}: no warehouse yet (run `make demo` or pass --db)")
-    try:
-        df = Warehouse(db).query(query)
-    except Exception as exc:  # noqa: BLE001 - show DuckDB's own message
-        _fail(str(exc))
-    typer.echo(
-        tabulate(df.head(limit), headers="keys", tablefmt="github", showindex=False, floatfmt=".3f")
-    )
-    if len(df) > limit:
-        typer.echo(f"... {len(df) - limit} more rows")
 
 
 @bench_app.command("tick")

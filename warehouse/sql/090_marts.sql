@@ -95,7 +95,7 @@ d AS (
 -- actuals are known). Like for like: emissions per kWh of useful compute (training + inference IT
 -- energy; base load and cooling are overhead), as mpc.receding.work_done does for the backtest.
 -- Per site and day the two policies run different work (jobs move between sites and hours):
--- marts.savings_daily compares the fleet's totals.
+-- marts.fleet_daily compares the fleet's totals.
 SELECT day, site, hours, restated_hours, compared_hours, emissions_t, cost, agnostic_emissions_t,
        agnostic_cost,
        agnostic_emissions_t - compared_emissions_t AS emissions_saved_t,
