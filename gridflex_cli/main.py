@@ -1,6 +1,7 @@
 """Entry point of the ``gridflex`` console script."""
 
 from gridflex_cli import (  # noqa: F401  (imported for their command registrations)
+    audit_cmds,
     bench_forecast,
     bench_mpc,
     pipeline_cmds,

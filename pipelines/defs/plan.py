@@ -10,7 +10,7 @@ from pipelines.defs.ingest import generation, job_queue, prices, weather
 from pipelines.defs.partitions import HOURLY, PER_HOUR
 from pipelines.defs.resources import FleetResource, WarehouseResource
 from pipelines.lib import plan as pl
-from pipelines.lib.plots import plan_figure
+from pipelines.lib.plots import fleet_emissions_frame, fleet_figure, plan_figure, plan_plot_inputs
 
 HOUR = pd.Timedelta(hours=1)
 PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
@@ -73,6 +73,7 @@ def mpc_plan(
                 t0,
                 restate=config.restate and i == 0,
                 fresh_start=config.fresh_start and i == 0,
+                run_id=context.run.run_id,
             )
         except pl.PlanError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
@@ -122,7 +123,13 @@ def mpc_plan(
         "budget_over_t": _round(last.budget_over_t, 2),
         "realised_hour_known": last.realised_known,
         "restated_later_plans": sum(o.restated_hours for o in outcomes),
-        "plan": png(plan_figure(last.plan_site_hours, f"plan at {last.t0:%Y-%m-%d %H:%M} UTC")),
+        "plan": png(
+            plan_figure(
+                last.plan_site_hours,
+                f"plan at {last.t0:%Y-%m-%d %H:%M} UTC",
+                **plan_plot_inputs(wh, f, last.t0),
+            )
+        ),
     }
     if len(outcomes) > 1:
         md["note"] = (
@@ -211,6 +218,7 @@ def dispatch(
             ],
             n=12,
         ),
+        "fleet_emissions": png(fleet_figure(fleet_emissions_frame(wh, until=end))),
     }
     cmp = wh.query(
         """select sum(coalesce(r.emissions_t, d.emissions_t)) em, sum(a.emissions_t) agn,
@@ -261,6 +269,7 @@ def marts(warehouse: WarehouseResource) -> dg.MaterializeResult:
             n=14,
         ),
         "forecast_accuracy": preview(acc, n=12),
+        "fleet_emissions": png(fleet_figure(fleet_emissions_frame(wh))),
     }
     md.update(pl.fleet_summary(wh))
     return dg.MaterializeResult(metadata=md)

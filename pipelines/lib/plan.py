@@ -513,13 +513,16 @@ def plan_hour(
     *,
     restate: bool = False,
     fresh_start: bool = False,
+    run_id: str | None = None,
 ) -> PlanOutcome:
     """Plan ``[t0, t0+H)``, commit ``t0``, store everything (one transaction) and return the outcome.
 
     Re-running an hour with unchanged inputs changes nothing. An hour that later plans build on is
     refused (:class:`OutOfOrderError`) unless ``restate``: then the later plans, their dispatch and
     states are removed in the same transaction as the new plan. ``fresh_start`` starts a new chain
-    at ``t0`` from the fleet's initial state instead of the state the previous hour left."""
+    at ``t0`` from the fleet's initial state instead of the state the previous hour left. What the
+    hour was decided from is recorded in ``plans.audit`` (:mod:`warehouse.audit`) in the same
+    transaction; ``run_id``: the Dagster run planning it (None outside Dagster)."""
     from mpc.instance import Instance
     from mpc.receding import step
 
@@ -649,6 +652,38 @@ def plan_hour(
         [{"hour": nxt, "state": state_to_json(sr.next_state), "written_by": t0}]
     )
     one = (t0, nxt)
+    from mpc.solve import HIGHS_OPTIONS
+    from warehouse import audit
+
+    audit_row = audit.plan_audit_row(  # what the hour was decided from, hashed (plans.audit)
+        wh,
+        t0,
+        audit.plan_inputs(
+            t0,
+            H,
+            carbon={n: fleet.carbon_series(n) for n in fleet.sites},
+            prices={n: s.price_zone or s.zone for n, s in fleet.sites.items()},
+            classes=list(fleet.classes),
+            running=list(state.running),
+        ),
+        dispatch=disp,
+        routing=drout,
+        jobs_started=sorted(sr.started),
+        fleet_json=fleet.model_dump(mode="json"),
+        solver={
+            "highs_options": HIGHS_OPTIONS,
+            "mip_gap": fleet.planning.mip_gap,
+            "time_limit_s": fleet.planning.time_limit_s,
+        },
+        status=plan.status,
+        termination=plan.termination_condition,
+        gap=plan.gap,
+        inputs_hash=inputs,
+        forecast_policy=used.policy,
+        pending=used.writes,
+        fresh_start=fresh_start,
+        run_id=run_id,
+    )
     writes = [
         *used.writes,
         Write("plans.sites", sites),
@@ -659,13 +694,14 @@ def plan_hour(
         Write("plans.dispatch", disp, window=one, ts_column="hour"),
         Write("plans.dispatch_routing", drout, window=one, ts_column="hour"),
         Write("plans.state", state_row, window=(nxt, nxt + HOUR), ts_column="hour"),
+        Write("plans.audit", audit_row, window=one, ts_column="plan_hour"),
     ]
     if n_later and restate:  # the later chain built on the plan being replaced goes with it
         far = pd.Timestamp("2200-01-01", tz="UTC")
         writes = [
             *(
                 Write(f"plans.{t}", None, window=(nxt, far), ts_column="plan_hour", mode="delete")
-                for t in ("runs", "site_hours", "job_runs", "routing")
+                for t in ("runs", "site_hours", "job_runs", "routing", "audit")
             ),
             *(
                 Write(f"plans.{t}", None, window=(nxt, far), ts_column="hour", mode="delete")
@@ -963,6 +999,7 @@ PLAN_TABLES = (
     "agnostic",
     "agnostic_state",
     "dispatch_realised",
+    "audit",
 )
 
 
