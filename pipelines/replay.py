@@ -142,6 +142,10 @@ def run_replay(
             runner.ingest(
                 start - pd.Timedelta(days=1), end - HOUR, tags={"gridflex/replay": "catch-up"}
             )
+            # what the next tick's dispatch does with them: re-state the committed hours and advance
+            # the carbon-agnostic counterfactual, so the marts compare the whole period
+            runner.restate(end - HOUR, tags={"gridflex/replay": "catch-up"})
+            runner.marts(tags={"gridflex/replay": "catch-up"})
         finally:
             for k, v in saved_env.items():
                 if v is None:

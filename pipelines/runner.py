@@ -162,6 +162,23 @@ class Runner:
         )
         return self._check(result, f"ingest {partition_key(first)} .. {partition_key(last)}")
 
+    def restate(self, hour: pd.Timestamp, tags: dict | None = None):
+        """Materialize ``dispatch`` for ``hour`` again: it re-states the committed hours whose actuals
+        have arrived since (:func:`pipelines.lib.plan.restate_dispatch`) and advances the
+        carbon-agnostic counterfactual over them — what the next tick would do, without planning."""
+        from pipelines.defs.plan import dispatch
+
+        result = dg.materialize(
+            [dispatch],
+            partition_key=partition_key(hour),
+            resources=self.resources,
+            instance=self.instance,
+            run_config=self._config(),
+            tags={"gridflex/command": "restate", **(tags or {})},
+            raise_on_error=False,
+        )
+        return self._check(result, f"dispatch {partition_key(hour)} (restatement)")
+
     def marts(self, tags: dict | None = None):
         """Refresh the ``marts`` views asset."""
         from pipelines.defs.plan import marts

@@ -891,9 +891,11 @@ def counterfactual_jobs(wh: Warehouse, fleet: Fleet, start, end) -> tuple:
     return jobs_from_frame(df, homes or None)
 
 
-def committed_realised(wh: Warehouse, fleet: Fleet, start, end, realised) -> pd.DataFrame:
-    """Each committed hour of ``[start, end)`` re-stated on the realised signals: the jobs it ran and
-    its end-of-hour battery target kept, routing and energy re-solved
+def committed_realised(
+    wh: Warehouse, fleet: Fleet, start, end, realised, hours: set | None = None
+) -> pd.DataFrame:
+    """Each committed hour of ``[start, end)`` (or only those in ``hours``) re-stated on the realised
+    signals: the jobs it ran and its end-of-hour battery target kept, routing and energy re-solved
     (:func:`mpc.receding.realise_hour`, what the closed-loop simulator does to its committed hours).
     Returns the site-hour frame (``time, site, import_mw, export_mw, emissions_t, …``)."""
     from mpc.instance import Instance, RunningJob
@@ -918,7 +920,10 @@ def committed_realised(wh: Warehouse, fleet: Fleet, start, end, realised) -> pd.
     power = dict(zip(power.job_id, power.p, strict=True))
     state_at = {pd.Timestamp(r.hour): state_from_json(r.state) for r in states.itertuples()}
     parts = []
-    for t in sorted({pd.Timestamp(h) for h in disp.hour} & set(realised.index)):
+    todo = {pd.Timestamp(h) for h in disp.hour} & set(realised.index)
+    if hours is not None:
+        todo &= {pd.Timestamp(h) for h in hours}
+    for t in sorted(todo):
         d = disp[disp.hour == t]
         running = tuple(
             RunningJob(j, r.site, 1, float(power.get(j, 0.0)))
@@ -953,26 +958,34 @@ def committed_realised(wh: Warehouse, fleet: Fleet, start, end, realised) -> pd.
 
 #: committed hours re-stated on actuals each tick: the hours whose actuals may still be revised
 RESTATE_WINDOW = pd.Timedelta(hours=48)
+#: ... and older committed hours not re-stated yet, as their actuals arrive: the Open-Meteo archive
+#: lags ~5 days, so an hour whose weather came neither from the forecast endpoint's past hours
+#: (today's) nor within the window above (e.g. 23:00, yesterday at the next tick) waits for it
+CATCH_UP_WINDOW = pd.Timedelta(days=14)
 
 
 def restate_dispatch(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
-    """Re-state the committed hours of the last :data:`RESTATE_WINDOW` before ``until`` whose actuals
-    are known (``plans.dispatch_realised``; ``plans.dispatch`` keeps what was expected). Each hour is
-    one small LP; re-running it with the same actuals writes the same rows (nothing changes), a
-    revision of the actuals updates them."""
+    """Re-state on their actuals (``plans.dispatch_realised``; ``plans.dispatch`` keeps what was
+    expected) the committed hours before ``until`` of the last :data:`RESTATE_WINDOW`, and the older
+    ones of the last :data:`CATCH_UP_WINDOW` not re-stated yet whose actuals have arrived since.
+    Each hour is one small LP; re-running it with the same actuals writes the same rows (nothing
+    changes), a revision of the actuals updates them."""
     from mpc.results import energy_cost, throughput_costs
 
     until = pd.Timestamp(until)
-    first = wh.query(
-        "select min(hour) h from plans.dispatch where hour >= ? and hour < ?",
-        [_py(until - RESTATE_WINDOW), _py(until)],
-    ).h[0]
-    if first is None or pd.isna(first):
+    todo = wh.query(
+        """select distinct hour from plans.dispatch d where hour < ? and (hour >= ? or (hour >= ?
+               and not exists (select 1 from plans.dispatch_realised r
+                               where r.hour = d.hour and r.site = d.site))) order by hour""",
+        [_py(until), _py(until - RESTATE_WINDOW), _py(until - CATCH_UP_WINDOW)],
+    ).hour
+    if todo.empty:
         return pd.DataFrame()
-    realised = realised_signals(wh, fleet, pd.Timestamp(first), until, partial=True)
+    first = pd.Timestamp(todo.iloc[0])
+    realised = realised_signals(wh, fleet, first, until, partial=True)
     if realised is None:
         return pd.DataFrame()
-    sh = committed_realised(wh, fleet, realised.index[0], until, realised)
+    sh = committed_realised(wh, fleet, first, until, realised, hours=set(todo))
     if sh.empty:
         return sh
     sh = sh.rename(columns={"time": "hour"})

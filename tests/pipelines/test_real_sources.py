@@ -652,6 +652,38 @@ def test_committed_hours_are_restated_on_actuals_and_the_counterfactual_advances
     assert (daily.restated_hours > 0).all() and daily.agnostic_emissions_t.notna().all()
 
 
+def test_an_hour_whose_actuals_arrive_after_the_restatement_window_is_still_restated(live, replay):
+    """Regression: the 23:00 hour's weather comes neither from the forecast endpoint's past hours
+    (today's only, at the next tick) nor from the archive within the 48 h re-statement window (it
+    lags ~5 days), so it was never re-stated and the marts counted it as committed (the 7-day replay
+    had 21 such site-hours). Committed hours not re-stated yet are caught up as actuals arrive."""
+    from pipelines.lib import plan as pl
+
+    r, wh = live
+    with wh.writer() as con:  # T0 as if its actuals had not arrived in time
+        con.execute("delete from plans.dispatch_realised where hour = ?", [T0.to_pydatetime()])
+    kept = wh.query(
+        "select site, restated_at from plans.dispatch_realised where hour = ? order by site",
+        [(T0 + HOUR).to_pydatetime()],
+    )
+    later = T0 + pl.RESTATE_WINDOW + pd.Timedelta(days=1)  # T0 is now outside the window
+    out = pl.restate_dispatch(wh, r.fleet, later)
+    assert set(out.hour) == {T0}  # only the one not re-stated yet: the others are not redone
+    got = wh.query(
+        "select site, carbon_g_kwh from plans.dispatch_realised where hour = ? and site = 'hamburg'",
+        [T0.to_pydatetime()],
+    )
+    rec = rs.recordings()["carbon"].query("series == 'DE:average:direct' and ts == @T0")
+    assert got.carbon_g_kwh.iloc[0] == pytest.approx(rec.value.iloc[0])
+    pd.testing.assert_frame_equal(
+        kept,
+        wh.query(
+            "select site, restated_at from plans.dispatch_realised where hour = ? order by site",
+            [(T0 + HOUR).to_pydatetime()],
+        ),
+    )
+
+
 def test_the_counterfactual_hour_by_hour_equals_one_pass(live, replay):
     """The counterfactual the pipeline advances tick by tick equals the carbon-agnostic policy
     simulated in one pass over the same actuals and job queue."""
