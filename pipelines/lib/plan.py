@@ -967,16 +967,29 @@ CATCH_UP_WINDOW = pd.Timedelta(days=14)
 def restate_dispatch(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
     """Re-state on their actuals (``plans.dispatch_realised``; ``plans.dispatch`` keeps what was
     expected) the committed hours before ``until`` of the last :data:`RESTATE_WINDOW`, and the older
-    ones of the last :data:`CATCH_UP_WINDOW` not re-stated yet whose actuals have arrived since.
+    ones of the last :data:`CATCH_UP_WINDOW` not re-stated yet, or one of whose actuals (carbon,
+    observed weather, generation, load) was received after their re-statement (the archive's
+    observations replacing the forecast endpoint's analysis days later, a late revision).
     Each hour is one small LP; re-running it with the same actuals writes the same rows (nothing
     changes), a revision of the actuals updates them."""
     from mpc.results import energy_cost, throughput_costs
 
     until = pd.Timestamp(until)
+    # older hours: not re-stated yet, or an actual of theirs arrived (or was revised) since
     todo = wh.query(
-        """select distinct hour from plans.dispatch d where hour < ? and (hour >= ? or (hour >= ?
-               and not exists (select 1 from plans.dispatch_realised r
-                               where r.hour = d.hour and r.site = d.site))) order by hour""",
+        """select distinct d.hour from plans.dispatch d
+           left join plans.dispatch_realised r using (hour, site)
+           left join plans.sites s using (site)
+           where d.hour < ? and (d.hour >= ? or (d.hour >= ? and (r.hour is null or r.restated_at < (
+               select max(received_at) from (
+                   select received_at from staging.carbon_intensity c
+                   where c.ts = d.hour and c.series = s.carbon_series
+                   union all select received_at from staging.weather_observed w
+                   where w.ts = d.hour and w.location = d.site
+                   union all select received_at from staging.generation g
+                   where g.ts = d.hour and g.site = d.site
+                   union all select received_at from staging.load l where l.ts = d.hour)))))
+           order by d.hour""",
         [_py(until), _py(until - RESTATE_WINDOW), _py(until - CATCH_UP_WINDOW)],
     ).hour
     if todo.empty:

@@ -1,10 +1,14 @@
 """What `gridflex replay` needs besides the Dagster runs: the recordings a replay server answers from,
 and the offline evaluation of what the live path did.
 
-The evaluation re-states each committed hour on what actually happened (:func:`committed_realised`):
+The evaluation re-states each committed hour on what actually happened
+(:func:`pipelines.lib.plan.committed_realised`, as the pipeline does):
 the jobs the live plan ran and the battery level it aimed for are kept, the routing and energy balance
-are re-solved on the realised demand, generation, intensity and prices (:func:`mpc.receding.realise_hour`,
-exactly what the closed-loop backtest does to its own committed hours). On the same realised signals and
+are re-solved on what a controller knows during the hour (measured demand and generation, the carbon
+intensity the plan expected) and accounted on the realised intensity and prices
+(:func:`mpc.receding.realise_hour`, exactly what the closed-loop backtest does to its own committed
+hours; until 2026-12-01 the replay re-optimised on the realised intensity, which flattered the live
+path by 0.3 %). On the same realised signals and
 the same job queue it simulates the carbon-agnostic policy and the oracle MPC (perfect foresight), so the
 live path's savings and its share of the oracle's are like for like with ``gridflex backtest``.
 """
@@ -65,59 +69,6 @@ def price_imports(fleet: Fleet, price_files: Sequence[Path]) -> list[tuple[Path,
     return out
 
 
-def committed_realised(wh: Warehouse, fleet: Fleet, start, end, realised) -> pd.DataFrame:
-    """Each committed hour of ``[start, end)`` re-stated on the realised signals: the jobs it ran and
-    its end-of-hour battery target kept, routing and energy re-solved. Returns the site-hour frame
-    (``time, site, import_mw, export_mw, emissions_t, price_import, price_export, …``)."""
-    from mpc.instance import Instance, RunningJob
-    from mpc.receding import realise_hour
-    from pipelines.lib.plan import state_from_json
-
-    def q(sql, *params):
-        return wh.query(sql, [pd.Timestamp(p).to_pydatetime() for p in params])
-
-    disp = q(
-        "select hour, site, jobs_running from plans.dispatch where hour >= ? and hour < ?",
-        start,
-        end,
-    )
-    targets = q(
-        "select plan_hour, site, soc_mwh from plans.site_hours where plan_hour = target_time "
-        "and plan_hour >= ? and plan_hour < ?",
-        start,
-        end,
-    )
-    states = q("select hour, state from plans.state where hour >= ? and hour < ?", start, end)
-    power = wh.query("select job_id, max(power_mw) p from staging.jobs group by job_id")
-    power = dict(zip(power.job_id, power.p, strict=True))
-    state_at = {pd.Timestamp(r.hour): state_from_json(r.state) for r in states.itertuples()}
-    parts = []
-    for t in pd.date_range(start, end - HOUR, freq="h", tz="UTC"):
-        d = disp[disp.hour == t]
-        if d.empty:
-            raise ValueError(f"hour {t} was not committed: the replay did not plan it")
-        running = tuple(
-            RunningJob(j, r.site, 1, float(power.get(j, 0.0)))
-            for r in d.itertuples()
-            for j in list(r.jobs_running)
-        )
-        tg = targets[targets.plan_hour == t].set_index("site").soc_mwh.to_dict()
-        st = state_at.get(t)
-        one = Instance(
-            sites=fleet.mpc_sites(),
-            classes=fleet.mpc_classes(),
-            jobs=(),
-            running=running,
-            signals=realised.window(t, 1),
-            carbon_price=fleet.planning.carbon_price,
-            soc_init_mwh=dict(st.soc_mwh) if st else None,
-            soc_target_mwh=tg,
-            name=f"restate-{t:%Y%m%dT%H}",
-        )
-        parts.append(realise_hour(one, fleet.planning.time_limit_s).site_hours)
-    return pd.concat(parts, ignore_index=True)
-
-
 def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dict]:
     """The replay's results table: the live path (hours committed by the hourly job, re-stated on
     actuals), carbon-agnostic and the oracle, on the same realised signals and job queue.
@@ -127,7 +78,7 @@ def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dic
     simulated oracle does not), so ``share_of_oracle_gain`` compares what it optimises: energy cost
     plus carbon at that price."""
     from mpc.receding import simulate
-    from pipelines.lib.plan import load_jobs, realised_signals, state_from_json
+    from pipelines.lib.plan import committed_realised, load_jobs, realised_signals, state_from_json
 
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     hours = int((end - start) / HOUR)
@@ -150,7 +101,15 @@ def evaluate(wh: Warehouse, fleet: Fleet, start, end) -> tuple[pd.DataFrame, dic
     )
     agn = simulate(realised, forecast="carbon_agnostic", **common)
     oracle = simulate(realised, forecast="perfect", **common)
+    # the committed hours re-stated as the pipeline re-states them (plans.dispatch_realised): decided
+    # on what the controller knew in the hour, accounted on the actuals — as the backtest does
     live = committed_realised(wh, fleet, start, end, realised)
+    missing = sorted(
+        set(pd.date_range(start, end - HOUR, freq="h", tz="UTC"))
+        - set(pd.to_datetime(live.time, utc=True) if len(live) else [])
+    )
+    if missing:
+        raise ValueError(f"hour {missing[0]} was not committed: the replay did not plan it")
     final = wh.query("select state from plans.state where hour = ?", [end.to_pydatetime()])
     final_state = state_from_json(final.state[0]) if len(final) else None
     started = set(
