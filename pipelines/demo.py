@@ -44,7 +44,8 @@ def plan_line(row) -> str:
         budget = f"  budget {row.budget_planned_t:,.1f}/{row.window_budget_t:,.1f} t"
         if row.budget_over_t and row.budget_over_t > 1e-6:
             budget += f" OVER by {row.budget_over_t:,.1f} t"
-    missed = f"  MISSED: {', '.join(row.jobs_missed)}" if len(row.jobs_missed or []) else ""
+    missed_ids = [] if row.jobs_missed is None else list(row.jobs_missed)
+    missed = f"  MISSED: {', '.join(missed_ids)}" if missed_ids else ""
     return (
         f"{row.plan_hour:%Y-%m-%d %H:%M}  {row.status:8s} net benefit {row.objective:>10,.0f} $  "
         f"gap {row.mip_gap:6.2%}  solve {row.solve_s:5.2f}s{budget}  "
