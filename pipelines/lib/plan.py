@@ -695,6 +695,8 @@ def plan_hour(
         Write("plans.dispatch_routing", drout, window=one, ts_column="hour"),
         Write("plans.state", state_row, window=(nxt, nxt + HOUR), ts_column="hour"),
         Write("plans.audit", audit_row, window=one, ts_column="plan_hour"),
+        # a re-planned hour's earlier re-statement went with the dispatch it re-stated
+        Write("plans.dispatch_realised", None, window=one, ts_column="hour", mode="delete"),
     ]
     if n_later and restate:  # the later chain built on the plan being replaced goes with it
         far = pd.Timestamp("2200-01-01", tz="UTC")
@@ -705,7 +707,7 @@ def plan_hour(
             ),
             *(
                 Write(f"plans.{t}", None, window=(nxt, far), ts_column="hour", mode="delete")
-                for t in ("dispatch", "dispatch_routing", "agnostic")
+                for t in ("dispatch", "dispatch_routing", "dispatch_realised", "agnostic")
             ),
             Write("plans.state", None, window=(nxt + HOUR, far), ts_column="hour", mode="delete"),
             *writes,
@@ -958,29 +960,30 @@ def committed_realised(
 
 #: committed hours re-stated on actuals each tick: the hours whose actuals may still be revised
 RESTATE_WINDOW = pd.Timedelta(hours=48)
-#: ... and older committed hours not re-stated yet, as their actuals arrive: the Open-Meteo archive
-#: lags ~5 days, so an hour whose weather came neither from the forecast endpoint's past hours
-#: (today's) nor within the window above (e.g. 23:00, yesterday at the next tick) waits for it
+#: committed hours re-stated as their actuals arrive or are revised (restate_dispatch): the Open-Meteo
+#: archive lags ~5 days, so an hour whose weather came neither from the forecast endpoint's past hours
+#: (today's) nor within RESTATE_WINDOW (e.g. 23:00, yesterday at the next tick) waits for it
 CATCH_UP_WINDOW = pd.Timedelta(days=14)
 
 
 def restate_dispatch(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
     """Re-state on their actuals (``plans.dispatch_realised``; ``plans.dispatch`` keeps what was
-    expected) the committed hours before ``until`` of the last :data:`RESTATE_WINDOW`, and the older
-    ones of the last :data:`CATCH_UP_WINDOW` not re-stated yet, or one of whose actuals (carbon,
-    observed weather, generation, load) was received after their re-statement (the archive's
-    observations replacing the forecast endpoint's analysis days later, a late revision).
+    expected) the committed hours of the last :data:`CATCH_UP_WINDOW` before ``until`` that are not
+    re-stated yet, or one of whose actuals (carbon, observed weather, generation, load, prices) was received
+    after their re-statement (a late revision; the archive's observations replacing the forecast
+    endpoint's analysis days later). O(hours whose actuals changed) per tick.
     Each hour is one small LP; re-running it with the same actuals writes the same rows (nothing
     changes), a revision of the actuals updates them."""
     from mpc.results import energy_cost, throughput_costs
 
     until = pd.Timestamp(until)
-    # older hours: not re-stated yet, or an actual of theirs arrived (or was revised) since
+    # hours not re-stated yet, or one of whose actuals arrived (or was revised) since: re-stating
+    # an hour on the same actuals writes the same rows, so the others are left as they are
     todo = wh.query(
         """select distinct d.hour from plans.dispatch d
            left join plans.dispatch_realised r using (hour, site)
            left join plans.sites s using (site)
-           where d.hour < ? and (d.hour >= ? or (d.hour >= ? and (r.hour is null or r.restated_at < (
+           where d.hour < ? and d.hour >= ? and (r.hour is null or r.restated_at < (
                select max(received_at) from (
                    select received_at from staging.carbon_intensity c
                    where c.ts = d.hour and c.series = s.carbon_series
@@ -988,9 +991,10 @@ def restate_dispatch(wh: Warehouse, fleet: Fleet, until) -> pd.DataFrame:
                    where w.ts = d.hour and w.location = d.site
                    union all select received_at from staging.generation g
                    where g.ts = d.hour and g.site = d.site
-                   union all select received_at from staging.load l where l.ts = d.hour)))))
+                   union all select received_at from staging.load l where l.ts = d.hour
+                   union all select received_at from staging.prices p where p.ts = d.hour)))
            order by d.hour""",
-        [_py(until), _py(until - RESTATE_WINDOW), _py(until - CATCH_UP_WINDOW)],
+        [_py(until), _py(until - CATCH_UP_WINDOW)],
     ).hour
     if todo.empty:
         return pd.DataFrame()

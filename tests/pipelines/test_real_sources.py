@@ -436,9 +436,18 @@ def test_planning_out_of_order_is_refused_unless_restated(live, replay, tmp_path
     with pytest.raises(RunFailed, match="refusing to plan .* later hour"):
         r2.tick(T0 + HOUR)
     pd.testing.assert_frame_equal(state_before, wh.query("select * from plans.state order by hour"))
+    assert (T0 + HOUR) in set(wh.query("select hour from plans.dispatch_realised").hour)
     r2.tick(T0 + HOUR, restate=True)
     assert plans(wh).plan_hour.tolist() == [T0, T0 + HOUR]  # T0+2 went with the restatement
     assert wh.query("select max(hour) h from plans.state").h[0] == T0 + 2 * HOUR
+    # the re-planned hours' old re-statements went with their dispatch: what is re-stated now was
+    # re-stated after the new plan was made (a re-statement is only redone when actuals change)
+    after = wh.query(
+        "select r.hour, r.restated_at, p.created_at from plans.dispatch_realised r "
+        "join plans.runs p on p.plan_hour = r.hour"
+    )
+    assert len(after) == len(wh.query("select * from plans.dispatch_realised"))
+    assert (after[after.hour == T0 + HOUR].restated_at > after.created_at.max()).all()
 
 
 def test_the_same_hour_run_twice_changes_nothing(live, replay):
