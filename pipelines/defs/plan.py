@@ -218,7 +218,6 @@ def dispatch(
             ],
             n=12,
         ),
-        "fleet_emissions": png(fleet_figure(fleet_emissions_frame(wh, until=end))),
     }
     cmp = wh.query(
         """select sum(coalesce(r.emissions_t, d.emissions_t)) em, sum(a.emissions_t) agn,

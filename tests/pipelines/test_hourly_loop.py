@@ -112,6 +112,7 @@ def test_three_hours_end_to_end_and_rerun_is_idempotent(trained):
     assert marts_md["like_for_like_saved_pct"].value == round(100 * (1 - g / ag), 2)
     assert marts_md["agnostic_training_mwh"].value == round(agn.training_mw.sum(), 1)
     assert "not accounted" in marts_md["embodied"].value
+    assert marts_md["fleet_emissions"].value.startswith("![plot](data:image/png;base64,")
 
     # one record per hour: each hourly partition of the plan, the dispatch and the forecasts carries
     # its own hour's metadata (a ranged run gave every partition the last hour's), and the blocking
@@ -130,6 +131,7 @@ def test_three_hours_end_to_end_and_rerun_is_idempotent(trained):
         assert pd.Timestamp(md["plan_hour"].value) == pd.Timestamp(run.plan_hour).tz_convert("UTC")
         assert md["window_net_benefit_usd"].value == round(run.objective)
         assert md["hours_planned"].value == 1
+        assert md["plan"].value.startswith("![plot](data:image/png;base64,")  # its own plot
         assert recs["dispatch"][0].asset_materialization.metadata["hours"].value == 1
         assert (
             len({plan.run_id, recs["dispatch"][0].run_id, recs["carbon_forecast"][0].run_id}) == 1
