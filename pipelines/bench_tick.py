@@ -23,8 +23,13 @@ def bench_tick(db: Path, models_dir: Path, hours: int, profile: str, echo) -> di
     import dagster as dg
 
     from mpc.fleet import load_fleet
-    from pipelines.defs.forecast import carbon_forecast, carbon_model, load_forecast, load_model
-    from pipelines.defs.plan import mpc_plan
+    from pipelines.defs.forecast.assets import (
+        carbon_forecast,
+        carbon_model,
+        load_forecast,
+        load_model,
+    )
+    from pipelines.defs.plan.assets import mpc_plan
     from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
     from pipelines.demo import PLAN_START
     from pipelines.lib import forecast as fc

@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from pipelines.definitions import build_defs
-from pipelines.defs.ingest import INGEST_ASSETS
+from pipelines.defs.ingest.assets import INGEST_ASSETS
 from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
 
 HOUR = pd.Timedelta(hours=1)
@@ -166,7 +166,7 @@ class Runner:
         """Materialize ``dispatch`` for ``hour`` again: it re-states the committed hours whose actuals
         have arrived since (:func:`pipelines.lib.plan.restate_dispatch`) and advances the
         carbon-agnostic counterfactual over them — what the next tick would do, without planning."""
-        from pipelines.defs.plan import dispatch
+        from pipelines.defs.plan.assets import dispatch
 
         result = dg.materialize(
             [dispatch],
@@ -181,7 +181,7 @@ class Runner:
 
     def marts(self, tags: dict | None = None):
         """Refresh the ``marts`` views asset."""
-        from pipelines.defs.plan import marts
+        from pipelines.defs.plan.assets import marts
 
         result = dg.materialize(
             [marts],

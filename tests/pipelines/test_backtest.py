@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from pipelines.defs.backtest import demo_backtest
+from pipelines.defs.backtest.assets import demo_backtest
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines.definitions import defs
-from pipelines.defs.automation import hourly_tick_schedule
+from pipelines.defs.schedules import hourly_tick_schedule
 from warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from pipelines.defs.ingest import INGEST_ASSETS
+from pipelines.defs.ingest.assets import INGEST_ASSETS
 from warehouse import Warehouse
 
 RANGE = {

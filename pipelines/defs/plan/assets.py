@@ -5,8 +5,8 @@ import dagster as dg
 import pandas as pd
 
 from pipelines.defs.common import hour_window, png, preview
-from pipelines.defs.forecast import carbon_forecast, load_forecast
-from pipelines.defs.ingest import generation, job_queue, prices, weather
+from pipelines.defs.forecast.assets import carbon_forecast, load_forecast
+from pipelines.defs.ingest.assets import generation, job_queue, prices, weather
 from pipelines.defs.partitions import HOURLY, PER_HOUR
 from pipelines.defs.resources import FleetResource, WarehouseResource
 from pipelines.lib import plan as pl

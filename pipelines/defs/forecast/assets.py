@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from pipelines.defs.common import hour_window, preview
-from pipelines.defs.ingest import carbon_intensity, inference_demand, weather
+from pipelines.defs.ingest.assets import carbon_intensity, inference_demand, weather
 from pipelines.defs.partitions import HOURLY, PER_HOUR
 from pipelines.defs.resources import FleetResource, ModelStoreResource, WarehouseResource
 from pipelines.lib import forecast as fc

@@ -1,0 +1,1 @@
+"""The backtest domain's Dagster definitions (assets)."""

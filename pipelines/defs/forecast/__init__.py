@@ -1,0 +1,1 @@
+"""The forecast domain's Dagster definitions (assets)."""

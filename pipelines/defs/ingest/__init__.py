@@ -1,0 +1,1 @@
+"""The ingest domain's Dagster definitions (assets)."""

@@ -1,0 +1,1 @@
+"""The plan domain's Dagster definitions: assets (plan, dispatch, marts) and checks."""
