@@ -739,6 +739,28 @@ def plan_hour(
     )
 
 
+def audit_summary(wh: Warehouse, t0) -> dict:
+    """What a person checks the hour's record against (``plans.audit``, :mod:`warehouse.audit`): the
+    chain hash (first 16 hex digits), the newest ``received_at`` of the inputs it read, the fleet file's
+    hash and the code version; `gridflex verify` recomputes them."""
+    a = wh.query(
+        "select chain_hash, received_at_cutoff, fleet_hash, code_version, git_commit, chain_start "
+        "from plans.audit where plan_hour = ?",
+        [_py(pd.Timestamp(t0))],
+    )
+    if a.empty:
+        return {"audit": "no plans.audit row for this hour"}
+    r = a.iloc[0]
+    return {
+        "audit_chain_hash": str(r.chain_hash)[:16],
+        "audit_chain_start": bool(r.chain_start),
+        "inputs_received_by": str(r.received_at_cutoff),
+        "fleet_hash": str(r.fleet_hash)[:16],
+        "code_version": f"{r.code_version}"
+        + (f" @ {str(r.git_commit)[:10]}" if r.git_commit else ""),
+    }
+
+
 def fleet_summary(wh: Warehouse) -> dict:
     """The fleet over everything stored (``marts.fleet_total``), rounded for a person, the unit in
     each key: realised emissions, the saving vs carbon-agnostic on the hours both have (absolute and

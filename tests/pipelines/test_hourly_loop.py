@@ -132,6 +132,8 @@ def test_three_hours_end_to_end_and_rerun_is_idempotent(trained):
         assert md["window_net_benefit_usd"].value == round(run.objective)
         assert md["hours_planned"].value == 1
         assert md["plan"].value.startswith("![plot](data:image/png;base64,")  # its own plot
+        chain = wh.query("select chain_hash from plans.audit where plan_hour = ?", [run.plan_hour])
+        assert md["audit_chain_hash"].value == chain.chain_hash[0][:16]  # its own audit record
         assert recs["dispatch"][0].asset_materialization.metadata["hours"].value == 1
         assert (
             len({plan.run_id, recs["dispatch"][0].run_id, recs["carbon_forecast"][0].run_id}) == 1

@@ -131,6 +131,7 @@ def mpc_plan(
             )
         ),
     }
+    md.update(pl.audit_summary(wh, last.t0))
     if len(outcomes) > 1:
         md["note"] = (
             f"a ranged run of {len(outcomes)} hours: Dagster gives every partition of it this record "
