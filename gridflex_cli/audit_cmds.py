@@ -3,38 +3,19 @@ plans. The logic is in :mod:`warehouse.audit`; these commands parse options and 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from gridflex_cli.app import app
-
-DB = typer.Option(
-    Path(os.environ.get("GRIDFLEX_DB", ".gridflex/gridflex.duckdb")),
-    "--db",
-    help="DuckDB warehouse file (env GRIDFLEX_DB)",
-)
-
-
-def _fail(msg: str) -> None:
-    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
+from gridflex_cli.pipeline_cmds import DB_OPTION as DB
+from gridflex_cli.pipeline_cmds import _fail, _fleet_path
+from gridflex_cli.pipeline_cmds import _hour as _hour_or_now
 
 
 def _hour(value: str | None, name: str):
-    import pandas as pd
-
-    if value is None:
-        return None
-    try:
-        t = pd.Timestamp(value)
-    except ValueError:
-        _fail(f"{name} {value!r} is not a time (e.g. '2026-01-26 10:00', UTC)")
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    if t != t.floor("h"):
-        _fail(f"{name} {value!r} is not an hour start")
-    return t
+    """An hour start in UTC, or None when not given (no default of 'now' here)."""
+    return None if value is None else _hour_or_now(value, name)
 
 
 def _h(t) -> str:
@@ -136,7 +117,7 @@ def explain(
     t = _hour(hour, "--hour")
     wh = _warehouse(db)
     carbon_price = None
-    path = fleet or os.environ.get("GRIDFLEX_FLEET")
+    path = _fleet_path(fleet)
     if path:
         from mpc.fleet import FleetError, load_fleet
 
