@@ -73,6 +73,20 @@ def test_cli_definitions_validate(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
 
 
+def test_decision_assets_backfill_one_hour_per_run():
+    """A backfill of the forecasts, the plan or the dispatch runs one hour per run, so each hourly
+    partition gets its own record (Dagster gives every partition of a ranged run the same one); the
+    ingest assets back-fill a range in one run."""
+    repo = defs.get_repository_def()
+    policy = {
+        k.to_user_string(): repo.asset_graph.get(k).backfill_policy
+        for k in repo.asset_graph.get_all_asset_keys()
+    }
+    for name in ("carbon_forecast", "load_forecast", "mpc_plan", "dispatch"):
+        assert policy[name].max_partitions_per_run == 1, name
+    assert policy["carbon_intensity"].max_partitions_per_run is None  # single run
+
+
 def test_dg_check_defs(tmp_path):
     """`dg check defs` (the dg CLI `make dev` runs, configured by pyproject's [tool.dg]) loads them."""
     dg_cli = Path(sys.executable).parent / "dg"
