@@ -176,11 +176,14 @@ def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
                 return
             m = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
             history.append({"epoch": trainer.current_epoch, **m})
+            vl = m.get("val_loss", float("nan"))
             if cfg.progress_bar:
-                vl = m.get("val_loss", float("nan"))
                 print(f"epoch {trainer.current_epoch}: val_loss {vl:.4f}"
                       f" val_MAPE {100 * m.get('val_MAPE', float('nan')):.2f} %"
                       f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+            else:  # progress for whoever listens (the CLI's runs print it)
+                log.info("epoch %d of at most %d: validation loss %.4f (%.0f s)",
+                         trainer.current_epoch + 1, cfg.max_epochs, vl, time.perf_counter() - t0)
 
     ckpt_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
                               save_top_k=1)

@@ -10,6 +10,8 @@ per-step subprocesses.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,18 +196,48 @@ class Runner:
         return self._check(result, "marts")
 
     def train(self, train_end: pd.Timestamp, history_days: int = 90, tags: dict | None = None):
-        """The ``retrain_models`` job on data before ``train_end``."""
+        """The ``retrain_models`` job on data before ``train_end``; its progress (what is trained, each
+        epoch's validation loss) goes to :attr:`echo` while it runs."""
         job = self.defs.resolve_job_def("retrain_models")
         cfg = {"train_end": pd.Timestamp(train_end).isoformat(), "history_days": history_days}
-        result = job.execute_in_process(
-            run_config=self._config(
-                {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}
-            ),
-            instance=self.instance,
-            tags={"gridflex/command": "train", **(tags or {})},
-            raise_on_error=False,
-        )
+        with _progress_to(self.echo, "pipelines.lib.forecast", "forecasting.tft"):
+            result = job.execute_in_process(
+                run_config=self._config(
+                    {"carbon_model": {"config": cfg}, "load_model": {"config": cfg}}
+                ),
+                instance=self.instance,
+                tags={"gridflex/command": "train", **(tags or {})},
+                raise_on_error=False,
+            )
         return self._check(result, f"retrain_models on data before {partition_key(train_end)}")
+
+
+class _Echo(logging.Handler):
+    def __init__(self, echo: Callable[[str], None]):
+        super().__init__(logging.INFO)
+        self.echo = echo
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.echo("      " + record.getMessage())
+
+
+@contextlib.contextmanager
+def _progress_to(echo: Callable[[str], None], *loggers: str):
+    """While the block runs, INFO messages of ``loggers`` (our own libraries' progress, not Dagster's
+    stream) go to ``echo``."""
+    handler = _Echo(echo)
+    saved = []
+    for name in loggers:
+        lg = logging.getLogger(name)
+        saved.append((lg, lg.level))
+        lg.setLevel(logging.INFO)
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg, level in saved:
+            lg.removeHandler(handler)
+            lg.setLevel(level)
 
 
 def failure_message(result) -> str:

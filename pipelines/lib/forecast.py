@@ -242,6 +242,13 @@ def train_model(
                 trimmed,
             )
         out = Path(out_root) / target / model_id
+        log.info(
+            "training the %s model on %d series x %d hours (%s profile)",
+            target,
+            frame["series"].nunique() if "series" in frame else 1,
+            frame["ts"].nunique(),
+            profile,
+        )
         model = tft.train(frame, spec, out, cfg)
         # persistence on the same validation targets: issues every 24 h inside the validation period
         val_start = frame.ts.max() + HOUR - pd.Timedelta(hours=cfg.val_hours)
