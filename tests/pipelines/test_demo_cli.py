@@ -24,7 +24,9 @@ def test_demo_prints_each_hour_the_fleet_line_and_the_queries(tmp_path, monkeypa
     )
     assert len(hours) == 3, out.output[-3000:]
     # training shows its progress: what is trained, and each epoch as it ends
-    assert "training the carbon model on" in out.output and "training the load model on" in out.output
+    assert (
+        "training the carbon model on" in out.output and "training the load model on" in out.output
+    )
     assert re.search(r"epoch 1 of at most \d+: validation loss", out.output)
     assert "[4/4] refresh marts" in out.output
     assert re.search(r"fleet-wide .*(CO2 saved|no hour compared)", out.output)
