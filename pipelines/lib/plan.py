@@ -506,6 +506,30 @@ def previous_starts(wh: Warehouse, t0) -> dict[str, tuple[str, int]]:
     return out
 
 
+def window_problem(wh: Warehouse, fleet: Fleet, t0, *, fresh_start: bool = False):
+    """What the plan at ``t0`` is made from: the state it starts from, the window instance
+    ``[t0, t0+H)`` (the signals it plans on, the job queue) and what was used to forecast them
+    (:class:`ForecastUsed`). :func:`plan_hour` solves it; the plan plot evaluates the carbon-agnostic
+    policy on the same window."""
+    from mpc.instance import Instance
+
+    t0 = pd.Timestamp(t0)
+    H = fleet.planning.horizon_h
+    state = load_state(wh, fleet, t0, fresh_start=fresh_start)
+    sig, used = plan_signals(wh, fleet, t0, H)
+    jobs = load_jobs(wh, fleet, t0, H, state.running)
+    inst = Instance(
+        sites=fleet.mpc_sites(),
+        classes=fleet.mpc_classes(),
+        jobs=jobs,
+        signals=sig,
+        carbon_price=fleet.planning.carbon_price,
+        name=f"plan-{t0:%Y%m%dT%H}",
+        budget_carbon=used.budget_carbon,
+    )
+    return state, inst, used
+
+
 def plan_hour(
     wh: Warehouse,
     fleet: Fleet,
@@ -523,7 +547,6 @@ def plan_hour(
     at ``t0`` from the fleet's initial state instead of the state the previous hour left. What the
     hour was decided from is recorded in ``plans.audit`` (:mod:`warehouse.audit`) in the same
     transaction; ``run_id``: the Dagster run planning it (None outside Dagster)."""
-    from mpc.instance import Instance
     from mpc.receding import step
 
     tic = time.perf_counter()
@@ -533,18 +556,7 @@ def plan_hour(
         "select count(*) n, max(plan_hour) last from plans.runs where plan_hour > ?", [_py(t0)]
     ).iloc[0]
     n_later = int(later.n)
-    state = load_state(wh, fleet, t0, fresh_start=fresh_start)
-    sig, used = plan_signals(wh, fleet, t0, H)
-    jobs = load_jobs(wh, fleet, t0, H, state.running)
-    inst = Instance(
-        sites=fleet.mpc_sites(),
-        classes=fleet.mpc_classes(),
-        jobs=jobs,
-        signals=sig,
-        carbon_price=fleet.planning.carbon_price,
-        name=f"plan-{t0:%Y%m%dT%H}",
-        budget_carbon=used.budget_carbon,
-    )
+    state, inst, used = window_problem(wh, fleet, t0, fresh_start=fresh_start)
     realised = realised_signals(wh, fleet, t0, t0 + HOUR)
     inputs = _inputs_hash(inst, state, realised, fleet)
     stored = wh.query("select inputs_hash from plans.runs where plan_hour = ?", [_py(t0)])

@@ -416,23 +416,10 @@ def agnostic_window(wh, fleet, t0) -> pd.DataFrame:
     state on the forecasts issued at ``t0`` (:func:`mpc.baselines.carbon_agnostic`, a heuristic
     evaluation): ``target_time, site, import_mw, export_mw, facility_mw, emissions_t``."""
     from mpc.baselines import carbon_agnostic
-    from mpc.instance import Instance
     from mpc.receding import window_instance
     from pipelines.lib import plan as pl
 
-    t0 = pd.Timestamp(t0)
-    horizon = fleet.planning.horizon_h
-    state = pl.load_state(wh, fleet, t0)
-    sig, _ = pl.plan_signals(wh, fleet, t0, horizon)
-    jobs = pl.load_jobs(wh, fleet, t0, horizon, state.running)
-    inst = Instance(
-        sites=fleet.mpc_sites(),
-        classes=fleet.mpc_classes(),
-        jobs=jobs,
-        signals=sig,
-        carbon_price=fleet.planning.carbon_price,
-        name=f"agnostic-window-{t0:%Y%m%dT%H}",
-    )
+    state, inst, _ = pl.window_problem(wh, fleet, t0)  # the window the plan solved
     w, _ = window_instance(state, inst)
     sh = carbon_agnostic(w).site_hours.rename(columns={"time": "target_time"})
     return sh[["target_time", "site", "import_mw", "export_mw", "facility_mw", "emissions_t"]]
