@@ -1,5 +1,6 @@
 """``gridflex verify`` and ``gridflex explain``: read-only commands over ``plans.audit`` and the stored
-plans. The logic is in :mod:`warehouse.audit`; these commands parse options and print."""
+plans. The logic is in :mod:`warehouse.audit` (verify) and :mod:`pipelines.lib.explain`; these commands parse
+options and print."""
 
 from __future__ import annotations
 
@@ -112,7 +113,8 @@ def explain(
     own forecasts), next to what the plan chose. Without: a summary of the hour."""
     from tabulate import tabulate
 
-    from warehouse.audit import AuditError, explain_hour, explain_job
+    from pipelines.lib.explain import explain_hour, explain_job
+    from warehouse.audit import AuditError
 
     t = _hour(hour, "--hour")
     wh = _warehouse(db)

@@ -1,6 +1,9 @@
 """The best window for a block of flexible load: where and when ``P`` MW of IT load for ``D`` hours
 emits least (or costs least), on the fleet's own forecasts and within the current plan's headroom.
 
+:func:`job_alternatives` prices a queued job's (site, start) alternatives the same way, for ``gridflex
+explain``.
+
 The Carbon Aware SDK answers "best window" from a grid forecast alone; here the question is asked of
 the fleet: its sites' latest carbon forecasts, their cooling overhead, their prices, and the IT
 capacity the current plan leaves free. ``gridflex best-window`` prints it.
@@ -47,6 +50,7 @@ Plain library: pandas and numpy in, a DataFrame out. No Dagster, no DuckDB.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -253,3 +257,79 @@ def rank_windows(
             f"{mw:g} MW of IT headroom in one of their hours"
         )
     return BestWindows(windows[COLUMNS], notes)
+
+
+def job_alternatives(
+    job: Mapping,
+    window: pd.DatetimeIndex,
+    carbon: pd.DataFrame,
+    price: pd.DataFrame,
+    overhead: pd.DataFrame | None = None,
+    chosen: tuple[str, pd.Timestamp] | None = None,
+    carbon_price: float | None = None,
+) -> pd.DataFrame:
+    """Every (eligible site, start hour) of ``job`` in ``window`` priced one at a time — not
+    re-optimised: carbon ``Σ power_mw · overhead · g/kWh / 1000`` (t) and energy cost ``Σ power_mw ·
+    overhead · $/MWh`` over the job's hours in the window, on the frames given (one column per site,
+    indexed by hour; ``overhead`` = facility/IT power, 1 where absent). Starts respect the release, the
+    deadline (``deadline - duration_h + 1``) and the window; a start whose run would leave the window is
+    priced only where no start fits in it, and the chosen start always is; ``complete`` says whether
+    all its hours were priced (``hours_priced``), ``carbon_t_per_h`` compares the incomplete ones.
+    Sorted best first: complete alternatives by carbon then cost, then the incomplete ones by carbon
+    per hour priced; ``chosen`` marks ``(site, start)``; ``d_carbon_t`` / ``d_cost_usd``: a complete
+    alternative's difference to the first (best) row (NaN for incomplete ones, which are not
+    comparable in total)."""
+    D, P = int(job["duration_h"]), float(job["power_mw"])
+    rel, dl = pd.Timestamp(job["release"]), pd.Timestamp(job["deadline"])
+    first = max(rel, window[0])
+    latest = min(dl - (D - 1) * HOUR, window[-1])
+    starts = pd.date_range(first, latest, freq="h") if latest >= first else pd.DatetimeIndex([])
+    inside = [t for t in starts if t + (D - 1) * HOUR <= window[-1]]
+    use = inside or list(starts)
+    rows = []
+    for site in job["eligible_sites"]:
+        cand = list(use)
+        if chosen is not None and chosen[0] == site and pd.Timestamp(chosen[1]) not in cand:
+            cand.append(pd.Timestamp(chosen[1]))
+        for t in cand:
+            hours = pd.date_range(t, periods=D, freq="h")
+            hours = hours[hours <= window[-1]]
+            c = carbon[site].reindex(hours)
+            p = price[site].reindex(hours)
+            k = (
+                overhead[site].reindex(hours).fillna(1.0)
+                if overhead is not None and site in overhead
+                else pd.Series(1.0, index=hours)
+            )
+            rows.append(
+                {
+                    "site": site,
+                    "start": t,
+                    "end": t + D * HOUR,
+                    "hours_priced": len(hours),
+                    "carbon_t": float((P * k * c).sum() / 1000.0),
+                    "cost_usd": float((P * k * p).sum()),
+                    "chosen": chosen is not None
+                    and site == chosen[0]
+                    and t == pd.Timestamp(chosen[1]),
+                }
+            )
+    cols = ["site", "start", "end", "hours_priced", "carbon_t", "cost_usd", "chosen"]
+    out = pd.DataFrame(rows, columns=cols)
+    out["complete"] = out.hours_priced == D
+    out["carbon_t_per_h"] = out.carbon_t / out.hours_priced.where(out.hours_priced > 0)
+    if carbon_price is not None:
+        out["cost_with_carbon_usd"] = out.cost_usd + carbon_price * out.carbon_t
+    out["_rank"] = out.carbon_t.where(out.complete, out.carbon_t_per_h)
+    out = out.sort_values(
+        ["complete", "_rank", "cost_usd", "site", "start"],
+        ascending=[False, True, True, True, True],
+        ignore_index=True,
+    ).drop(columns="_rank")
+    out["d_carbon_t"] = np.nan
+    out["d_cost_usd"] = np.nan
+    if len(out) and out.complete.iloc[0]:
+        c = out.complete
+        out.loc[c, "d_carbon_t"] = out.carbon_t[c] - out.carbon_t.iloc[0]
+        out.loc[c, "d_cost_usd"] = out.cost_usd[c] - out.cost_usd.iloc[0]
+    return out

@@ -14,8 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gridflex_cli.main import app
+from mpc import best_window
 from mpc.fleet import load_fleet
 from mpc.solve import HIGHS_OPTIONS
+from pipelines.lib import explain
 from pipelines.lib import plan as pl
 from pipelines.lib.demo_source import DEMO_EPOCH
 from pipelines.lib.ingest import ingest_window, store
@@ -359,7 +361,7 @@ def _a_scheduled_job(wh: Warehouse, hour):
 def test_explain_prices_each_alternative_on_the_plans_own_forecast(wh):
     hour = T0 + HOUR
     pick = _a_scheduled_job(wh, hour)
-    ex = audit.explain_job(wh, hour, pick.job_id)
+    ex = explain.explain_job(wh, hour, pick.job_id)
     job = wh.query("select * from staging.jobs where job_id = ?", [pick.job_id]).iloc[0]
     P, D = float(job.power_mw), int(job.duration_h)
     # by hand: the p50 issued at the hour, x the plan's facility/IT ratio, x the job's power
@@ -410,7 +412,7 @@ def test_explain_prices_each_alternative_on_the_plans_own_forecast(wh):
 
 def test_explain_hour_summarises_the_plan(wh):
     hour = T0 + HOUR
-    s = audit.explain_hour(wh, hour)
+    s = explain.explain_hour(wh, hour)
     run = wh.query("select * from plans.runs where plan_hour = ?", [_py(hour)]).iloc[0]
     assert s["run"]["status"] == run.status and s["jobs_started"] == list(run.jobs_started)
     disp = wh.query("select * from plans.dispatch where hour = ? order by site", [_py(hour)])
@@ -475,7 +477,7 @@ def test_job_alternatives_on_a_tiny_case_by_hand():
         "deadline": window[-1] + HOUR,  # could also run past the window
         "eligible_sites": ["a", "b"],
     }
-    out = audit.job_alternatives(job, window, carbon, price, overhead, ("a", window[3]), 40.0)
+    out = best_window.job_alternatives(job, window, carbon, price, overhead, ("a", window[3]), 40.0)
     got = {(r.site, r.start): r for r in out.itertuples()}
     # every start that fits in the window, and the chosen one (which runs past it)
     assert set(got) == {("a", t) for t in window} | {("b", t) for t in window[:3]}
