@@ -4,6 +4,7 @@ from gridflex_cli import (  # noqa: F401  (imported for their command registrati
     audit_cmds,
     bench_forecast,
     bench_mpc,
+    grid_cmds,
     pipeline_cmds,
     query_cmds,
     replay_cmds,

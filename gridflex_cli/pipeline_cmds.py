@@ -423,6 +423,12 @@ def demo(
     profile: str = PROFILE_OPTION,
     models_dir: Path = typer.Option(Path(".gridflex/models"), "--models", help="checkpoint folder"),
     verbose: bool = VERBOSE_OPTION,
+    grid_stress: bool = typer.Option(
+        False,
+        "--grid-stress",
+        help="instead: the grid-stress scenario (a grid operator's VTN on 127.0.0.1 caps a site's "
+        "import and raises an emergency; the day planned with and without; `bench grid-event`)",
+    ),
 ) -> None:
     """Run the main job on the built-in demo: ingest 3 weeks of the demo grid, train the carbon and load
     forecasters on it, then make `hours` hourly receding-horizon plans in sequence (one Dagster run of
@@ -432,6 +438,17 @@ def demo(
     from pipelines.runner import RunFailed
 
     _dagster_home()
+    if grid_stress:
+        from gridflex_cli.grid_cmds import print_report
+        from pipelines.lib.grid_scenario import run_scenario
+
+        where = Path(db).parent / "grid-stress"
+        try:
+            print_report(run_scenario(where, profile=profile, echo=typer.echo))
+        except (RunFailed, RuntimeError) as exc:
+            _fail(str(exc))
+        typer.echo(f"\nWarehouses: {where}/stress.duckdb (with the events), {where}/calm.duckdb")
+        return
     try:
         run_demo(
             db=db,

@@ -110,9 +110,9 @@ def naive_workload(
         placed = False
         for t in range(first, last + 1):
             for site in where:
-                i = pos[site]
-                if (free[i, t : t + j.duration_h] >= j.power_mw - 1e-9).all():
-                    free[i, t : t + j.duration_h] -= j.power_mw
+                i, D = pos[site], j.hours_from(site, t)
+                if (free[i, t : t + D] >= j.power_mw - 1e-9).all():
+                    free[i, t : t + D] -= j.power_mw
                     starts[j.job_id] = (site, t)
                     placed = True
                     break

@@ -120,6 +120,11 @@ class SiteCfg(_Strict):
         "the M of the Software Carbon Intensity (ISO/IEC 21031); 0 = not accounted (the default, "
         "and marts say so)",
     )
+    openadr_resource: str | None = Field(
+        None,
+        description="the site's OpenADR 3 target name (RESOURCE_NAME) at the grid operator's VTN; "
+        "default: the site's name",
+    )
 
     @model_validator(mode="after")
     def _base(self):
@@ -134,6 +139,37 @@ class ClassCfg(_Strict):
     latency_limit_ms: float = Field(gt=0)
     energy_mwh_per_unit: float = Field(gt=0, description="MWh per request")
     revenue_per_unit: float = Field(ge=0, description="$ per request")
+    priority: Literal["critical", "flexible", "batch"] = Field(
+        "critical",
+        description="critical: always served in full (never shed, even under a grid emergency); "
+        "flexible: may be routed elsewhere or, at a price, reduced; batch: deferred first",
+    )
+
+
+class JobRuleCfg(_Strict):
+    """How the training jobs whose id matches ``match`` (a glob, e.g. ``"batch-*"``) may respond to
+    the grid. The first matching rule wins; jobs no rule matches are flexible and rigid."""
+
+    match: str = Field(description="glob on job_id, e.g. 'eval-*' or '*'")
+    priority: Literal["critical", "flexible", "batch"] = Field(
+        "flexible",
+        description="critical: never paused; flexible: may be moved (start time and site); batch: "
+        "may also be paused when checkpointable",
+    )
+    checkpointable: bool = Field(
+        False, description="may be suspended and resumed from its last checkpoint"
+    )
+    max_suspensions: int = Field(2, ge=0, description="resumes allowed per job")
+    checkpoint_interval_h: int = Field(
+        1, ge=0, description="work lost (and redone) per suspension, hours"
+    )
+    restart_mwh: float = Field(0.5, ge=0, description="energy to restart from a checkpoint, MWh")
+
+    @model_validator(mode="after")
+    def _critical(self):
+        if self.priority == "critical" and self.checkpointable:
+            raise ValueError("a critical job is never paused: checkpointable must be false")
+        return self
 
 
 class JobQueueCfg(_Strict):
@@ -146,6 +182,64 @@ class JobQueueCfg(_Strict):
         None, description="CSV file (source = 'csv'), relative to the fleet file"
     )
     home_site: str | None = Field(None, description="where the carbon-agnostic policy runs jobs")
+    rules: list[JobRuleCfg] = Field(
+        [], description="priority classes of jobs by job id ([[jobs.rules]], first match wins)"
+    )
+
+    def response(self, job_id: str) -> dict:
+        """The grid-response fields of :class:`mpc.instance.Job` for ``job_id``."""
+        from fnmatch import fnmatchcase
+
+        for r in self.rules:
+            if fnmatchcase(job_id, r.match):
+                return {
+                    "priority": r.priority,
+                    "checkpointable": r.checkpointable,
+                    "max_suspensions": r.max_suspensions if r.checkpointable else 0,
+                    "lost_h": r.checkpoint_interval_h,
+                    "restart_mwh": r.restart_mwh,
+                }
+        return {}
+
+
+class GridEventsCfg(_Strict):
+    """``[grid_events]``: demand-response, price and alert events from a grid operator (OpenADR 3).
+    Secrets are never in the fleet file: ``*_env`` are the NAMES of the environment variables that
+    hold them (OAuth2 client credentials, or a static bearer token)."""
+
+    source: Literal["none", "openadr3"] = Field(
+        "none", description="none: no grid events; openadr3: poll the VTN at vtn_url every hour"
+    )
+    vtn_url: str | None = Field(
+        None, description="the VTN's API root, e.g. https://vtn.example/oadr3"
+    )
+    ven_name: str = Field(
+        "gridflex", min_length=1, description="gridflex's VEN name (subscription clientName)"
+    )
+    client_id_env: str = Field("GRIDFLEX_OPENADR_CLIENT_ID", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    client_secret_env: str = Field(
+        "GRIDFLEX_OPENADR_CLIENT_SECRET", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
+    )
+    token_env: str = Field("GRIDFLEX_OPENADR_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    push_callback_url: str | None = Field(
+        None, description="where the VTN should push event notifications; None = poll only"
+    )
+    payment_usd_per_mwh: float = Field(
+        0.0,
+        ge=0,
+        description="what the demand-response program pays per MWh of import reduced against the "
+        "plan in force before an event (marts.grid_event_delivery.revenue_usd); 0 = not paid",
+    )
+
+    @model_validator(mode="after")
+    def _urls(self):
+        if self.source == "openadr3" and not self.vtn_url:
+            raise ValueError("vtn_url: required when source = 'openadr3'")
+        for name in ("vtn_url", "push_callback_url"):
+            url = getattr(self, name)
+            if url is not None and not re.match(r"^https?://[^\s/]+", url):
+                raise ValueError(f"{name}: {url!r} is not an http(s) URL")
+        return self
 
 
 class SourcesCfg(_Strict):
@@ -199,6 +293,7 @@ class Fleet(_Strict):
     sites: dict[str, SiteCfg]
     classes: dict[str, ClassCfg] = {}
     jobs: JobQueueCfg = JobQueueCfg()
+    grid_events: GridEventsCfg = GridEventsCfg()
 
     @model_validator(mode="after")
     def _cross(self):
@@ -308,6 +403,7 @@ class Fleet(_Strict):
                 revenue=c.revenue_per_unit,
                 latency_ms=dict(c.latency_ms),
                 latency_limit_ms=c.latency_limit_ms,
+                priority=c.priority,
             )
             for k, c in self.classes.items()
         )

@@ -22,6 +22,11 @@ import pandas as pd
 #: Site-indexed signal frames, then the class-indexed one.
 SITE_SIGNALS = ("carbon", "price_import", "price_export", "generation", "kappa")
 CLASS_SIGNALS = ("demand",)
+#: How a workload may respond to the grid (fleet file ``priority``): ``critical`` never shed (an
+#: inference class served in full; a training job rigid and mandatory), ``flexible`` may be moved or
+#: reduced (inference routed elsewhere or, at a price, not served; a job moved in time and space),
+#: ``batch`` may be paused (inference deferred first; a checkpointable job suspended and resumed).
+PRIORITIES = ("critical", "flexible", "batch")
 
 
 class InstanceError(ValueError):
@@ -128,6 +133,8 @@ class InferenceClass:
     revenue: float
     latency_ms: Mapping[str, float]
     latency_limit_ms: float
+    #: :data:`PRIORITIES`: what not serving a unit costs in the window model (mpc.receding)
+    priority: str = "critical"
 
     def feasible_sites(self, sites: list[str]) -> list[str]:
         return [s for s in sites if self.latency_ms.get(s, math.inf) <= self.latency_limit_ms]
@@ -139,7 +146,16 @@ class Job:
     of ``eligible_sites``; may start in the ``release`` hour and must end by the end of the
     ``deadline`` hour (both UTC hour starts). ``value`` V_j $ earned when it runs. ``home_site`` is
     where the
-    carbon-agnostic / energy-only baselines run it (default: first eligible site)."""
+    carbon-agnostic / energy-only baselines run it (default: first eligible site).
+
+    Checkpointable jobs (``checkpointable``; an extension of the rigid family that leaves
+    non-checkpointable jobs exactly as in the paper): a running job may be suspended and resumed
+    later at the same site, at most ``max_suspensions`` times; each resume repeats the work since
+    the last checkpoint (``lost_h`` hours) and costs ``restart_mwh`` of restart energy in its first
+    hour. The receding horizon (:func:`mpc.receding.window_instance`) represents a running or
+    suspended checkpointable job as a job of ``duration_h`` = work left + ``lost_h`` with
+    ``resumed=True``; ``resume_site`` marks the site where it is running now: a start there in the
+    window's first period *continues* it (``duration_h − lost_h`` hours, no restart energy)."""
 
     job_id: str
     power_mw: float
@@ -150,6 +166,13 @@ class Job:
     eligible_sites: tuple[str, ...]
     home_site: str | None = None
     mandatory: bool = True
+    priority: str = "flexible"
+    checkpointable: bool = False
+    max_suspensions: int = 0
+    lost_h: int = 1
+    restart_mwh: float = 0.0
+    resume_site: str | None = None
+    resumed: bool = False
 
     @property
     def home(self) -> str:
@@ -158,6 +181,19 @@ class Job:
     @property
     def latest_start(self) -> pd.Timestamp:
         return self.deadline - pd.Timedelta(hours=self.duration_h - 1)
+
+    def continues(self, site: str, period: int) -> bool:
+        """A start at ``(site, period)`` continues the run in progress (no restart)."""
+        return self.resume_site == site and period == 0
+
+    def hours_from(self, site: str, period: int) -> int:
+        """Hours a start at ``(site, period)`` runs: the work left when it continues the run in
+        progress, otherwise ``duration_h``."""
+        return self.duration_h - self.lost_h if self.continues(site, period) else self.duration_h
+
+    def restart_energy(self, site: str, period: int) -> float:
+        """MWh of restart energy a start at ``(site, period)`` costs (a resume from a checkpoint)."""
+        return self.restart_mwh if self.resumed and not self.continues(site, period) else 0.0
 
 
 @dataclass(frozen=True)
@@ -232,6 +268,48 @@ class Signals:
 
 
 @dataclass(frozen=True, eq=False)
+class GridConditions:
+    """What the grid operator asked for, per period and site (:mod:`mpc.events` builds it from
+    demand-response events): ``import_cap`` / ``export_cap`` MW (NaN: no event limit; the site's
+    own ``import_limit_mw`` still holds) and ``stability`` (1: an emergency or flex alert — the
+    window plans stability-first in that period, see :func:`mpc.model.define_stability`)."""
+
+    import_cap: pd.DataFrame
+    export_cap: pd.DataFrame
+    stability: pd.DataFrame
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {
+            "import_cap": self.import_cap,
+            "export_cap": self.export_cap,
+            "stability": self.stability,
+        }
+
+    def window(self, start: pd.Timestamp, hours: int) -> GridConditions:
+        i = self.import_cap.index.get_loc(start)
+        return GridConditions(**{n: f.iloc[i : i + hours] for n, f in self.frames().items()})
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.import_cap.notna().any().any()
+            or self.export_cap.notna().any().any()
+            or (self.stability > 0).any().any()
+        )
+
+    def validate(self, index: pd.DatetimeIndex, sites: list[str]) -> None:
+        for n, f in self.frames().items():
+            if not f.index.equals(index) or any(s not in f.columns for s in sites):
+                raise InstanceError(f"grid.{n}", "needs the signals' index and every site")
+            v = f[sites]
+            if n == "stability":
+                if v.isna().any().any() or not v.isin([0, 1]).all().all():
+                    raise InstanceError("grid.stability", "must be 0 or 1 everywhere")
+            elif (v < 0).any().any():
+                raise InstanceError(f"grid.{n}", "negative limit")
+
+
+@dataclass(frozen=True, eq=False)
 class Instance:
     """One optimisation problem: fleet + jobs + signals over ``signals.index`` + carbon settings.
 
@@ -255,6 +333,8 @@ class Instance:
     #: intensity (g/kWh, one column per site) the carbon *budget* is planned against instead of
     #: ``signals.carbon`` (e.g. the forecast's p90: risk-aware planning); accounting stays on p50
     budget_carbon: pd.DataFrame | None = None
+    #: demand-response limits and alerts (:class:`GridConditions`; None: none)
+    grid: GridConditions | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -310,8 +390,11 @@ class Instance:
         doc = {
             "index": [t.isoformat() for t in self.index],
             "sites": [asdict(s) for s in self.sites],
-            "classes": [asdict(k) for k in self.classes],
-            "jobs": [asdict(j) for j in sorted(self.jobs, key=lambda j: j.job_id)],
+            "classes": [_fingerprint_fields(k, {"priority": "critical"}) for k in self.classes],
+            "jobs": [
+                _fingerprint_fields(j, _JOB_FIELD_DEFAULTS)
+                for j in sorted(self.jobs, key=lambda j: j.job_id)
+            ],
             "running": [asdict(r) for r in sorted(self.running, key=lambda r: r.job_id)],
             "signals": {n: sig(f) for n, f in self.signals.frames().items()},
             "carbon_budget_t": self.carbon_budget_t,
@@ -320,6 +403,8 @@ class Instance:
             "soc_target_mwh": dict(sorted((self.soc_target_mwh or {}).items())),
             "budget_carbon": None if self.budget_carbon is None else sig(self.budget_carbon),
         }
+        if self.grid is not None and self.grid.active:  # absent otherwise: old hashes still hold
+            doc["grid"] = {n: sig(f.fillna(-1.0)) for n, f in self.grid.frames().items()}
         text = json.dumps(doc, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -368,6 +453,11 @@ class Instance:
             if bc[names].isna().any().any() or (bc[names] < 0).any().any():
                 raise InstanceError("budget_carbon", "contains NaN or negative values")
         _nonneg("carbon_price", self.carbon_price)
+        if self.grid is not None:
+            self.grid.validate(self.index, names)
+        for k in self.classes:
+            if k.priority not in PRIORITIES:
+                raise InstanceError(f"classes[{k.name}].priority", f"must be one of {PRIORITIES}")
         if self.dt_h != 1.0:
             raise InstanceError("dt_h", "only hourly periods (dt_h = 1) are supported")
 
@@ -394,6 +484,19 @@ class Instance:
             raise InstanceError(f"{w}.eligible_sites", f"unknown sites {bad}")
         if j.home_site is not None and j.home_site not in j.eligible_sites:
             raise InstanceError(f"{w}.home_site", f"{j.home_site!r} is not an eligible site")
+        if j.priority not in PRIORITIES:
+            raise InstanceError(f"{w}.priority", f"must be one of {PRIORITIES}, got {j.priority!r}")
+        if j.checkpointable or j.resumed:
+            if not isinstance(j.lost_h, int) or j.lost_h < 0:
+                raise InstanceError(f"{w}.lost_h", f"must be an integer >= 0, got {j.lost_h!r}")
+            if not isinstance(j.max_suspensions, int) or j.max_suspensions < 0:
+                raise InstanceError(f"{w}.max_suspensions", "must be an integer >= 0")
+            _nonneg(f"{w}.restart_mwh", j.restart_mwh)
+        if j.resume_site is not None:
+            if j.resume_site not in j.eligible_sites:
+                raise InstanceError(f"{w}.resume_site", "must be an eligible site")
+            if j.duration_h - j.lost_h < 1:
+                raise InstanceError(f"{w}.duration_h", "a continued run needs at least 1 hour left")
 
 
 def make_job(
@@ -406,8 +509,11 @@ def make_job(
     eligible_sites,
     home_site: str | None = None,
     mandatory: bool = True,
+    **response,
 ) -> Job:
-    """Build a :class:`Job`, coercing timestamps to UTC and sites to a tuple."""
+    """Build a :class:`Job`, coercing timestamps to UTC and sites to a tuple. ``response``: the
+    grid-response fields (``priority``, ``checkpointable``, ``max_suspensions``, ``lost_h``,
+    ``restart_mwh``)."""
     return Job(
         job_id,
         float(power_mw),
@@ -418,18 +524,59 @@ def make_job(
         tuple(eligible_sites),
         home_site,
         mandatory,
+        **response,
     )
 
 
+#: the grid-response fields of a job and their defaults (a frame may carry them as columns)
+JOB_RESPONSE_DEFAULTS = {
+    "priority": "flexible",
+    "checkpointable": False,
+    "max_suspensions": 0,
+    "lost_h": 1,
+    "restart_mwh": 0.0,
+}
+_JOB_FIELD_DEFAULTS = {**JOB_RESPONSE_DEFAULTS, "resume_site": None, "resumed": False}
+_CASTS = {
+    "priority": str,
+    "checkpointable": bool,
+    "max_suspensions": int,
+    "lost_h": int,
+    "restart_mwh": float,
+}
+
+
+def _fingerprint_fields(obj, defaults: Mapping[str, object]) -> dict:
+    """``asdict(obj)`` without the fields that hold their default (so hashes taken before those
+    fields existed still match)."""
+    from dataclasses import asdict
+
+    d = asdict(obj)
+    return {k: v for k, v in d.items() if k not in defaults or v != defaults[k]}
+
+
 def jobs_from_frame(
-    frame: pd.DataFrame, home_sites: Mapping[str, str] | None = None
+    frame: pd.DataFrame,
+    home_sites: Mapping[str, str] | None = None,
+    response_defaults=None,
 ) -> tuple[Job, ...]:
     """Jobs from a ``sources.frames.JOB_COLUMNS`` frame (``job_id, power_mw, duration_h, release,
-    deadline, value, eligible_sites``; optional ``home_site``, ``mandatory``)."""
+    deadline, value, eligible_sites``; optional ``home_site``, ``mandatory`` and the grid-response
+    columns of :data:`JOB_RESPONSE_DEFAULTS`, a missing or null value taking
+    ``response_defaults`` — a mapping, or a function of the job id such as the fleet's
+    ``JobQueueCfg.response`` — or the built-in default)."""
     out = []
     for r in frame.itertuples(index=False):
+        per_job = response_defaults(r.job_id) if callable(response_defaults) else response_defaults
+        defaults = {**JOB_RESPONSE_DEFAULTS, **(per_job or {})}
         home = getattr(r, "home_site", None) or (home_sites or {}).get(r.job_id)
         mand = bool(getattr(r, "mandatory", True))
+        response = {}
+        for k, default in defaults.items():
+            v = getattr(r, k, None)
+            response[k] = _CASTS[k](
+                default if v is None or (not isinstance(v, str) and pd.isna(v)) else v
+            )
         out.append(
             make_job(
                 r.job_id,
@@ -441,6 +588,7 @@ def jobs_from_frame(
                 list(r.eligible_sites),
                 home,
                 mand,
+                **response,
             )
         )
     return tuple(out)

@@ -78,17 +78,25 @@ def define_sets(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None
     m.A = pyo.Set(dimen=2, initialize=pairs, ordered=True)
 
     starts, mandatory, runs_at, tail = [], {}, defaultdict(list), {}
+    dur, restart = {}, {}
     for j in inst.jobs:
-        D = j.duration_h
         first = max(0, inst.period(j.release))
+        end = inst.period(j.deadline)  # the last period it may run in
         last_by_deadline = inst.period(j.latest_start)
-        last = min(last_by_deadline, H - 1)  # a start near the end runs on past the window
         # Latest start inside the horizon -> (8) with equality for a mandatory job (this window is
         # its last chance to start); beyond -> it may wait.
         mandatory[j.job_id] = j.mandatory and last_by_deadline <= H - 1
         for s in j.eligible_sites:
-            for t in range(first, last + 1):
+            # a start near the end runs on past the window; a start continuing a checkpointable
+            # run in progress is shorter (Job.hours_from)
+            for t in range(first, min(end, H - 1) + 1):
+                D = j.hours_from(s, t)
+                if t + D - 1 > end:
+                    continue
                 starts.append((j.job_id, s, t))
+                dur[j.job_id, s, t] = D
+                if j.restart_energy(s, t) > 0:
+                    restart[j.job_id, s, t] = j.restart_energy(s, t)
                 for tau in range(t, min(t + D, H)):
                     runs_at[j.job_id, s, tau].append(t)
                 if t + D > H:
@@ -99,6 +107,8 @@ def define_sets(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None
     m._runs_at = runs_at  # (j, s, t) -> start periods τ with t - D_j + 1 <= τ <= t
     m._mandatory = mandatory
     m._tail = tail  # (j, s, t) -> periods a start at t runs after the window
+    m._dur = dur  # (j, s, t) -> hours a start at t runs
+    m._restart = restart  # (j, s, t) -> MWh of restart energy (a resume from a checkpoint)
 
 
 # =============================================================================== parameters
@@ -265,10 +275,13 @@ def define_c09_c10_job_runs(m: pyo.ConcreteModel, inst: Instance, opt: ModelOpti
 def define_c02_it_load(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
     """(2) IT load and capacity::
 
-        it_st = Base_s + F_st + Σ_j P_j x_jst + Σ_k e_k q_kst,   it_st <= Cap_s (+ slack)
+        it_st = Base_s + F_st + Σ_j P_j x_jst + Σ_j R_j/Δ · y^r_jst + Σ_k e_k q_kst,
+        it_st <= Cap_s (+ slack)
 
     Base_s always-on load, F_st jobs already running, P_j job power, x_jst running indicator,
-    e_k energy per inference unit, q_kst inference served, Cap_s IT capacity.
+    R_j restart energy (MWh) of a checkpointable job resumed at t (y^r: its resume starts only;
+    0 for the paper's rigid jobs), e_k energy per inference unit, q_kst inference served, Cap_s IT
+    capacity.
     """
     jobs_at = defaultdict(list)
     for j, s, t in m.X:
@@ -277,11 +290,16 @@ def define_c02_it_load(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) 
     for k, s in m.A:
         classes_at[s].append(k)
 
+    restarts_at = defaultdict(list)
+    for (j, s, t), mwh in m._restart.items():
+        restarts_at[s, t].append((j, mwh))
+
     def load(_m, s, t):
         return m.it[s, t] == (
             m.Base[s]
             + m.F[s, t]
             + sum(m.P[j] * m.x[j, s, t] for j in jobs_at[s, t])
+            + sum(mwh / m.dt * m.y[j, s, t] for j, mwh in restarts_at[s, t])
             + sum(m.e[k] * m.q[k, s, t] for k in classes_at[s])
         )
 
@@ -320,13 +338,36 @@ def define_c05_c07_grid(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions)
     """(5)–(7) grid and local generation::
 
         imp_st <= Imax_s · u_st,   exp_st <= Xmax_s · (1 − u_st),   g_st <= G_st
+        (5') imp_st <= Icap_st (+ slack),   exp_st <= Xcap_st
 
     u_st import mode (binary, or [0,1] when relaxed: then imp/Imax + exp/Xmax <= 1 still holds).
-    (7) is a variable bound.
+    (7) is a variable bound. Icap_st / Xcap_st: the grid operator's import / export capacity limits
+    (demand-response events, :class:`mpc.instance.GridConditions`), only where one is in force;
+    elastic in the receding horizon, so a limit that cannot be met (critical load above it) is
+    exceeded as little as possible and reported instead of failing the hour.
     """
     m.c05_import = pyo.Constraint(
         m.S, m.T, rule=lambda _m, s, t: m.imp[s, t] <= m.Imax[s] * m.u[s, t]
     )
+    m._icap = {}
+    if inst.grid is not None:
+        ic = inst.grid.import_cap[inst.site_names].to_numpy(float)
+        xc = inst.grid.export_cap[inst.site_names].to_numpy(float)
+        for i, s in enumerate(inst.site_names):
+            for t in m.T:
+                if ic[t, i] == ic[t, i] and ic[t, i] < m.Imax[s]:  # not NaN, tighter
+                    m._icap[s, t] = float(ic[t, i])
+                if xc[t, i] == xc[t, i] and not m.exp[s, t].fixed:
+                    m.exp[s, t].setub(min(float(xc[t, i]), m.Xmax[s]))
+    if m._icap:
+        m.ICAP = pyo.Set(dimen=2, initialize=sorted(m._icap), ordered=True)
+        sl = _slack(m, opt, "import_cap", m.ICAP)
+        m.c05_import_cap = pyo.Constraint(
+            m.ICAP,
+            rule=lambda _m, s, t: (
+                m.imp[s, t] <= m._icap[s, t] + (sl[s, t] if sl is not None else 0)
+            ),
+        )
 
     def export(_m, s, t):
         if m.Xmax[s] <= 0:
@@ -520,19 +561,74 @@ def define_terminal_reservation(m: pyo.ConcreteModel, inst: Instance, opt: Model
     )
 
 
+def define_stability(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions):
+    """Stability-first periods (a grid emergency or flex alert, ``GridConditions.stability``)::
+
+        Z = Σ_{(s,t) ∈ E} W_I · imp_st · Δ  +  Σ_{(s,t) ∈ E⁺} W_R · r_st
+        r_st >= imp_st − imp_{s,t−1},   r_st >= imp_{s,t−1} − imp_st
+
+    E the stressed (site, period) pairs, E⁺ those with t >= 1 whose period or the one before is in
+    E, W_I ($/MWh) and W_R ($/MW) :data:`mpc.options.STABILITY_IMPORT_USD_PER_MWH` /
+    ``STABILITY_RAMP_USD_PER_MW`` (``ModelOptions.stability_weights``), r_st the import ramp. The
+    objective becomes (1) − R − Z − penalties: a weighted form of the lexicographic order "grid
+    first": W_I exceeds every energy price plus carbon cost, so in a stressed period the plan
+    imports as little as it can — it discharges batteries, uses on-site generation, moves flexible
+    jobs out, pauses checkpointable batch jobs and defers flexible and batch inference (whose
+    penalties per MWh are below W_I) — and only then minimises cost and carbon; it stays below the
+    penalties of an unmet operator limit and of critical inference not served, so those are kept
+    first. Returns Z (0 when no period is stressed).
+    """
+    if inst.grid is None:
+        return 0.0
+    st = inst.grid.stability[inst.site_names].to_numpy(float)
+    pos = {s: i for i, s in enumerate(inst.site_names)}
+    E = [(s, t) for s in m.S for t in m.T if st[t, pos[s]] > 0.5]
+    if not E:
+        return 0.0
+    Eset = set(E)
+    ramp = sorted({(s, t) for s, t in E if t >= 1} | {(s, t + 1) for s, t in E if t + 1 in m.T})
+    m.STAB = pyo.Set(dimen=2, initialize=E, ordered=True)
+    m.RAMP = pyo.Set(dimen=2, initialize=ramp, ordered=True)
+    m.ramp = pyo.Var(m.RAMP, domain=pyo.NonNegativeReals)
+    m.c_ramp_up = pyo.Constraint(
+        m.RAMP, rule=lambda _m, s, t: m.ramp[s, t] >= m.imp[s, t] - m.imp[s, t - 1]
+    )
+    m.c_ramp_down = pyo.Constraint(
+        m.RAMP, rule=lambda _m, s, t: m.ramp[s, t] >= m.imp[s, t - 1] - m.imp[s, t]
+    )
+    w_imp, w_ramp = opt.stability_weights
+    m._stressed = Eset
+    return sum(w_imp * m.imp[s, t] * m.dt for s, t in E) + sum(
+        w_ramp * m.ramp[s, t] for s, t in ramp
+    )
+
+
+def _penalty(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions, name: str, v) -> object:
+    """Σ penalty · slack of one elastic family. Inference not served is priced by the class's
+    priority: ``opt.elastic["inference"]`` for critical classes, ``inference_flexible`` /
+    ``inference_batch`` (when given) for the others."""
+    base = opt.elastic.get(name, 0.0)
+    if name != "inference":
+        return sum(base * v[i] for i in v)
+    prio = {k.name: k.priority for k in inst.classes}
+    return sum(opt.elastic.get(f"inference_{prio[k]}", base) * v[k, t] for (k, t) in v)
+
+
 def define_objective(m: pyo.ConcreteModel, inst: Instance, opt: ModelOptions) -> None:
-    """Maximise (1) minus the terminal reservation (:func:`define_terminal_reservation`) minus
-    Σ penalty · slack over elastic families; in phase 1 minimise Σ slack."""
+    """Maximise (1) minus the terminal reservation (:func:`define_terminal_reservation`) minus the
+    stability-first term Z (:func:`define_stability`) minus Σ penalty · slack over elastic
+    families; in phase 1 minimise Σ slack."""
     slacks = [
         (name, v) for name, v in ((c.local_name, c) for c in m.slack.component_objects(pyo.Var))
     ]
     if opt.phase1:
         m.obj = pyo.Objective(expr=sum(v[i] for _, v in slacks for i in v), sense=pyo.minimize)
         return
-    penalty = sum(opt.elastic.get(name, 0.0) * v[i] for name, v in slacks for i in v)
+    penalty = sum(_penalty(m, inst, opt, name, v) for name, v in slacks)
     m.reservation = pyo.Expression(expr=define_terminal_reservation(m, inst, opt))
+    m.stability = pyo.Expression(expr=define_stability(m, inst, opt))
     m.obj = pyo.Objective(
-        expr=objective_expression(m) - m.reservation - penalty, sense=pyo.maximize
+        expr=objective_expression(m) - m.reservation - m.stability - penalty, sense=pyo.maximize
     )
 
 

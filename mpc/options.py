@@ -14,7 +14,15 @@ FAMILIES = {
     "inference_capacity": "(12) per-site inference capacity",
     "terminal_soc": "(15) terminal state of charge soc_{s,H-1} >= soc_T",
     "carbon": "(16) carbon budget sum em <= B",
+    "import_cap": "(5') grid operator's import capacity limit imp_st <= Icap_st",
 }
+
+#: Stability-first weights (see :func:`mpc.model.define_stability`): $ per MWh imported and $ per MW
+#: of import ramp in a period under a grid emergency. They sit above any energy price plus carbon
+#: cost (so import and ramping are minimised first) and below the penalty of an unmet operator limit
+#: and of critical inference not served (so those still come first).
+STABILITY_IMPORT_USD_PER_MWH = 2000.0
+STABILITY_RAMP_USD_PER_MW = 500.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class ModelOptions:
     phase1          objective = minimise Σ slack (infeasibility diagnosis)
     fixed_starts    job -> (site, period) or None: fix the training workload
     fixed_routing   (class, site, period) -> units/h: fix the inference routing
+    stability_weights  ($/MWh imported, $/MW ramped) in stability-first periods
     """
 
     carbon_budget: bool = True
@@ -43,3 +52,7 @@ class ModelOptions:
     phase1: bool = False
     fixed_starts: Mapping[str, tuple[str, int] | None] | None = None
     fixed_routing: Mapping[tuple[str, str, int], float] | None = None
+    stability_weights: tuple[float, float] = (
+        STABILITY_IMPORT_USD_PER_MWH,
+        STABILITY_RAMP_USD_PER_MW,
+    )

@@ -62,6 +62,10 @@ class State:
     missed: frozenset[str] = frozenset()
     budget_left_t: float | None = None
     budget_end: pd.Timestamp | None = None
+    #: checkpointable jobs paused: job_id -> (site, hours of work left, not counting the redo)
+    suspended: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: how many times each checkpointable job has been resumed from a checkpoint
+    suspensions: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def initial(
@@ -90,6 +94,16 @@ class State:
             "missed": sorted(self.missed),
             "budget_left_t": self.budget_left_t,
             "budget_end": self.budget_end.isoformat() if self.budget_end is not None else None,
+            **(
+                {"suspended": {k: [s, int(n)] for k, (s, n) in self.suspended.items()}}
+                if self.suspended
+                else {}
+            ),
+            **(
+                {"suspensions": {k: int(n) for k, n in self.suspensions.items()}}
+                if self.suspensions
+                else {}
+            ),
         }
 
     @classmethod
@@ -102,6 +116,8 @@ class State:
             missed=frozenset(d["missed"]),
             budget_left_t=d["budget_left_t"],
             budget_end=pd.Timestamp(d["budget_end"]) if d["budget_end"] else None,
+            suspended={k: (s, int(n)) for k, (s, n) in d.get("suspended", {}).items()},
+            suspensions={k: int(n) for k, n in d.get("suspensions", {}).items()},
         )
 
 
@@ -119,8 +135,12 @@ class StepResult:
     missed: list[str]
     budget: BudgetUse | None = None
     #: what the planner could not do in this window, in words (empty: nothing): a fallback plan
-    #: and why, a carbon budget exceeded (t over), mandatory jobs missed (ids), inference unserved
+    #: and why, a carbon budget exceeded (t over), mandatory jobs missed (ids), inference unserved,
+    #: a grid operator's limit not met
     problems: list[str] = field(default_factory=list)
+    #: checkpointable jobs suspended in the committed hour / resumed from a checkpoint in it
+    paused: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
 
 
 def state_policy(state: State) -> BudgetPolicy:
@@ -157,8 +177,9 @@ def window_instance(
     t0 = inst.index[0]
     jobs, missed, running = [], [], []
     by_id = {j.job_id: j for j in inst.jobs}
+    busy = set(state.running) | set(state.suspended)
     for j in inst.jobs:
-        if j.job_id in state.finished or j.job_id in state.missed or j.job_id in state.running:
+        if j.job_id in state.finished or j.job_id in state.missed or j.job_id in busy:
             continue
         if j.latest_start < t0:
             missed.append(j.job_id)
@@ -167,8 +188,19 @@ def window_instance(
             j = dataclasses.replace(j, release=t0)
         jobs.append(j)
     for jid, (site, left) in state.running.items():
-        p = by_id[jid].power_mw if jid in by_id else 0.0
-        running.append(RunningJob(jid, site, int(left), p))
+        j = by_id.get(jid)
+        resume = _resumable(j, site, int(left), t0, state, continuing=True)
+        if resume is not None:  # it may continue, or be paused and resumed later
+            jobs.append(resume)
+            continue
+        running.append(RunningJob(jid, site, int(left), j.power_mw if j else 0.0))
+    for jid, (site, left) in state.suspended.items():
+        j = by_id.get(jid)
+        resume = _resumable(j, site, int(left), t0, state, continuing=False) if j else None
+        if resume is None:
+            missed.append(jid)  # it can no longer finish by its deadline
+            continue
+        jobs.append(resume)
     w = inst.replace(
         jobs=tuple(jobs),
         running=tuple(running),
@@ -178,11 +210,59 @@ def window_instance(
     return w, missed
 
 
+def _resumable(
+    j: Job | None, site: str, left: int, t0: pd.Timestamp, state: State, *, continuing: bool
+) -> Job | None:
+    """A running (``continuing``) or suspended checkpointable job as a job of the window: work
+    ``left`` hours plus the redo after a resume; a start at ``site`` in the first period continues
+    a running one. None when it may not be paused any more (no suspension left, or no room before
+    its deadline for a redo) — a running one then stays a fixed load — or, for a suspended one,
+    when even the redo cannot finish by its deadline."""
+    if j is None or not j.checkpointable:
+        return None
+    used = state.suspensions.get(j.job_id, 0)
+    room = int((j.deadline - t0) / HOUR) + 1  # hours from t0 to the end of the deadline hour
+    # paused now, it resumes at t0 + 1 h at the earliest and redoes lost_h: it needs that much room
+    may_pause = used < j.max_suspensions and left + j.lost_h <= room - 1
+    if continuing and not may_pause:
+        return None
+    if not continuing and (left + j.lost_h > room or used >= j.max_suspensions):
+        return None
+    return dataclasses.replace(
+        j,
+        duration_h=left + j.lost_h,
+        release=t0,
+        eligible_sites=(site,),
+        home_site=site,
+        value=0.0,  # earned when it first started
+        mandatory=True,
+        resume_site=site if continuing else None,
+        resumed=True,
+    )
+
+
+#: $ per unit of inference not served, as multiples: flexible classes may be reduced at twice their
+#: revenue plus this much per MWh they would have used, batch classes at their revenue plus this
+#: (critical classes: the elastic "inference" penalty, far above any energy price)
+PENALTY_FLEXIBLE_MWH = 1e3
+PENALTY_BATCH_MWH = 1e2
+#: $/MWh imported above a grid operator's limit: above flexible and batch work, below critical
+#: inference not served and facility load not supplied (so an infeasible cap is exceeded, said,
+#: and the critical load kept)
+PENALTY_IMPORT_CAP = 5e3
+
+
 def _elastic(inst: Instance, realised: bool = False) -> dict[str, float]:
     e = [k.energy_mwh for k in inst.classes] or [0.0]
     rho = [k.revenue for k in inst.classes] or [0.0]
     unit = 10 * max(rho) + PENALTY_SHED * max(e)  # a unit unserved costs more than serving it
     el = {"inference": unit, "balance": PENALTY_SHED, "it_capacity": PENALTY_OVERLOAD}
+    el["import_cap"] = PENALTY_IMPORT_CAP
+    for k in inst.classes:  # per class below (the model reads inference_<priority>)
+        if k.priority == "flexible":
+            el["inference_flexible"] = 2 * max(rho) + PENALTY_FLEXIBLE_MWH * max(e)
+        if k.priority == "batch":
+            el["inference_batch"] = max(rho) + PENALTY_BATCH_MWH * max(e)
     if realised:
         el["terminal_soc"] = PENALTY_SOC_TERMINAL
     else:
@@ -261,7 +341,10 @@ def _realise(
     jobs = {j.job_id: j for j in w.jobs}
     started = {jid: s for jid, (s, t) in d.starts.items() if t == 0}
     running = [RunningJob(r.job_id, r.site, 1, r.power_mw) for r in w.running]
-    running += [RunningJob(jid, s, 1, jobs[jid].power_mw) for jid, s in started.items()]
+    running += [  # a resume from a checkpoint also draws its restart energy in its first hour
+        RunningJob(jid, s, 1, jobs[jid].power_mw + jobs[jid].restart_energy(s, 0) / w.dt_h)
+        for jid, s in started.items()
+    ]
     sig = realised.window(t0, 1) if realised is not None else w.signals.window(t0, 1)
     target = {s: float(d.soc[i, 0]) for i, s in enumerate(w.site_names)}
     one = w.replace(
@@ -271,6 +354,7 @@ def _realise(
         carbon_budget_t=None,
         soc_target_mwh=target,
         budget_carbon=None,
+        grid=None if w.grid is None else w.grid.window(t0, 1),
     )
     if realised is None:  # the forecast came true: the plan's first hour is what happened
         first = Decisions(
@@ -360,16 +444,31 @@ def step(
         raise ValueError(f"realise must be one of {REALISE_MODES}, got {realise!r}")
     committed = _realise(state, w, plan, None if same else realised, time_limit, realise)
     # ---- next state from what was realised
-    jobs = {j.job_id: j for j in instance.jobs}
+    wjobs = {j.job_id: j for j in w.jobs}
+    fixed = {r.job_id for r in w.running}
     running, finished = {}, set(state.finished)
+    suspended = dict(state.suspended)
+    suspensions = dict(state.suspensions)
+    paused, resumed = [], []
+    for jid, (s, left) in state.running.items():
+        if jid not in fixed and jid not in started:  # a checkpointable run the plan paused
+            suspended[jid] = (s, int(left))
+            paused.append(jid)
+    for jid, s in started.items():
+        wj = wjobs[jid]
+        suspended.pop(jid, None)
+        if wj.resumed and not wj.continues(s, 0):
+            suspensions[jid] = suspensions.get(jid, 0) + 1
+            resumed.append(jid)
     for jid, (s, left) in [
-        *state.running.items(),
-        *((j, (s, jobs[j].duration_h)) for j, s in started.items()),
+        *((j, v) for j, v in state.running.items() if j in fixed),
+        *((j, (s, wjobs[j].hours_from(s, 0))) for j, s in started.items()),
     ]:
         if left > 1:
             running[jid] = (s, left - 1)
         else:
             finished.add(jid)
+    first_starts = {j: s for j, s in started.items() if not wjobs[j].resumed}
     nxt = state.time + HOUR
     # A job not started now whose latest start is now is missed from the next hour on.
     missed_now = set(missed) | {
@@ -385,6 +484,8 @@ def step(
         if state.budget_left_t is None
         else state.budget_left_t - committed.totals["emissions_t"]
     )
+    for jid in missed_now:
+        suspended.pop(jid, None)
     next_state = State(
         time=nxt,
         soc_mwh=soc,
@@ -393,6 +494,8 @@ def step(
         missed=frozenset(state.missed | missed_now),
         budget_left_t=left,
         budget_end=state.budget_end,
+        suspended=suspended,
+        suspensions=suspensions,
     )
     use = None
     if w.carbon_budget_t is not None:
@@ -409,15 +512,22 @@ def step(
         plan=plan,
         committed=committed,
         next_state=next_state,
-        started=started,
+        started=first_starts,
         missed=new_missed,
         budget=use,
-        problems=problems(plan, use, new_missed, instance, state.time),
+        problems=problems(plan, use, new_missed, instance, state.time, w),
+        paused=sorted(paused),
+        resumed=sorted(resumed),
     )
 
 
 def problems(
-    plan: Result, budget: BudgetUse | None, missed: list[str], instance: Instance, t0: pd.Timestamp
+    plan: Result,
+    budget: BudgetUse | None,
+    missed: list[str],
+    instance: Instance,
+    t0: pd.Timestamp,
+    window: Instance | None = None,
 ) -> list[str]:
     """What a window's plan could not do, in words. Jobs whose last chance to start had passed
     before ``t0`` (submitted before the plan chain began) are in ``missed`` but not blamed here."""
@@ -436,7 +546,27 @@ def problems(
         out.append(f"jobs missed (cannot meet their deadline): {', '.join(here)}")
     unserved = float(plan.totals.get("unserved_units", 0.0))
     if unserved > 1e-6:
-        out.append(f"{unserved:,.0f} inference request(s) in the window cannot be served")
+        prio = {k.name: k.priority for k in instance.classes}
+        by = (
+            plan.unserved.assign(p=plan.unserved["cls"].map(prio)).groupby("p")["units"].sum()
+            if len(plan.unserved)
+            else pd.Series(dtype=float)
+        )
+        crit = float(by.get("critical", 0.0))  # flexible / batch ones deferred is a decision
+        if crit > 1e-6:
+            out.append(f"{crit:,.0f} critical inference request(s) in the window cannot be served")
+    over = float(plan.totals.get("import_over_cap_mwh", 0.0))
+    if over > 1e-6 and window is not None and window.grid is not None:
+        sh = plan.site_hours
+        bad = sh[(sh.import_mw - sh.import_cap_mw) > 1e-6]
+        where = ", ".join(
+            f"{r.site} {pd.Timestamp(r.time):%m-%d %H:%M} ({r.import_mw:.1f} > {r.import_cap_mw:.1f} MW)"
+            for r in bad.head(4).itertuples()
+        )
+        out.append(
+            f"grid import limit not met by {over:.1f} MWh in the window: {where}"
+            f"{' …' if len(bad) > 4 else ''} (the load that may not be shed exceeds the limit)"
+        )
     return out
 
 

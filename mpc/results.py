@@ -184,7 +184,9 @@ def _job_power(inst: Instance, d: Decisions) -> tuple[np.ndarray, list[tuple]]:
     jobs = {j.job_id: j for j in inst.jobs}
     for jid, (s, t0) in d.starts.items():
         j = jobs[jid]
-        for t in range(t0, min(t0 + j.duration_h, H)):
+        if t0 < H:  # a resume from a checkpoint redoes its restart in its first hour
+            train[pos[s], t0] += j.restart_energy(s, t0) / inst.dt_h
+        for t in range(t0, min(t0 + j.hours_from(s, t0), H)):
             train[pos[s], t] += j.power_mw
             rows.append((inst.index[t], jid, s, j.power_mw))
     for r in inst.running:
@@ -259,9 +261,9 @@ def evaluate(inst: Instance, d: Decisions, method: str, **meta) -> Result:
                     j.job_id,
                     s,
                     idx[t0],
-                    idx[t0] + pd.Timedelta(hours=j.duration_h - 1),
+                    idx[t0] + pd.Timedelta(hours=j.hours_from(s, t0) - 1),
                     j.power_mw,
-                    j.duration_h,
+                    j.hours_from(s, t0),
                     j.value,
                     True,
                 )
@@ -289,6 +291,12 @@ def evaluate(inst: Instance, d: Decisions, method: str, **meta) -> Result:
     totals["energy_cost"] = (
         totals["import_cost"] - totals["export_revenue"] + totals["battery_cost"]
     )
+    if inst.grid is not None:  # what the grid operator's limits were not met by
+        cap = inst.grid.import_cap[sites].to_numpy(float).T
+        over = np.where(np.isnan(cap), 0.0, np.maximum(0.0, d.imp - np.nan_to_num(cap)))
+        totals["import_over_cap_mwh"] = float(over.sum() * inst.dt_h)
+        site_hours["import_cap_mw"] = cap.ravel()
+        site_hours["stability"] = inst.grid.stability[sites].to_numpy(float).T.ravel() > 0.5
     totals["revenue"] = totals["job_value"] + totals["inference_revenue"]
     totals["carbon_cost"] = inst.carbon_price * totals["emissions_t"]
     totals["objective"] = totals["revenue"] - totals["energy_cost"] - totals["carbon_cost"]

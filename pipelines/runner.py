@@ -152,6 +152,19 @@ class Runner:
                 break
         return result
 
+    def respond(self, hour: pd.Timestamp, *, kind: str = "full", tags: dict | None = None):
+        """The ``grid_response`` job for ``hour`` (what the grid-event sensor launches): poll the VTN,
+        store its events, revise the hour with them (``kind``: ``full`` or ``lp``)."""
+        job = self.defs.resolve_job_def("grid_response")
+        result = job.execute_in_process(
+            run_config=self._config({"dispatch_revision": {"config": {"kind": kind}}}),
+            instance=self.instance,
+            tags={"gridflex/command": "respond", **(tags or {})},
+            raise_on_error=False,
+            partition_key=partition_key(hour),
+        )
+        return self._check(result, f"grid_response {partition_key(hour)}")
+
     def ingest(self, first: pd.Timestamp, last: pd.Timestamp, tags: dict | None = None):
         """The ingest assets over the hours ``first..last`` in one run (a history backfill)."""
         result = dg.materialize(

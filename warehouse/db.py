@@ -29,11 +29,12 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -43,6 +44,8 @@ import pandas as pd
 VOLATILE_COLUMNS = frozenset({"received_at", "created_at", "restated_at"})
 #: Schemas holding data received from outside: a window replacement there must be asked for explicitly.
 PROTECTED_SCHEMAS = frozenset({"staging", "raw"})
+
+T = TypeVar("T")
 
 DEFAULT_DB = Path(os.environ.get("GRIDFLEX_DB", ".gridflex/gridflex.duckdb"))
 
@@ -104,6 +107,11 @@ class UpsertStats:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _q(name: str) -> str:
+    """A column name as a quoted SQL identifier (``"end"`` is a keyword)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _sql_files() -> list[tuple[str, str]]:
@@ -270,37 +278,56 @@ class Warehouse:
         """Several writes (:class:`Write`: upserts, window replacements, deletes) in ONE transaction:
         all land or none does. One :class:`UpsertStats` per write, in order."""
         with self.writer() as con:
-            prepared = [None if w.mode == "delete" else self._prepare(con, w) for w in writes]
-            con.execute("BEGIN")
-            try:
-                out = []
-                for i, (w, prep) in enumerate(zip(writes, prepared, strict=True)):
-                    if prep is None:
-                        stats = self._delete(con, w)
-                    else:
-                        key, cols, incoming = prep
-                        name = f"incoming_df_{i}"
-                        con.register(name, incoming)
-                        con.execute(
-                            f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(cols)} FROM {name}"
-                        )
-                        stats = self._merge(con, w, key, cols, len(incoming))
-                        con.unregister(name)
-                    if w.log is not None:
-                        self._write_log(con, w.table, stats, w.log)
-                    out.append(stats)
-                con.execute("COMMIT")
-                return out
-            except Exception as exc:
-                con.execute("ROLLBACK")
-                if isinstance(exc, WarehouseError):
-                    raise
-                tables = ", ".join(w.table for w in writes)
-                raise WarehouseError(f"{tables}: write failed, nothing was changed: {exc}") from exc
+            return self._apply(con, writes)
+
+    def read_then_write(
+        self, build: Callable[[duckdb.DuckDBPyConnection], tuple[Sequence[Write], T]]
+    ) -> tuple[list[UpsertStats], T]:
+        """Read, decide and write under ONE writer lock: ``build(con)`` reads what it needs and
+        returns ``(writes, extra)``; the writes are applied in one transaction as
+        :meth:`replace_windows` applies them, and ``(stats, extra)`` is returned.
+
+        For writes whose rows depend on what is stored (a newer version of an OpenADR event
+        replacing the older one, a late older version being ignored): no other writer can change
+        the rows between the read and the write. ``build`` must not write itself."""
+        with self.writer() as con:
+            writes, extra = build(con)
+            return self._apply(con, writes), extra
+
+    def _apply(self, con: duckdb.DuckDBPyConnection, writes: Sequence[Write]) -> list[UpsertStats]:
+        prepared = [None if w.mode == "delete" else self._prepare(con, w) for w in writes]
+        con.execute("BEGIN")
+        try:
+            out = []
+            for i, (w, prep) in enumerate(zip(writes, prepared, strict=True)):
+                if prep is None:
+                    stats = self._delete(con, w)
+                else:
+                    key, cols, incoming = prep
+                    name = f"incoming_df_{i}"
+                    con.register(name, incoming)
+                    con.execute(
+                        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(map(_q, cols))} FROM {name}"
+                    )
+                    stats = self._merge(con, w, key, cols, len(incoming))
+                    con.unregister(name)
+                if w.log is not None:
+                    self._write_log(con, w.table, stats, w.log)
+                out.append(stats)
+            con.execute("COMMIT")
+            return out
+        except Exception as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, WarehouseError):
+                raise
+            tables = ", ".join(w.table for w in writes)
+            raise WarehouseError(f"{tables}: write failed, nothing was changed: {exc}") from exc
 
     def _delete(self, con, w: Write) -> UpsertStats:
         where, params = self._where(w.scope, w.window, w.ts_column, "t")
-        n = con.execute(f"SELECT count(*) FROM {w.table} t WHERE {where}", params).fetchone()[0]
+        # fetchall, not fetchone: a result left unfinished blocks the next register() on the
+        # connection ("connection has an unfinished result") when a write follows a delete
+        n = con.execute(f"SELECT count(*) FROM {w.table} t WHERE {where}", params).fetchall()[0][0]
         if n:
             con.execute(f"DELETE FROM {w.table} t WHERE {where}", params)
         return UpsertStats(w.table, 0, 0, 0, int(n), 0)
@@ -344,13 +371,14 @@ class Warehouse:
                 if not vals:
                     clauses.append("false")
                     continue
-                clauses.append(f"{alias}.{col} IN ({', '.join('?' for _ in vals)})")
+                clauses.append(f"{alias}.{_q(col)} IN ({', '.join('?' for _ in vals)})")
                 params.extend(vals)
             else:
-                clauses.append(f"{alias}.{col} = ?")
+                clauses.append(f"{alias}.{_q(col)} = ?")
                 params.append(val)
         if window is not None:
-            clauses.append(f"{alias}.{ts_column} >= ? AND {alias}.{ts_column} < ?")
+            ts = _q(ts_column)
+            clauses.append(f"{alias}.{ts} >= ? AND {alias}.{ts} < ?")
             params.extend(
                 [pd.Timestamp(window[0]).to_pydatetime(), pd.Timestamp(window[1]).to_pydatetime()]
             )
@@ -358,9 +386,9 @@ class Warehouse:
 
     def _merge(self, con, w: Write, key, cols, n_in) -> UpsertStats:
         table, scope, window, ts_column = w.table, w.scope, w.window, w.ts_column
-        on = " AND ".join(f"t.{k} = i.{k}" for k in key)
+        on = " AND ".join(f"t.{_q(k)} = i.{_q(k)}" for k in key)
         content = [c for c in cols if c not in key and c not in VOLATILE_COLUMNS]
-        differs = " OR ".join(f"t.{c} IS DISTINCT FROM i.{c}" for c in content) or "false"
+        differs = " OR ".join(f"t.{_q(c)} IS DISTINCT FROM i.{_q(c)}" for c in content) or "false"
         if scope or window is not None:
             where, params = self._where(scope, window, ts_column, "i")
             outside = con.execute(
@@ -398,9 +426,9 @@ class Warehouse:
                     f"FROM {table} t WHERE {on} AND ({differs})"
                 )
             con.execute(f"DELETE FROM {table} t USING incoming i WHERE {on} AND ({differs})")
-        collist = ", ".join(cols)
+        collist = ", ".join(map(_q, cols))
         cur = con.execute(
-            f"INSERT INTO {table} ({collist}) SELECT {', '.join('i.' + c for c in cols)} FROM incoming i "
+            f"INSERT INTO {table} ({collist}) SELECT {', '.join('i.' + _q(c) for c in cols)} FROM incoming i "
             f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
         )
         written = cur.fetchone()[0] if cur.description else 0

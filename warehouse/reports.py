@@ -31,7 +31,7 @@ with h as (
            coalesce(r.facility_mw, d.facility_mw) as facility_mwh,
            coalesce(r.carbon_g_kwh, d.carbon_g_kwh) as planned_g_kwh,
            a.value as average_g_kwh
-    from plans.dispatch d
+    from plans.dispatch_current d
     join plans.sites s using (site)
     left join plans.dispatch_realised r using (hour, site)
     left join staging.carbon_best a on a.series = s.zone || ':average:direct' and a.ts = d.hour

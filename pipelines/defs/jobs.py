@@ -8,7 +8,7 @@ from pipelines.defs.forecast.assets import (
     load_forecast,
     load_model,
 )
-from pipelines.defs.ingest.assets import INGEST_ASSETS
+from pipelines.defs.ingest.assets import TICK_INGEST_ASSETS
 from pipelines.defs.plan.assets import dispatch, marts, mpc_plan
 
 #: ingest -> forecast -> plan -> dispatch for one hour (the assets' own checks included: a failed blocking
@@ -17,7 +17,7 @@ from pipelines.defs.plan.assets import dispatch, marts, mpc_plan
 hourly_tick = dg.define_asset_job(
     "hourly_tick",
     selection=dg.AssetSelection.assets(
-        *INGEST_ASSETS, carbon_forecast, load_forecast, mpc_plan, dispatch
+        *TICK_INGEST_ASSETS, carbon_forecast, load_forecast, mpc_plan, dispatch
     ),
     description="One receding-horizon tick: ingest the hour, issue forecasts, plan H hours, commit one.",
     # in process: the steps run one after another anyway (each needs the previous), and a subprocess

@@ -108,7 +108,14 @@ def load_state(wh: Warehouse, fleet: Fleet, t0: pd.Timestamp, *, fresh_start: bo
     but no state for it) is an error saying what to run."""
     from mpc.receding import State
 
-    row = wh.query("select state from plans.state where hour = ?", [_py(t0)])
+    # a revision of the previous hour (a grid event during it) made after its hourly plan wins
+    row = wh.query(
+        "select v.state from plans.state_revisions v join plans.runs r on r.plan_hour = ? "
+        "where v.hour = ? and v.created_at >= r.created_at order by v.revision desc limit 1",
+        [_py(t0 - HOUR), _py(t0)],
+    )
+    if row.empty:
+        row = wh.query("select state from plans.state where hour = ?", [_py(t0)])
     if not row.empty and not fresh_start:
         st = state_from_json(row.state[0])
     else:
@@ -259,6 +266,9 @@ class ForecastUsed:
     )  # persistence forecasts made here, stored with the plan
     #: the intensity the budget is planned against (planning.budget_quantile = "p90"), else None
     budget_carbon: pd.DataFrame | None = None
+    #: the grid operator's events in force over the window (ids) and what applying them said
+    grid_events: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def policy(self) -> str:
@@ -402,7 +412,7 @@ def load_jobs(wh: Warehouse, fleet: Fleet, t0, horizon: int, running: dict) -> t
     # job's first eligible site
     home = fleet.jobs.home_site
     homes = {r.job_id: home for r in df.itertuples() if home and home in r.eligible_sites}
-    return jobs_from_frame(df, homes or None)
+    return jobs_from_frame(df, homes or None, fleet.jobs.response)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -438,6 +448,25 @@ class PlanOutcome:
     inputs_hash: str = ""
 
 
+def committed_unserved(com, fleet: Fleet, *, revision: int) -> pd.DataFrame:
+    """The inference a committed hour did not serve, per class with its priority
+    (``plans.dispatch_unserved`` rows; ``revision`` 0 for the hourly plan)."""
+    u = com.unserved
+    cols = ["hour", "revision", "class", "priority", "units"]
+    if u is None or u.empty:
+        return pd.DataFrame(columns=cols)
+    u = u.groupby(["time", "cls"], as_index=False)["units"].sum()
+    return pd.DataFrame(
+        {
+            "hour": u.time,
+            "revision": revision,
+            "class": u.cls,
+            "priority": [fleet.classes[k].priority for k in u.cls],
+            "units": u.units,
+        }
+    )[cols]
+
+
 def _inputs_hash(inst, state, realised, fleet: Fleet) -> str:
     """Everything a plan for this hour is made from: the window instance, the state it starts from,
     what is realised of the committed hour, and the solver settings."""
@@ -446,7 +475,9 @@ def _inputs_hash(inst, state, realised, fleet: Fleet) -> str:
     parts = [
         inst.fingerprint(),
         json.dumps(state.to_dict(), sort_keys=True),
-        "-" if realised is None else inst.replace(signals=realised).fingerprint(),
+        "-"
+        if realised is None
+        else inst.replace(signals=realised, grid=None, budget_carbon=None).fingerprint(),
         f"{fleet.planning.mip_gap}:{fleet.planning.time_limit_s}",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
@@ -511,13 +542,14 @@ def window_problem(wh: Warehouse, fleet: Fleet, t0, *, fresh_start: bool = False
     ``[t0, t0+H)`` (the signals it plans on, the job queue) and what was used to forecast them
     (:class:`ForecastUsed`). :func:`plan_hour` solves it; the plan plot evaluates the carbon-agnostic
     policy on the same window."""
+    from mpc.events import apply_events
     from mpc.instance import Instance
 
     t0 = pd.Timestamp(t0)
     H = fleet.planning.horizon_h
     state = load_state(wh, fleet, t0, fresh_start=fresh_start)
     sig, used = plan_signals(wh, fleet, t0, H)
-    jobs = load_jobs(wh, fleet, t0, H, state.running)
+    jobs = load_jobs(wh, fleet, t0, H, {**state.running, **state.suspended})
     inst = Instance(
         sites=fleet.mpc_sites(),
         classes=fleet.mpc_classes(),
@@ -527,7 +559,30 @@ def window_problem(wh: Warehouse, fleet: Fleet, t0, *, fresh_start: bool = False
         name=f"plan-{t0:%Y%m%dT%H}",
         budget_carbon=used.budget_carbon,
     )
+    inst, applied = apply_events(inst, grid_events(wh, fleet, t0, t0 + H * HOUR))
+    used.grid_events = applied.event_ids
+    used.notes.extend(applied.notes)
     return state, inst, used
+
+
+def grid_events(wh: Warehouse, fleet: Fleet, start, end, *, known_at=None) -> pd.DataFrame:
+    """The grid operator's event intervals in force over ``[start, end)`` for the fleet's sites,
+    as stored (``staging.grid_events``: cancelled and superseded versions left out;
+    ``known_at``: only what had been received by then)."""
+    if not wh.query(
+        "select 1 from information_schema.tables where table_schema = 'staging' "
+        "and table_name = 'grid_events'"
+    ).shape[0]:
+        return pd.DataFrame(columns=["event_id", "site", "payload_type", "start", "end", "value"])
+    sql = (
+        'select event_id, site, payload_type, start, "end", value, unit, modified_at, as_of '
+        'from staging.grid_events where not cancelled and start < ? and "end" > ? and site in ?'
+    )
+    args = [_py(end), _py(start), list(fleet.sites)]
+    if known_at is not None:
+        sql += " and received_at <= ?"
+        args.append(_py(known_at))
+    return wh.query(sql + " order by start, event_id", args)
 
 
 def plan_hour(
@@ -617,6 +672,7 @@ def plan_hour(
         sorted(j for j in done_now if job_site.get(j) == s) for s in disp.site
     ]
     drout = com.routing.rename(columns={"time": "hour", "cls": "class"})
+    unserved = committed_unserved(com, fleet, revision=0)
     run_row = pd.DataFrame(
         [
             {
@@ -644,6 +700,10 @@ def plan_hour(
                 "jobs_missed": list(sr.missed),
                 "created_at": pd.Timestamp.now(tz="UTC"),
                 "inputs_hash": inputs,
+                "grid_events": list(used.grid_events),
+                "jobs_paused": list(sr.paused),
+                "jobs_resumed": list(sr.resumed),
+                "import_over_cap_mwh": float(plan.totals.get("import_over_cap_mwh", 0.0)),
             }
         ]
     )
@@ -655,9 +715,14 @@ def plan_hour(
                 "carbon_series": fleet.carbon_series(n),
                 "gpu_kw": s.gpu_kw,
                 "embodied_t_per_day": s.embodied_t_per_day,
+                "dr_payment_usd_per_mwh": fleet.grid_events.payment_usd_per_mwh,
             }
             for n, s in fleet.sites.items()
         ]
+    )
+    classes = pd.DataFrame(
+        [{"class": k, "priority": c.priority} for k, c in fleet.classes.items()],
+        columns=["class", "priority"],
     )
     nxt = t0 + HOUR
     state_row = pd.DataFrame(
@@ -699,12 +764,20 @@ def plan_hour(
     writes = [
         *used.writes,
         Write("plans.sites", sites),
+        Write("plans.classes", classes),
         Write("plans.runs", run_row, window=one, ts_column="plan_hour"),
         Write("plans.site_hours", sh, window=one, ts_column="plan_hour"),
         Write("plans.job_runs", runs, window=one, ts_column="plan_hour"),
         Write("plans.routing", routing, window=one, ts_column="plan_hour"),
         Write("plans.dispatch", disp, window=one, ts_column="hour"),
         Write("plans.dispatch_routing", drout, window=one, ts_column="hour"),
+        Write(
+            "plans.dispatch_unserved",
+            unserved,
+            scope={"revision": 0},
+            window=one,
+            ts_column="hour",
+        ),
         Write("plans.state", state_row, window=(nxt, nxt + HOUR), ts_column="hour"),
         Write("plans.audit", audit_row, window=one, ts_column="plan_hour"),
         # a re-planned hour's earlier re-statement went with the dispatch it re-stated
@@ -722,6 +795,15 @@ def plan_hour(
                 for t in ("dispatch", "dispatch_routing", "dispatch_realised", "agnostic")
             ),
             Write("plans.state", None, window=(nxt + HOUR, far), ts_column="hour", mode="delete"),
+            # (revisions of the removed hours are kept: made before the new plans, they are ignored)
+            Write(
+                "plans.dispatch_unserved",
+                None,
+                scope={"revision": 0},
+                window=(nxt, far),
+                ts_column="hour",
+                mode="delete",
+            ),
             *writes,
         ]
     wh.replace_windows(writes)
@@ -749,6 +831,35 @@ def plan_hour(
         budget_planned_t=sr.budget.planned_t if sr.budget else None,
         budget_over_t=sr.budget.over_t if sr.budget else None,
     )
+
+
+def grid_summary(wh: Warehouse, t0, used: ForecastUsed) -> dict:
+    """Asset metadata on the grid events an hour's plan honoured: the events, the limits per site and
+    hour of the window with the planned import, and what could not be met."""
+    sh = wh.query(
+        "select target_time, site, round(import_cap_mw, 1) cap_mw, round(import_mw, 1) import_mw, "
+        "stability from plans.site_hours where plan_hour = ? and (import_cap_mw is not null or "
+        "stability) order by target_time, site",
+        [_py(t0)],
+    )
+    run = wh.query(
+        "select jobs_paused, jobs_resumed, import_over_cap_mwh from plans.runs where plan_hour = ?",
+        [_py(t0)],
+    )
+    md = {
+        "grid_events": ", ".join(used.grid_events) or "-",
+        "grid_notes": "; ".join(used.notes) or "-",
+        "stressed_site_hours": int(sh.stability.fillna(False).sum()) if len(sh) else 0,
+    }
+    if len(run):
+        r = run.iloc[0]
+        md["jobs_paused"] = ", ".join(r.jobs_paused) if r.jobs_paused is not None else "-"
+        md["jobs_resumed"] = ", ".join(r.jobs_resumed) if r.jobs_resumed is not None else "-"
+        md["import_over_limit_mwh"] = round(float(r.import_over_cap_mwh or 0.0), 2)
+    if len(sh):
+        sh["target_time"] = sh.target_time.dt.strftime("%m-%d %H:%M")
+        md["grid_limits"] = sh.head(48)
+    return md
 
 
 def audit_summary(wh: Warehouse, t0) -> dict:
@@ -924,7 +1035,7 @@ def counterfactual_jobs(wh: Warehouse, fleet: Fleet, start, end) -> tuple:
     df["eligible_sites"] = [list(x) for x in df["eligible_sites"]]
     home = fleet.jobs.home_site
     homes = {r.job_id: home for r in df.itertuples() if home and home in r.eligible_sites}
-    return jobs_from_frame(df, homes or None)
+    return jobs_from_frame(df, homes or None, fleet.jobs.response)
 
 
 def committed_realised(
@@ -940,8 +1051,12 @@ def committed_realised(
     def q(sql, *params):
         return wh.query(sql, [pd.Timestamp(p).to_pydatetime() for p in params])
 
+    from mpc.events import apply_events
+
+    # what was in force: a revision (a grid event during the hour) replaces the hourly dispatch
     disp = q(
-        "select hour, site, jobs_running from plans.dispatch where hour >= ? and hour < ?",
+        "select hour, site, jobs_running, revision, soc_mwh from plans.dispatch_current "
+        "where hour >= ? and hour < ?",
         start,
         end,
     )
@@ -967,6 +1082,8 @@ def committed_realised(
             for j in list(r.jobs_running)
         )
         tg = targets[targets.plan_hour == t].set_index("site").soc_mwh.to_dict()
+        if (d.revision > 0).any():
+            tg = d.set_index("site").soc_mwh.to_dict()
         st = state_at.get(t)
         one = Instance(
             sites=fleet.mpc_sites(),
@@ -979,6 +1096,8 @@ def committed_realised(
             soc_target_mwh=tg,
             name=f"restate-{t:%Y%m%dT%H}",
         )
+        # the grid operator's limits and prices of the hour hold in the re-statement too
+        one, _ = apply_events(one, grid_events(wh, fleet, t, t + HOUR))
         # decided on what the controller knew (the plan's carbon for the hour), accounted on actuals
         believed = targets[targets.plan_hour == t].set_index("site").carbon_g_kwh
         believed = pd.DataFrame(
@@ -1064,6 +1183,11 @@ PLAN_TABLES = (
     "agnostic_state",
     "dispatch_realised",
     "audit",
+    "revisions",
+    "dispatch_unserved",
+    "dispatch_revisions",
+    "dispatch_routing_revisions",
+    "state_revisions",
 )
 
 

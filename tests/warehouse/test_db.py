@@ -198,3 +198,24 @@ def test_concurrent_writers_from_processes_serialise(tmp_path):
     errs = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errs
     assert Warehouse(path).query("select count(*) n from staging.carbon_intensity").n[0] == 45
+
+
+def test_a_write_after_a_delete_in_one_transaction_lands(wh):
+    """A delete (finding nothing to delete) followed by an upsert in one replace_windows: the
+    delete's count left its result unfinished and the next write failed with "connection has an
+    unfinished result" (found by the grid-event revision, which deletes the hour's re-statement
+    and then writes the revision)."""
+    from warehouse import Write
+
+    t = pd.Timestamp("2026-01-01", tz="UTC")
+    one = (t, t + pd.Timedelta(hours=1))
+    row = pd.DataFrame(
+        [{"hour": t, "revision": 1, "kind": "lp", "created_at": pd.Timestamp.now(tz="UTC")}]
+    )
+    wh.replace_windows(
+        [
+            Write("plans.dispatch_realised", None, window=one, ts_column="hour", mode="delete"),
+            Write("plans.revisions", row, scope={"revision": 1}, window=one, ts_column="hour"),
+        ]
+    )
+    assert wh.query("select count(*) n from plans.revisions").n[0] == 1

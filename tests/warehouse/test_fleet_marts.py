@@ -18,7 +18,7 @@ def wh(tmp_path):
     w.ensure_schema()
     with w.writer() as con:
         con.execute(
-            "insert into plans.sites values ('a', 'DE', 'DE:average:direct', 0.5, 2.4)"
+            "insert into plans.sites (site, zone, carbon_series, gpu_kw, embodied_t_per_day) values ('a', 'DE', 'DE:average:direct', 0.5, 2.4)"
         )  # 0.5 kW per GPU, 2.4 t/day embodied
         for t, tr, inf, em, done in [(T, 6.0, 2.0, 4.0, ["j1"]), (T + H, 0.0, 4.0, 2.0, [])]:
             con.execute(

@@ -38,7 +38,7 @@ SELECT d.hour, d.site, d.jobs_running, d.it_mw, d.facility_mw, d.gen_used_mw,
        r.forecast_policy, r.degraded, r.degraded_reason, r.jobs_started, r.jobs_missed,
        r.window_budget_t AS budget_allocated_t, r.budget_planned_t, r.budget_over_t,
        r.unserved_units AS window_unserved_units
-FROM plans.dispatch d LEFT JOIN plans.runs r ON r.plan_hour = d.hour
+FROM plans.dispatch_current d LEFT JOIN plans.runs r ON r.plan_hour = d.hour
 ORDER BY d.hour, d.site;
 
 -- Forecasts against the actuals that have arrived since. lead_h = hours from issue to target.
@@ -71,7 +71,7 @@ WITH h AS (
            d.emissions_t AS committed_emissions_t, d.training_mw, d.inference_mw,
            a.emissions_t AS a_emissions_t, a.cost AS a_cost, a.training_mw AS a_training_mw,
            a.inference_mw AS a_inference_mw
-    FROM plans.dispatch d
+    FROM plans.dispatch_current d
     LEFT JOIN plans.dispatch_realised r USING (hour, site)
     LEFT JOIN plans.agnostic a USING (hour, site)
 ),
@@ -129,7 +129,7 @@ h AS (
            s.gpu_kw, coalesce(s.embodied_t_per_day, 0) / 24 AS embodied_t,
            a.emissions_t AS a_emissions_t, a.cost AS a_cost, a.training_mw AS a_training_mw,
            a.inference_mw AS a_inference_mw, len(coalesce(a.jobs_completed, [])) AS a_jobs_completed
-    FROM plans.dispatch d
+    FROM plans.dispatch_current d
     LEFT JOIN plans.dispatch_realised r USING (hour, site)
     LEFT JOIN plans.agnostic a USING (hour, site)
     LEFT JOIN req q USING (hour, site)

@@ -210,4 +210,51 @@ def job_queue(
     return dg.MaterializeResult(metadata=md)
 
 
+@dg.asset(
+    **INGEST,
+    description="Grid operator's demand-response, price and alert events (OpenADR 3, polled from "
+    "the fleet's VTN) -> raw.openadr_events / staging.grid_events. A VTN that is down or refuses "
+    "the credentials does not fail the hour: the error is shown and the events stored are kept.",
+)
+def grid_events(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, fleet: FleetResource
+) -> dg.MaterializeResult:
+    from pipelines.lib.grid_events import NO_SOURCE, ingest_grid_events
+
+    _, end = hour_window(context)
+    as_of = end - HOUR  # the (last) hour of the partition (range): what is known as of it
+    got = ingest_grid_events(
+        warehouse.get(), fleet.load(), as_of, partition_key=context.partition_key_range.end
+    )
+    for note in got.notes:
+        context.log.info(f"grid_events: {note}")
+    if got.source == "none":
+        return dg.MaterializeResult(
+            metadata={"source": "none", "notes": NO_SOURCE, "dagster/row_count": 0}
+        )
+    if got.error:
+        context.log.warning(f"grid_events: {got.error}")
+    st = got.stats.as_dict() if got.stats is not None else {}
+    md: dict = {
+        "source": got.source,
+        "as_of": f"{as_of:%Y-%m-%d %H:%M} UTC",
+        "events_seen": got.events_seen,
+        "programs": got.programs,
+        **{k: int(st.get(k, 0)) for k in ("new", "modified", "cancelled", "stale", "unchanged")},
+        "problems": int(st.get("problems", 0)),
+        "malformed": int(st.get("malformed", 0)),
+        "active_intervals": len(got.active),
+        "dagster/row_count": len(got.active),
+        "active": preview(got.active, n=20),
+        "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in got.notes) or "-"),
+    }
+    if got.error:
+        md["error"] = got.error
+    if got.subscription_id:
+        md["subscription"] = got.subscription_id
+    return dg.MaterializeResult(metadata=md)
+
+
 INGEST_ASSETS = [carbon_intensity, weather, prices, generation, inference_demand, job_queue]
+#: the ingest assets of an hourly tick: the signals, and the grid operator's events
+TICK_INGEST_ASSETS = [*INGEST_ASSETS, grid_events]

@@ -6,7 +6,7 @@ import pandas as pd
 
 from pipelines.defs.common import hour_window, png, preview
 from pipelines.defs.forecast.assets import carbon_forecast, load_forecast
-from pipelines.defs.ingest.assets import generation, job_queue, prices, weather
+from pipelines.defs.ingest.assets import generation, grid_events, job_queue, prices, weather
 from pipelines.defs.partitions import HOURLY, PER_HOUR
 from pipelines.defs.resources import FleetResource, WarehouseResource
 from pipelines.lib import plan as pl
@@ -41,6 +41,7 @@ class PlanConfig(dg.Config):
         generation,
         weather,
         job_queue,
+        grid_events,
         dg.AssetDep("mpc_plan", partition_mapping=PREVIOUS_HOUR),
     ],
     description="Receding-horizon MILP plan for [t0, t0+H) from the forecasts issued at t0 and the state "
@@ -93,6 +94,10 @@ def mpc_plan(
             )
         if o.status != "optimal":
             context.log.warning(f"plan {t0:%Y-%m-%d %H:%M}: status {o.status}, gap {o.gap:.4f}")
+        if o.forecast.grid_events:
+            context.log.info(
+                f"plan {t0:%Y-%m-%d %H:%M}: grid events in force: {', '.join(o.forecast.grid_events)}"
+            )
         context.log.info(
             f"plan {i + 1}/{len(hours)} at {t0:%Y-%m-%d %H:%M}: {o.status}, objective "
             f"{o.objective:,.0f} $, gap {o.gap:.2%}, solve {o.solve_s:.2f}s, "
@@ -131,6 +136,11 @@ def mpc_plan(
             )
         ),
     }
+    if last.forecast.grid_events or last.forecast.notes:
+        grid = pl.grid_summary(wh, last.t0, last.forecast)
+        if "grid_limits" in grid:
+            grid["grid_limits"] = preview(grid["grid_limits"], 48)
+        md.update(grid)
     md.update(pl.audit_summary(wh, last.t0))
     if len(outcomes) > 1:
         md["note"] = (
