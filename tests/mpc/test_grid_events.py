@@ -243,6 +243,40 @@ def test_events_become_limits_alerts_and_signal_overrides():
     assert same is inst and none.event_ids == []
 
 
+def test_export_limits_and_export_prices_bind():
+    # 30 MW of on-site generation, 10 MW of load: 20 MW to export at 80 $/MWh; an operator's export
+    # limit of 5 MW in hour 0 curtails it, and an EXPORT_PRICE event of 0 $/MWh in hour 1 stops it
+    idx = pd.date_range(T, periods=3, freq="h", tz="UTC")
+    f = lambda v: _frame(v, idx)  # noqa: E731
+    sig = Signals(
+        carbon=f([300.0] * 3),
+        price_import=f([100.0] * 3),
+        price_export=f([80.0] * 3),
+        generation=f([30.0] * 3),
+        kappa=f([0.0] * 3),
+        demand=pd.DataFrame(index=idx),
+    )
+    site = Site(
+        "a", it_capacity_mw=30.0, base_load_mw=10.0, import_limit_mw=50.0, export_limit_mw=40.0
+    )
+    inst = Instance(sites=(site,), classes=(), jobs=(), signals=sig)
+    ev = _events(
+        [
+            ("xcap", "a", "EXPORT_CAPACITY_LIMIT", T, T + H, 5.0),
+            ("xpx", "a", "EXPORT_PRICE", T + H, T + 2 * H, 0.0),
+            ("flex", "a", "ALERT_FLEX_ALERT", T + 2 * H, T + 3 * H, 1.0),
+        ]
+    )
+    out, applied = apply_events(inst, ev)
+    assert set(applied.event_ids) == {"xcap", "xpx", "flex"}
+    assert out.grid.stability.a.tolist() == [0, 0, 1]
+    sh = step(State.initial(out.sites, T), out).plan.site_hours
+    assert sh.export_mw.tolist()[0] == pytest.approx(5.0, abs=1e-6)  # limited
+    assert sh.export_mw.tolist()[1] == pytest.approx(0.0, abs=1e-6)  # not paid: curtailed
+    base = step(State.initial(inst.sites, T), inst).plan.site_hours
+    assert base.export_mw.tolist()[:2] == pytest.approx([20.0, 20.0], abs=1e-6)
+
+
 def test_grid_conditions_are_validated():
     inst = Instance(sites=(_site(),), classes=(), jobs=(), signals=_signals(2))
     bad = _grid(2, stability=[0, 1])

@@ -282,6 +282,16 @@ def marts(warehouse: WarehouseResource) -> dg.MaterializeResult:
         "fleet_emissions": png(fleet_figure(fleet_emissions_frame(wh))),
     }
     md.update(pl.fleet_summary(wh))
+    grid = wh.query(
+        "select event_id, site, payload_types, first_hour::varchar first_hour, hours_committed, "
+        "round(import_limit_mw, 1) limit_mw, hours_over_limit, round(energy_reduced_mwh, 1) "
+        "reduced_mwh, round(critical_served_pct, 1) critical_served_pct, "
+        "array_to_string(jobs_paused, ', ') jobs_paused, round(revenue_usd) revenue_usd, "
+        "round(lp_response_s, 2) lp_response_s, round(full_response_s, 2) full_response_s "
+        "from marts.grid_event_delivery order by first_hour, event_id"
+    )
+    if len(grid):  # demand response delivered per grid event
+        md["grid_event_delivery"] = preview(grid, n=20)
     return dg.MaterializeResult(metadata=md)
 
 
