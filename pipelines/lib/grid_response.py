@@ -340,9 +340,9 @@ def revision_metadata(rev: Revision) -> dict:
             "import_before_mw": round(rev.import_before_mw.get(s, float("nan")), 2),
             "import_after_mw": round(float(after.loc[s, "import_mw"]), 2),
             "limit_mw": (
-                round(float(after.loc[s, "import_cap_mw"]), 2)
+                f"{float(after.loc[s, 'import_cap_mw']):.1f}"
                 if "import_cap_mw" in after and pd.notna(after.loc[s, "import_cap_mw"])
-                else None
+                else "-"
             ),
             "stability_first": bool(after.loc[s, "stability"]) if "stability" in after else False,
             "discharge_mw": round(float(after.loc[s, "discharge_mw"]), 2),

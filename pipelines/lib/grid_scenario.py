@@ -187,7 +187,7 @@ def run_scenario(
         echo=lambda s: None,
     )
     t = time.perf_counter()
-    calm.tick(first, last)
+    calm.tick(first, last, tags={"gridflex/scenario": "without-events"})
     calm_s = time.perf_counter() - t
 
     echo(f"[3/4] the same {sc.hours} ticks with a VTN on 127.0.0.1 sending events")
@@ -236,7 +236,7 @@ def run_scenario(
         t = time.perf_counter()
         for h in pd.date_range(first, last, freq="h"):
             clock["now"] = h
-            stress.tick(h)
+            stress.tick(h, tags={"gridflex/scenario": "with-events"})
             for row in wh.query(runs_sql, [h.to_pydatetime()]).itertuples():
                 line = plan_line(row)
                 ev = wh.query(
@@ -323,7 +323,7 @@ def run_scenario(
                     },
                 )
                 t0 = time.perf_counter()
-                stress.respond(h)
+                stress.respond(h, tags={"gridflex/scenario": "with-events"})
                 job_s = time.perf_counter() - t0
                 v = wh.query(
                     "select * from plans.revisions where hour = ? order by revision desc limit 1",
@@ -349,8 +349,8 @@ def run_scenario(
     receiver.stop()
 
     echo("[4/4] compare")
-    stress.marts()
-    calm.marts()
+    calm.marts(tags={"gridflex/scenario": "without-events"})
+    stress.marts(tags={"gridflex/scenario": "with-events"})  # the latest marts record: with them
     report = compare(wh, Warehouse(calm_db), site, cap, first, last, pd.DataFrame(responses))
     report.summary.update({"calm_ticks_s": round(calm_s, 1), "stress_ticks_s": round(stress_s, 1)})
     report.notes.extend(notes)

@@ -853,8 +853,8 @@ def grid_summary(wh: Warehouse, t0, used: ForecastUsed) -> dict:
     }
     if len(run):
         r = run.iloc[0]
-        md["jobs_paused"] = ", ".join(r.jobs_paused) if r.jobs_paused is not None else "-"
-        md["jobs_resumed"] = ", ".join(r.jobs_resumed) if r.jobs_resumed is not None else "-"
+        md["jobs_paused"] = ", ".join(r.jobs_paused if r.jobs_paused is not None else []) or "-"
+        md["jobs_resumed"] = ", ".join(r.jobs_resumed if r.jobs_resumed is not None else []) or "-"
         md["import_over_limit_mwh"] = round(float(r.import_over_cap_mwh or 0.0), 2)
     if len(sh):
         sh["target_time"] = sh.target_time.dt.strftime("%m-%d %H:%M")
