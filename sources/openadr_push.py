@@ -39,7 +39,6 @@ from sources.openadr import OPERATION_ALIASES, ParsedEvents, parse_events
 log = logging.getLogger("gridflex.sources.openadr_push")
 
 PATH = "/openadr/notifications"
-START_TIMEOUT_S = 10.0
 
 
 def _problem(status: int, title: str, detail: str) -> Response:
@@ -230,30 +229,16 @@ class PushReceiver:
     def start(self) -> PushReceiver:
         if self._thread is not None:
             raise RuntimeError("push receiver already started")
-        import uvicorn
+        from sources.serving import serve
 
-        config = uvicorn.Config(
+        served = serve(
             self.app(),
             host=self.host,
             port=self._port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            lifespan="off",
+            name="gridflex-openadr-push",
+            what="push receiver",
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="gridflex-openadr-push", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError(f"push receiver failed to start on {self.host}:{self._port}")
-            if time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError("push receiver did not start within 10 s")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
-        self._port = server.servers[0].sockets[0].getsockname()[1]
+        self._server, self._thread, self._port = served, served.thread, served.port
         self._worker = threading.Thread(
             target=self._work, name="gridflex-openadr-push-worker", daemon=True
         )
@@ -264,9 +249,7 @@ class PushReceiver:
         """Stop listening, then let the worker finish what was received."""
         if self._server is None:
             return
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._server.stop()
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(timeout=30)

@@ -8,7 +8,6 @@ code goes on (pytest calling the real clients; the CLI waiting for Ctrl-C), and 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pandas as pd
@@ -16,8 +15,6 @@ import pandas as pd
 from sources.http import TimeLike
 from sources.replay.data import ReplayData
 from sources.replay.state import Faults, ReplayState
-
-START_TIMEOUT_S = 10.0
 
 
 class ReplayServer:
@@ -83,42 +80,25 @@ class ReplayServer:
         """Listen in a daemon thread; returns once the socket is bound."""
         if self._thread is not None:
             raise RuntimeError("replay server already started")
-        import uvicorn
-
         from sources.replay.app import create_app
+        from sources.serving import serve
 
-        config = uvicorn.Config(
+        served = serve(
             create_app(self.state, self.data),
             host=self.host,
             port=self._port,
-            log_level="warning",
-            access_log=False,
+            name="gridflex-replay",
+            what="replay server",
             date_header=False,  # the app sets Date to the replay clock
-            server_header=False,
-            lifespan="off",
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="gridflex-replay", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError(f"replay server failed to start on {self.host}:{self._port}")
-            if time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError("replay server did not start within 10 s")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
-        self._port = server.servers[0].sockets[0].getsockname()[1]
+        self._server, self._thread, self._port = served, served.thread, served.port
         self.state.start_wall()
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._server.stop()
         self._server, self._thread = None, None
 
     def __enter__(self) -> ReplayServer:

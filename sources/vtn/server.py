@@ -19,8 +19,6 @@ import pandas as pd
 
 from sources.vtn.state import Notification, VtnFaults, VtnState
 
-START_TIMEOUT_S = 10.0
-
 
 class VtnServer:
     """A local OpenADR 3 VTN (see :mod:`sources.vtn.app` for what it answers).
@@ -75,32 +73,17 @@ class VtnServer:
         """Listen in a daemon thread; returns once the socket is bound."""
         if self._thread is not None:
             raise RuntimeError("VTN already started")
-        import uvicorn
-
+        from sources.serving import serve
         from sources.vtn.app import create_app
 
-        config = uvicorn.Config(
+        served = serve(
             create_app(self.state, self._notify),
             host=self.host,
             port=self._port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            lifespan="off",
+            name="gridflex-vtn",
+            what="VTN",
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="gridflex-vtn", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError(f"VTN failed to start on {self.host}:{self._port}")
-            if time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError("VTN did not start within 10 s")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
-        self._port = server.servers[0].sockets[0].getsockname()[1]
+        self._server, self._thread, self._port = served, served.thread, served.port
         if self._sender is None or not self._sender.is_alive():
             self._sender = threading.Thread(
                 target=self._send_loop, name="gridflex-vtn-notify", daemon=True
@@ -112,9 +95,7 @@ class VtnServer:
         """Stop listening (connections are refused from now on: the VTN is down)."""
         if self._server is None:
             return
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._server.stop()
         self._server, self._thread = None, None
 
     def close(self) -> None:
