@@ -64,7 +64,8 @@ class Revision:
     import_over_cap_mwh: float
     problems: list[str] = field(default_factory=list)
     dispatch: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: the hourly plan's committed import per site (MW) and the revision's, for the message
+    #: the import per site (MW) in force before the revision (the hourly dispatch or the newest
+    #: revision), for the message
     import_before_mw: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -91,9 +92,10 @@ def hour_in_progress(wh: Warehouse) -> pd.Timestamp:
     return pd.Timestamp(h)
 
 
-def _hourly_commitment(wh: Warehouse, hour) -> tuple[dict, dict, dict]:
-    """The hourly plan's job starts over its window (job -> (site, period)), the jobs it started in
-    the hour (job -> site) and its committed import per site (MW)."""
+def _commitment(wh: Warehouse, hour) -> tuple[dict, dict, dict, set]:
+    """What is in force for the hour: the hourly plan's job starts over its window (job -> (site,
+    period >= 1)) and the jobs it started in the hour (job -> site); the import per site (MW) and the
+    jobs running in the hour as committed now (its newest revision, else the hourly dispatch)."""
     runs = wh.query(
         "select job_id, arg_min(site, target_time) site, min(target_time) first from plans.job_runs "
         "where plan_hour = ? group by job_id",
@@ -108,8 +110,12 @@ def _hourly_commitment(wh: Warehouse, hour) -> tuple[dict, dict, dict]:
             now[r.job_id] = r.site
         elif p >= 1:
             starts[r.job_id] = (r.site, p)
-    imp = wh.query("select site, import_mw from plans.dispatch where hour = ?", [_py(hour)])
-    return starts, now, dict(zip(imp.site, imp.import_mw, strict=True))
+    cur = wh.query(
+        "select site, import_mw, jobs_running from plans.dispatch_current where hour = ?",
+        [_py(hour)],
+    )
+    running_now = {j for js in cur.jobs_running for j in (js if js is not None else [])}
+    return starts, now, dict(zip(cur.site, cur.import_mw, strict=True)), running_now
 
 
 def revise_hour(
@@ -140,20 +146,31 @@ def revise_hour(
             "progress is revised; later hours plan the event themselves)"
         )
     state, inst, used = window_problem(wh, fleet, hour)
-    starts, started_now, before = _hourly_commitment(wh, hour)
+    starts, started_now, before, running_now = _commitment(wh, hour)
     jobs = {j.job_id: j for j in inst.jobs}
-    # the jobs the hourly plan started in this hour are running now: held like the others
-    running = dict(state.running)
+    # the jobs the hourly plan started (or resumed) in this hour are running now: held like the
+    # others (a resume's redo included; its suspension counted, as the hourly plan counted it)
+    running, suspended = dict(state.running), dict(state.suspended)
+    counts = dict(state.suspensions)
     for jid, site in started_now.items():
-        if jid in jobs:
+        if jid in suspended:
+            _, left = suspended.pop(jid)
+            running[jid] = (site, left + jobs[jid].lost_h if jid in jobs else left)
+            counts[jid] = counts.get(jid, 0) + 1
+        elif jid in jobs:
             running[jid] = (site, jobs[jid].duration_h)
-    state = dataclasses.replace(state, running=running)
+    state = dataclasses.replace(state, running=running, suspended=suspended, suspensions=counts)
     opts = ModelOptions()
     if kind == "lp":
         fixed: dict[str, tuple[str, int] | None] = {j: None for j in jobs}
         fixed.update(starts)
         for jid, (site, _) in running.items():
-            fixed[jid] = (site, 0)  # a checkpointable one continues (no pause in the LP)
+            # what runs in the hour as committed now continues; a job paused by the hourly plan or
+            # an earlier revision stays paused (the LP pauses nothing and resumes nothing)
+            if jid in running_now:
+                fixed[jid] = (site, 0)
+            elif jid not in starts:
+                fixed[jid] = None
         opts = ModelOptions(fixed_starts=fixed)
     sr = step(
         state,
