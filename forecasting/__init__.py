@@ -46,30 +46,45 @@ and ``available_at``, which is checked against the issue time). Passing the targ
 observed-only column there raises ``LeakageError``. The same frame may serve as history and
 future_covariates when its known-future columns are genuine forecasts.
 
-Baselines (``forecasting.baselines``), same output shape, one or many issue times::
+Baselines (``forecasting.baselines``; use them through the adapters below)::
 
-    persistence(history, issued_at, horizon=24, target="value")     # t-24 h, else latest same hour
-    seasonal_naive(history, issued_at, horizon=24, target="value")  # t-168 h
-    RegressionBaseline(spec).fit(train_frame).predict(history, issued_at, future_covariates)
-    regression(train_frame, spec, history, issued_at, future_covariates=None)
+    SeasonalNaive(24, H)   # persistence: t-24 h, else the latest same hour before the issue
+    SeasonalNaive(168, H)  # seasonal naive: t-168 h
+    RegressionBaseline(spec, kind="ridge" | "gbm")  # behind RegressionForecaster
+    last_known(history, issued_at, horizon)  # gap-tolerant persistence (pipeline degraded mode)
+
+One interface (``forecasting.forecaster``): every forecaster is a ``Forecaster``::
+
+    f.fit(history, covariates=None, *, val_hours=None) -> f
+    f.predict(history, issued_ats, future_covariates=None) -> forecast frame (ordered quantiles)
+    f.save(dir); load_forecaster(dir)        # dir/forecaster.json names the class
+    f.history_needed; f.horizon; f.name
+    TFTForecaster(spec, config, seeds=1)   RegressionForecaster(spec, "ridge" | "gbm")
+    SeasonalNaive(period=24 | 168, horizon)  # persistence | seasonal naive
+    ServedForecaster(members, must_include=("tft",), days=14)   # the served ensemble
+        .fit(history, val_hours=..., future_covariates=...)  # chooses members + correction on
+        # the validation period (forecasting.ensemble.select), conformal intervals
+        # (forecasting.conformal), scores served / members / persistence there (.validation)
+        .predict(...); .issues_needed(issued_ats); .recalibrated(stored_vs_actuals); .description
 
 Ensembles (``forecasting.ensemble``), chosen on a validation period, never on the test period::
 
-    RegressionBaseline(spec, kind="gbm")                 # gradient-boosted member (log target)
     combine({"tft": f1, "ridge": f2}, weights=None)      # mean of quantiles
     recent_error_correction(fc, actuals, days=14, strength=0.5, past=None)
-    ens = select(val_forecasts, actuals, score_from=..., must_include=("tft",))
-    ens.apply(test_forecasts, actuals, issued_from=...); save(dir, ens, members); load(dir)
+    select(val_forecasts, actuals, score_from=..., must_include=("tft",)) -> Ensemble (the choice)
 
 Metrics and evaluation (``forecasting.metrics``, ``forecasting.backtest``)::
 
     mae(y, yhat); mape(y, yhat)      # % over non-zero actuals
+    decision_scores(fc, k=4)          # per-day Spearman rank corr, regret of the best k-h window
+    mape_by_day(fc)                   # D1 (leads 0-23 h), D2, ...
     pinball(y, q_pred, q); coverage(y, lo, hi)
     score(forecasts, actuals, target="value", by=("bucket",)) -> DataFrame
         # per horizon bucket 0-24 / 24-48 / 48-72 / 72-96 h: n, mae, mape (+ median, p90, p95), #
-    pinball, coverage_p10_p90 backtest(forecaster, frame, issued_ats, target="value") ->
-        BacktestResult # forecaster(history, issued_ats) -> forecast frame; .forecasts, .scores,
-    .scores_by_series daily_issues(start, end, hour=0); hourly_issues(start, end)
+    #   pinball, coverage_p10_p90
+    backtest(forecaster, frame, issued_ats, target="value") -> BacktestResult
+        # forecaster: a fitted Forecaster; .forecasts, .scores, .scores_by_series
+    daily_issues(start, end, hour=0); hourly_issues(start, end)
 
 Errors: ``ForecastInputError`` (gaps, NaN, too little history, constant series, missing
 covariates) and its subclass ``LeakageError`` (a feature from at or after the issue time).
@@ -83,7 +98,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from forecasting.backtest import BacktestResult, backtest, daily_issues, hourly_issues
-from forecasting.baselines import RegressionBaseline, persistence, regression, seasonal_naive
+from forecasting.baselines import RegressionBaseline
 from forecasting.metrics import coverage, mae, mape, pinball, score
 from forecasting.spec import (
     QUANTILES,
@@ -97,6 +112,14 @@ if TYPE_CHECKING:
     from forecasting.tft import TrainedModel
 
 _TFT = {"train", "load", "predict", "predict_many", "explain", "TrainedModel"}
+_FORECASTER = {
+    "Forecaster",
+    "TFTForecaster",
+    "RegressionForecaster",
+    "SeasonalNaive",
+    "ServedForecaster",
+    "load_forecaster",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -105,13 +128,39 @@ def __getattr__(name: str) -> Any:
         from forecasting import tft
 
         return getattr(tft, name)
+    if name in _FORECASTER:
+        from forecasting import forecaster
+
+        return getattr(forecaster, name)
     raise AttributeError(f"module 'forecasting' has no attribute {name!r}")
 
 
 __all__ = [
-    "QUANTILES", "SeriesSpec", "TrainConfig", "ForecastInputError", "LeakageError",
-    "TrainedModel", "train", "load", "predict", "predict_many", "explain",
-    "persistence", "seasonal_naive", "regression", "RegressionBaseline",
-    "mae", "mape", "pinball", "coverage", "score",
-    "backtest", "BacktestResult", "daily_issues", "hourly_issues",
+    "QUANTILES",
+    "SeriesSpec",
+    "TrainConfig",
+    "ForecastInputError",
+    "LeakageError",
+    "TrainedModel",
+    "train",
+    "load",
+    "predict",
+    "predict_many",
+    "explain",
+    "RegressionBaseline",
+    "mae",
+    "mape",
+    "pinball",
+    "coverage",
+    "score",
+    "backtest",
+    "BacktestResult",
+    "daily_issues",
+    "hourly_issues",
+    "Forecaster",
+    "TFTForecaster",
+    "RegressionForecaster",
+    "SeasonalNaive",
+    "ServedForecaster",
+    "load_forecaster",
 ]

@@ -1,24 +1,26 @@
 """Rolling-origin backtest: forecasts issued at many times, each from data before it, scored per
 horizon bucket.
 
-A forecaster is any ``f(history, issued_ats) -> forecast frame``. The library's forecasters
-(``tft.predict_many``, the baselines) read only rows with ``ts < issued_at`` for each issue time, so
-they can be handed the whole frame at once (fast, batched). ``strict=True`` instead calls the
-forecaster once per issue time with the frame cut at that issue time, which guarantees the property
-for any callable (slow for the TFT; use it to check a new forecaster).
+The forecaster is a fitted :class:`forecasting.forecaster.Forecaster`. Its ``predict`` reads only
+rows with ``ts < issued_at`` for each issue time, so it can be handed the whole frame at once (fast,
+batched). ``strict=True`` instead predicts once per issue time with the frame cut at that issue
+time, which guarantees the property for any forecaster (slow for the TFT; use it to check a new
+one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from forecasting.metrics import score
 from forecasting.spec import TS, as_utc
 
-Forecaster = Callable[[pd.DataFrame, Sequence[pd.Timestamp]], pd.DataFrame]
+if TYPE_CHECKING:
+    from forecasting.forecaster import Forecaster
 
 
 @dataclass
@@ -40,14 +42,21 @@ def hourly_issues(start, end) -> pd.DatetimeIndex:
     return pd.date_range(as_utc(start), as_utc(end), freq="h")
 
 
-def backtest(forecaster: Forecaster, frame: pd.DataFrame, issued_ats: Sequence,
-             target: str = "value", *, strict: bool = False) -> BacktestResult:
+def backtest(
+    forecaster: Forecaster,
+    frame: pd.DataFrame,
+    issued_ats: Sequence,
+    target: str = "value",
+    *,
+    future_covariates=None,
+    strict: bool = False,
+) -> BacktestResult:
     issues = [as_utc(t) for t in issued_ats]
     if strict:
-        parts = [forecaster(frame[frame[TS] < t], [t]) for t in issues]
+        parts = [forecaster.predict(frame[frame[TS] < t], [t], future_covariates) for t in issues]
         fc = pd.concat(parts, ignore_index=True)
     else:
-        fc = forecaster(frame, issues)
+        fc = forecaster.predict(frame, issues, future_covariates)
     bad = fc["target_time"] < fc["issued_at"]
     if bad.any():
         raise AssertionError("forecaster returned targets before their issue time")

@@ -1,8 +1,9 @@
 """Baselines with the TFT's output shape: ``issued_at, target_time, series, p02 .. p98``.
 
-* :func:`persistence`: the value at ``target_time - 24 h`` if that is before the issue time, else
-  the latest value at the same hour of day before it (``target_time - 24 k h``, smallest such k).
-* :func:`seasonal_naive`: the same with a 168 h period (same hour last week).
+* :func:`_seasonal` (served as :class:`forecasting.forecaster.SeasonalNaive`): the value at
+  ``target_time - period`` if that is before the issue time, else the latest value at the same
+  phase before it (``target_time - k period``, smallest such k); ``period`` 24 h is persistence,
+  168 h the seasonal naive forecast.
 * :func:`last_known`: persistence that tolerates gaps and lagging data (the pipeline's degraded mode).
 * :class:`RegressionBaseline`: direct regression on the same inputs as the TFT (calendar, lagged
   targets and 7-day same-hour profiles, observed-only covariates, known-future covariates and their
@@ -114,22 +115,6 @@ def _order_quantiles(res: pd.DataFrame, quantiles: Sequence[float]) -> pd.DataFr
     return res[[ISSUED_AT, TARGET_TIME, SERIES, *cols]]
 
 
-def persistence(
-    history: pd.DataFrame,
-    issued_at,
-    horizon: int = 24,
-    *,
-    target: str = "value",
-    resid_days: int = 28,
-    quantiles: Sequence[float] = QUANTILES,
-) -> pd.DataFrame:
-    """Same hour yesterday (or the latest earlier day for leads beyond 24 h), for one or many issue
-    times. Uses only rows with ``ts < issued_at``."""
-    return _seasonal(
-        history, issued_at, horizon, 24, target=target, resid_days=resid_days, quantiles=quantiles
-    )
-
-
 def last_known(
     history: pd.DataFrame,
     issued_at,
@@ -163,8 +148,9 @@ def last_known(
             known = s[s.index < t]
             if known.empty:
                 raise ForecastInputError(f"series {name!r}: no value before {t}")
-            grid = known.reindex(pd.date_range(known.index[0], t - pd.Timedelta(hours=1),
-                                               freq="h", tz="UTC"))
+            grid = known.reindex(
+                pd.date_range(known.index[0], t - pd.Timedelta(hours=1), freq="h", tz="UTC")
+            )
             y = grid.to_numpy()
             n = len(y)  # position n is the issue hour
             tgt = n + lead
@@ -179,7 +165,7 @@ def last_known(
                 if not np.isnan(point).any():
                     break
             point = np.where(np.isnan(point), known.iloc[-1], point)
-            d = pd.Series(y).diff(24).iloc[-resid_days * 24:]
+            d = pd.Series(y).diff(24).iloc[-resid_days * 24 :]
             med = float(d.median()) if d.notna().any() else 0.0
             frame = {
                 ISSUED_AT: t,
@@ -198,26 +184,14 @@ def last_known(
     return _order_quantiles(pd.concat(out, ignore_index=True), quantiles)
 
 
-def seasonal_naive(
-    history: pd.DataFrame,
-    issued_at,
-    horizon: int = 24,
-    *,
-    target: str = "value",
-    resid_days: int = 28,
-    quantiles: Sequence[float] = QUANTILES,
-) -> pd.DataFrame:
-    """Same hour last week (168 h period)."""
-    return _seasonal(
-        history, issued_at, horizon, 168, target=target, resid_days=resid_days, quantiles=quantiles
-    )
-
-
 # --------------------------------------------------------------------------------------------------
 # Regression
 
 
 PROFILE_DAYS = 7
+#: hours of history before an issue time the regression reads: the 168 h mean and the week lag of
+#: the last lead, and the 7-day same-hour profiles (``_design``)
+REGRESSION_HISTORY_H = 2 * 168 + 1
 
 
 def _profile(
@@ -248,7 +222,7 @@ def _design(
     H = spec.horizon
     lead = np.arange(H)
     ih = hour_index(issues)
-    min_pos = 168 * 2 + 1  # covers the week lag, the 168 h mean and the 7-day profiles
+    min_pos = REGRESSION_HISTORY_H
     parts, ys = [], []
     for name, g in h.groupby(SERIES, sort=True):
         start = int(hour_index(g[TS])[0])
@@ -436,20 +410,3 @@ class RegressionBaseline:
         for q, v in self.resid_q.items():
             res[qcol(q)] = p50 + v[lead]
         return _order_quantiles(res, QUANTILES)
-
-
-def regression(
-    train_frame: pd.DataFrame,
-    spec: SeriesSpec,
-    history: pd.DataFrame,
-    issued_at,
-    future_covariates: pd.DataFrame | None = None,
-    **kw,
-) -> pd.DataFrame:
-    """Fit :class:`RegressionBaseline` on ``train_frame`` and forecast ``issued_at`` from
-    ``history``."""
-    return (
-        RegressionBaseline(spec, **kw)
-        .fit(train_frame)
-        .predict(history, issued_at, future_covariates)
-    )

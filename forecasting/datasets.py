@@ -18,8 +18,11 @@ from forecasting.spec import SERIES, TS, ForecastInputError
 DACF_SOURCES = ("coal", "nat_gas", "nuclear", "oil", "hydro", "solar", "wind", "other")
 #: GFS weather forecasts averaged over the region: real forecasts, usable as known-future inputs.
 DACF_WEATHER = (
-    "forecast_avg_wind_speed_wMean", "forecast_avg_temperature_wMean",
-    "forecast_avg_dewpoint_wMean", "forecast_avg_dswrf_wMean", "forecast_avg_precipitation_wMean",
+    "forecast_avg_wind_speed_wMean",
+    "forecast_avg_temperature_wMean",
+    "forecast_avg_dewpoint_wMean",
+    "forecast_avg_dswrf_wMean",
+    "forecast_avg_precipitation_wMean",
 )
 
 
@@ -70,12 +73,14 @@ def load_dacf(data_dir: str | Path, region: str) -> tuple[pd.DataFrame, pd.DataF
         if out.isna().any().any():
             raise ForecastInputError(f"{f1}: gaps longer than 3 h")
     pub = pd.read_csv(f2, index_col=0)
-    published = pd.DataFrame({
-        SERIES: region,
-        TS: pd.to_datetime(pub["UTC time"]).dt.tz_localize("UTC"),
-        "actual": pub["carbon_intensity"].astype(float),
-        "published": pub["carbon_from_src_forecasts"].astype(float),
-    })
+    published = pd.DataFrame(
+        {
+            SERIES: region,
+            TS: pd.to_datetime(pub["UTC time"]).dt.tz_localize("UTC"),
+            "actual": pub["carbon_intensity"].astype(float),
+            "published": pub["carbon_from_src_forecasts"].astype(float),
+        }
+    )
     return out, published, notes
 
 
@@ -86,8 +91,12 @@ def dacf_columns(frame: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]
     return known, observed
 
 
-def load_helios(path: str | Path, *, series: str = "helios-venus", utc_offset_h: int = 8,
-                ) -> pd.DataFrame:
+def load_helios(
+    path: str | Path,
+    *,
+    series: str = "helios-venus",
+    utc_offset_h: int = 8,
+) -> pd.DataFrame:
     """Hourly GPUs requested (sum of ``submit_gpu_num`` over the hour), ``series, ts, value``."""
     p = Path(path)
     if p.is_dir():

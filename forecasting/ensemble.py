@@ -13,7 +13,8 @@ by 5-10 %). Two standard remedies, neither of which fits anything on the test pe
   past actuals, like a lagged target; ``strength`` = 0 switches it off.
 
 :func:`select` picks the members' weights (equal weights over a candidate subset) and the strength
-on a validation period; :class:`Ensemble` applies the choice. Light module (numpy, pandas).
+on a validation period; :class:`forecasting.forecaster.ServedForecaster` serves the choice. Light
+module (numpy, pandas).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.features import ISSUED_AT, TARGET_TIME, hour_index
-from forecasting.metrics import attach_actuals, coverage, mape_values
+from forecasting.metrics import attach_actuals, mape_values
 from forecasting.spec import SERIES, ForecastInputError
 
 KEYS = [ISSUED_AT, TARGET_TIME, SERIES]
@@ -147,79 +148,17 @@ def recent_error_correction(
 
 @dataclass
 class Ensemble:
-    """A choice made by :func:`select`: members and weights, correction window and strength, and
-    the scaling of the quantiles around p50 (0.5-5) that gives 80 % p10-p90 coverage on the
-    validation period."""
+    """A choice made by :func:`select`: members and weights, correction window and strength, and the
+    validation MAPE of every candidate. :class:`forecasting.forecaster.ServedForecaster` serves it
+    (and calibrates its intervals)."""
 
     weights: dict[str, float]
     days: int = 14
     strength: float = 0.0
-    interval_scale: float = 1.0
     validation: dict[str, float] = field(default_factory=dict)
-
-    def apply(
-        self,
-        forecasts: Mapping[str, pd.DataFrame],
-        actuals: pd.DataFrame,
-        *,
-        target: str = "value",
-        issued_from=None,
-    ) -> pd.DataFrame:
-        """Combine, correct, widen. ``issued_from``: drop issues before it from the result (they
-        only serve as the correction's history)."""
-        out = recent_error_correction(
-            combine(forecasts, self.weights),
-            actuals,
-            days=self.days,
-            strength=self.strength,
-            target=target,
-        )
-        if self.interval_scale != 1.0:
-            cols = _qcols(out)
-            p50 = out["p50"].to_numpy(float)[:, None]
-            out[cols] = p50 + self.interval_scale * (out[cols].to_numpy(float) - p50)
-        if issued_from is not None:
-            out = out[out[ISSUED_AT] >= pd.Timestamp(issued_from)].reset_index(drop=True)
-        return out
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-ENSEMBLE_JSON = "ensemble.json"
-MEMBERS_FILE = "members.joblib"
-
-
-def save(out_dir, ens: Ensemble, members: Mapping[str, object]) -> None:
-    """Write the choice (``ensemble.json``) and the fitted non-TFT members (``members.joblib``,
-    scikit-learn objects) beside a TFT checkpoint."""
-    import json
-    from pathlib import Path
-
-    import joblib
-
-    out = Path(out_dir)
-    joblib.dump(dict(members), out / MEMBERS_FILE)
-    (out / ENSEMBLE_JSON).write_text(json.dumps(ens.to_dict(), indent=2, default=float))
-
-
-def load(model_dir) -> tuple[Ensemble, dict[str, object]] | None:
-    """``(ensemble, members)`` saved beside a checkpoint, or ``None`` if there is none (a TFT-only
-    model, e.g. one trained before ensembles existed)."""
-    import json
-    from pathlib import Path
-
-    import joblib
-
-    d = Path(model_dir)
-    if not (d / ENSEMBLE_JSON).exists():
-        return None
-    ens = Ensemble(**json.loads((d / ENSEMBLE_JSON).read_text()))
-    members = joblib.load(d / MEMBERS_FILE) if (d / MEMBERS_FILE).exists() else {}
-    missing = [n for n in ens.weights if n != "tft" and n not in members]
-    if missing:
-        raise ForecastInputError(f"{d}: ensemble members {missing} missing from {MEMBERS_FILE}")
-    return ens, members
 
 
 def select(
@@ -234,10 +173,8 @@ def select(
 ) -> Ensemble:
     """Pick the subset of members (equal weights; every subset containing ``must_include``) and the
     correction strength with the lowest mean MAPE on issues from ``score_from`` on (earlier issues
-    in ``forecasts`` only feed the correction). Then fit the interval widening on the same rows.
-    Nothing outside the validation forecasts and their actuals is read."""
-    from forecasting.tft import interval_scale
-
+    in ``forecasts`` only feed the correction). Nothing outside the validation forecasts and their
+    actuals is read."""
     names = list(forecasts)
     start = pd.Timestamp(score_from)
     subsets = [
@@ -263,21 +200,9 @@ def select(
                 best = (m, s, st, c)
     assert best is not None
     _, s, st, c = best
-    scale = interval_scale(c["actual"], c["p50"], c["p10"], c["p90"], lowest=0.5)
-    ens = Ensemble(
-        weights={n: 1.0 / len(s) for n in s},
-        days=days,
-        strength=st,
-        interval_scale=scale,
-        validation=scores,
-    )
+    ens = Ensemble(weights={n: 1.0 / len(s) for n in s}, days=days, strength=st, validation=scores)
     ens.validation["chosen_mape"] = best[0]
-    ens.validation["chosen_coverage_p10_p90"] = coverage(
-        c["actual"],
-        c["p50"] + scale * (c["p10"] - c["p50"]),
-        c["p50"] + scale * (c["p90"] - c["p50"]),
-    )
     return ens
 
 
-__all__ = ["combine", "recent_error_correction", "select", "Ensemble", "save", "load"]
+__all__ = ["combine", "recent_error_correction", "select", "Ensemble"]

@@ -117,8 +117,13 @@ def _dataset(table: pd.DataFrame, spec: SeriesSpec):
     )
 
 
-def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
-          config: TrainConfig | None = None, **overrides: Any) -> TrainedModel:
+def train(
+    frame: pd.DataFrame,
+    spec: SeriesSpec,
+    out_dir: str | Path,
+    config: TrainConfig | None = None,
+    **overrides: Any,
+) -> TrainedModel:
     """Train one TFT over all series of ``frame`` (long: series, ts, target, covariates).
 
     The last ``config.val_hours`` of the common timeline are held out: training windows end before
@@ -140,18 +145,21 @@ def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
     torch.set_num_threads(cfg.threads())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = make_model_table(frame, spec,
-                             min_rows=spec.history_needed + 2 * spec.horizon + cfg.val_hours)
+    table = make_model_table(
+        frame, spec, min_rows=spec.history_needed + 2 * spec.horizon + cfg.val_hours
+    )
     cutoff = int(table[TIME_IDX].max()) - cfg.val_hours + 1  # first validation target hour
     train_table = table[table[TIME_IDX] < cutoff]
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     ds_train = _dataset(train_table, spec)
     val_table = table[table[TIME_IDX] >= cutoff - spec.encoder_length]
-    ds_val = TimeSeriesDataSet.from_dataset(ds_train, val_table, stop_randomization=True,
-                                            min_prediction_idx=cutoff)
+    ds_val = TimeSeriesDataSet.from_dataset(
+        ds_train, val_table, stop_randomization=True, min_prediction_idx=cutoff
+    )
     g = torch.Generator().manual_seed(cfg.seed)
-    dl_train = ds_train.to_dataloader(train=True, batch_size=cfg.batch_size, num_workers=0,
-                                      generator=g)
+    dl_train = ds_train.to_dataloader(
+        train=True, batch_size=cfg.batch_size, num_workers=0, generator=g
+    )
     dl_val = ds_val.to_dataloader(train=False, batch_size=max(cfg.batch_size, 256), num_workers=0)
     net = TemporalFusionTransformer.from_dataset(
         ds_train,
@@ -178,17 +186,30 @@ def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
             history.append({"epoch": trainer.current_epoch, **m})
             vl = m.get("val_loss", float("nan"))
             if cfg.progress_bar:
-                print(f"epoch {trainer.current_epoch}: val_loss {vl:.4f}"
-                      f" val_MAPE {100 * m.get('val_MAPE', float('nan')):.2f} %"
-                      f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"epoch {trainer.current_epoch}: val_loss {vl:.4f}"
+                    f" val_MAPE {100 * m.get('val_MAPE', float('nan')):.2f} %"
+                    f" ({time.perf_counter() - t0:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             else:  # progress for whoever listens (the CLI's runs print it)
-                log.info("epoch %d of at most %d: validation loss %.4f (%.0f s)",
-                         trainer.current_epoch + 1, cfg.max_epochs, vl, time.perf_counter() - t0)
+                log.info(
+                    "epoch %d of at most %d: validation loss %.4f (%.0f s)",
+                    trainer.current_epoch + 1,
+                    cfg.max_epochs,
+                    vl,
+                    time.perf_counter() - t0,
+                )
 
-    ckpt_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
-                              save_top_k=1)
-    callbacks = [EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"), ckpt_cb,
-                 _History()]
+    ckpt_cb = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min", save_top_k=1
+    )
+    callbacks = [
+        EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"),
+        ckpt_cb,
+        _History(),
+    ]
     tk = dict(
         max_epochs=cfg.max_epochs,
         accelerator=cfg.accelerator,
@@ -218,9 +239,14 @@ def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
     params = ds_train.get_parameters()
     torch.save(params, out / PARAMS)
     model = _load_net(ckpt, params, spec, cfg)
-    metrics = {"train_seconds": round(train_s, 2), "epochs": len(history),
-               "best_val_loss": float(ckpt_cb.best_model_score),
-               "history": history, "train_windows": len(ds_train), "val_windows": len(ds_val)}
+    metrics = {
+        "train_seconds": round(train_s, 2),
+        "epochs": len(history),
+        "best_val_loss": float(ckpt_cb.best_model_score),
+        "history": history,
+        "train_windows": len(ds_train),
+        "val_windows": len(ds_val),
+    }
     metrics.update(_val_metrics(model, ds_val, cfg))
     model.metrics = metrics
     _write_meta(out, spec, cfg, metrics)
@@ -230,8 +256,9 @@ def train(frame: pd.DataFrame, spec: SeriesSpec, out_dir: str | Path,
 def _val_metrics(model: TrainedModel, ds_val, cfg: TrainConfig) -> dict[str, float]:
     from forecasting.metrics import coverage, mae, mape_values, pinball
 
-    pred, y = _run(model.net, ds_val.to_dataloader(train=False, batch_size=512, num_workers=0),
-                   want_y=True)
+    pred, y = _run(
+        model.net, ds_val.to_dataloader(train=False, batch_size=512, num_workers=0), want_y=True
+    )
     pred = np.sort(pred, axis=-1)  # QuantileLoss does not force order (as in predict_many)
     qs = model.quantiles
     p50 = pred[..., qs.index(0.5)]
@@ -244,10 +271,14 @@ def _val_metrics(model: TrainedModel, ds_val, cfg: TrainConfig) -> dict[str, flo
         "val_coverage_p10_p90_calibrated": coverage(y.reshape(-1), lo.reshape(-1), hi.reshape(-1)),
         "val_mae": mae(y.reshape(-1), p50.reshape(-1)),
         "val_mape": float(np.mean(ape)) if ape.size else float("nan"),
-        "val_pinball": float(np.mean([pinball(y.reshape(-1), pred[..., i].reshape(-1), q)
-                                      for i, q in enumerate(qs)])),
-        "val_coverage_p10_p90": coverage(y.reshape(-1), pred[..., qs.index(0.1)].reshape(-1),
-                                         pred[..., qs.index(0.9)].reshape(-1)),
+        "val_pinball": float(
+            np.mean([pinball(y.reshape(-1), pred[..., i].reshape(-1), q) for i, q in enumerate(qs)])
+        ),
+        "val_coverage_p10_p90": coverage(
+            y.reshape(-1),
+            pred[..., qs.index(0.1)].reshape(-1),
+            pred[..., qs.index(0.9)].reshape(-1),
+        ),
     }
 
 
@@ -269,8 +300,12 @@ def interval_scale(y, p50, p10, p90, target: float = 0.8, lowest: float = 1.0) -
 def _write_meta(out: Path, spec: SeriesSpec, cfg: TrainConfig, metrics: dict) -> None:
     from importlib.metadata import version
 
-    meta = {"spec": spec.to_dict(), "config": cfg.to_dict(), "metrics": metrics,
-            "versions": {p: version(p) for p in ("torch", "lightning", "pytorch-forecasting")}}
+    meta = {
+        "spec": spec.to_dict(),
+        "config": cfg.to_dict(),
+        "metrics": metrics,
+        "versions": {p: version(p) for p in ("torch", "lightning", "pytorch-forecasting")},
+    }
     (out / META).write_text(json.dumps(meta, indent=2, default=str))
 
 
@@ -278,11 +313,13 @@ def _load_net(ckpt: Path, params: dict, spec: SeriesSpec, cfg: TrainConfig | Non
     from pytorch_forecasting import TemporalFusionTransformer
 
     _quiet()
-    net = TemporalFusionTransformer.load_from_checkpoint(str(ckpt), map_location="cpu",
-                                                         weights_only=False)
+    net = TemporalFusionTransformer.load_from_checkpoint(
+        str(ckpt), map_location="cpu", weights_only=False
+    )
     net.eval()
-    return TrainedModel(net=net, dataset_parameters=params, spec=spec, config=cfg,
-                        checkpoint_path=Path(ckpt))
+    return TrainedModel(
+        net=net, dataset_parameters=params, spec=spec, config=cfg, checkpoint_path=Path(ckpt)
+    )
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -332,9 +369,15 @@ def _run(net, dataloader, want_y: bool = False, want_x: bool = False):
     return res if len(res) > 1 else pred
 
 
-def predict_many(model: TrainedModel, history: pd.DataFrame, issued_ats: Sequence,
-                 future_covariates: pd.DataFrame | None = None, *, batch_size: int = 512,
-                 series: Sequence[str] | None = None) -> pd.DataFrame:
+def predict_many(
+    model: TrainedModel,
+    history: pd.DataFrame,
+    issued_ats: Sequence,
+    future_covariates: pd.DataFrame | None = None,
+    *,
+    batch_size: int = 512,
+    series: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Forecast every (series, issue time) in one batched pass.
 
     For each issue time only rows of ``history`` with ``ts < issued_at`` are read (encoder and
@@ -378,16 +421,25 @@ def predict_many(model: TrainedModel, history: pd.DataFrame, issued_ats: Sequenc
     return res[cols].sort_values([ISSUED_AT, SERIES, TARGET_TIME]).reset_index(drop=True)
 
 
-def predict(model: TrainedModel, history: pd.DataFrame, issued_at,
-            future_covariates: pd.DataFrame | None = None, *,
-            series: Sequence[str] | None = None) -> pd.DataFrame:
+def predict(
+    model: TrainedModel,
+    history: pd.DataFrame,
+    issued_at,
+    future_covariates: pd.DataFrame | None = None,
+    *,
+    series: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Forecast ``spec.horizon`` hours from ``issued_at`` for every series in ``history`` (or
     ``series``), using only rows with ``ts < issued_at``."""
     return predict_many(model, history, [issued_at], future_covariates, series=series)
 
 
-def explain(model: TrainedModel, history: pd.DataFrame, issued_at,
-            future_covariates: pd.DataFrame | None = None) -> dict[str, pd.Series]:
+def explain(
+    model: TrainedModel,
+    history: pd.DataFrame,
+    issued_at,
+    future_covariates: pd.DataFrame | None = None,
+) -> dict[str, pd.Series]:
     """The TFT's interpretation for one issue time, summed over series: variable importances
     (static / encoder / decoder, each normalised to sum 1) and attention over encoder positions
     (index: hours relative to the issue time, -encoder_length..-1)."""
@@ -417,8 +469,11 @@ def explain(model: TrainedModel, history: pd.DataFrame, issued_at,
         "static_variables": norm(out["static_variables"], net.static_variables),
         "encoder_variables": norm(out["encoder_variables"], net.encoder_variables),
         "decoder_variables": norm(out["decoder_variables"], net.decoder_variables),
-        "attention": pd.Series(att[:enc_len] / max(att[:enc_len].sum(), 1e-12),
-                               index=np.arange(-enc_len, 0), name="attention"),
+        "attention": pd.Series(
+            att[:enc_len] / max(att[:enc_len].sum(), 1e-12),
+            index=np.arange(-enc_len, 0),
+            name="attention",
+        ),
     }
 
 

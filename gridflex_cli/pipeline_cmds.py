@@ -610,7 +610,8 @@ def backtest(
         f"\n{data.hours} h from {t0:%Y-%m-%d} UTC; timings: "
         + ", ".join(f"{k} {v}" for k, v in extras.items() if not isinstance(v, dict))
         + (
-            f"; TFT carbon MAE {extras['tft']['carbon_mae']:.1f} g/kWh (persistence "
+            f"; served carbon forecaster ({extras['tft']['served']}) MAE "
+            f"{extras['tft']['carbon_mae']:.1f} g/kWh (persistence "
             f"{extras['tft']['carbon_mae_persistence']:.1f}), train {extras['tft']['train_s']} s"
             if "tft" in extras
             else ""

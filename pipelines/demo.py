@@ -29,11 +29,35 @@ EXAMPLE_QUERIES = {
                round(like_for_like_saved_pct, 1) as like_for_like_pct, round(cost_saved) as cost_saved_usd,
                round(g_per_it_kwh) as g_per_it_kwh, round(sci_g_per_gpu_hour) as sci_g_per_gpu_h
         from marts.fleet_daily order by day""",
-    "Forecast accuracy so far (MAE, p10-p90 coverage) by target and model": """
+    "Forecast accuracy so far (MAE, p10-p90 coverage, first-day rank correlation of hours and "
+    "4 h window regret) by target and model": """
         select target, model, count(*) as points, round(avg(abs_error), 1) as mae,
-               round(avg(in_p10_p90::int), 2) as coverage
+               round(avg(in_p10_p90::int), 2) as coverage,
+               round(avg(day_rank_corr), 2) as rank_corr, round(avg(window_regret), 1) as regret
         from marts.forecast_accuracy group by all order by target, model""",
 }
+
+
+def served_line(model_dir) -> str:
+    """What a model directory serves and how it validated: the served forecaster's validation MAE
+    next to persistence's on the same forecasts, and each member's alone."""
+    from forecasting.forecaster import read_manifest
+
+    try:
+        m = read_manifest(model_dir)
+    except FileNotFoundError:
+        return "no forecaster manifest"
+    v = m.get("validation", {}).get("scores", {})
+    if not v:
+        return f"serves {m.get('served', m['kind'])}"
+    members = ", ".join(
+        f"{n} {s['mae']:,.1f}" for n, s in v.items() if n not in ("served", "persistence")
+    )
+    return (
+        f"serves {m.get('served', m['kind'])}; validation MAE {v['served']['mae']:,.1f} vs "
+        f"persistence {v['persistence']['mae']:,.1f} (members alone: {members}); validation "
+        f"p10-p90 coverage {v['served']['coverage_p10_p90']:.2f}"
+    )
 
 
 def plan_line(row) -> str:
@@ -159,14 +183,14 @@ def run_demo(
     )
     step("train", lambda: runner.train(PLAN_START, tags={"gridflex/demo": "train"}))
     models = wh.query(
-        "select target, model_id, val_mae, val_mae_persistence, epochs, train_seconds "
+        "select target, model_id, checkpoint_path, epochs, train_seconds "
         "from forecasts.models where status = 'ok' and train_end = ? order by trained_at desc",
         [PLAN_START.to_pydatetime()],
     ).drop_duplicates("target")
     for m in models.itertuples():
         echo(
-            f"      {m.target} model {m.model_id}: validation MAE {m.val_mae:,.1f} vs persistence "
-            f"{m.val_mae_persistence:,.1f} ({m.epochs} epochs, {m.train_seconds:.0f} s)"
+            f"      {m.target} model {m.model_id} ({m.epochs} epochs, {m.train_seconds:.0f} s): "
+            + served_line(m.checkpoint_path)
         )
 
     echo(

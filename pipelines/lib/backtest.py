@@ -5,9 +5,11 @@ The fleet runs hour by hour (:func:`mpc.receding.simulate`) over realised signal
 - ``oracle``: the MPC with perfect foresight of every signal;
 - ``persistence``: the MPC on same-hour-yesterday forecasts of every signal but prices (day-ahead prices
   are published before the hours they price, so every policy sees them — as the pipeline does);
-- ``tft``: the MPC on the TFT's carbon-intensity forecasts (p50, trained only on hours before the backtest
-  window, no weather inputs — the shared weather files are reanalysis, i.e. the future), every other
-  signal exactly as in ``persistence``: the difference between the two is the value of the carbon forecast;
+- ``tft``: the MPC on the served carbon-intensity forecaster's p50 — the object the hourly pipeline serves
+  (:func:`pipelines.lib.forecast.served_forecaster`: TFT + validated regressions), fitted only on hours
+  before the backtest window, no weather inputs (the shared weather files are reanalysis, i.e. the
+  future) — every other signal exactly as in ``persistence``: the difference between the two is the
+  value of the carbon forecast;
 - ``static``: no forecast at all — each inference class at its historically cleanest feasible site (mean
   intensity before the window), jobs as soon as possible at their historically cleanest eligible site,
   passive energy: what a rule achieves, so the value of forecasting and of the MPC shows on its own;
@@ -243,22 +245,30 @@ def day_ahead_prices(fn: Callable, realised) -> Callable:
 def tft_forecast_fn(
     data: BacktestData, fleet: Fleet, out_dir: Path, profile: str, echo: Callable[[str], None]
 ) -> tuple[Callable, dict]:
-    """Train a carbon TFT on the history before the window; forecast every hourly issue in one batch;
-    return ``forecast(issued_at, index) -> Signals`` (TFT carbon, persistence for the rest)."""
-    from forecasting import tft
-    from forecasting.spec import SeriesSpec
+    """Fit the carbon forecaster the hourly pipeline serves (:func:`pipelines.lib.forecast.
+    served_forecaster`: the TFT with the validated regressions, correction and conformal intervals)
+    on the history before the window, without weather inputs (the shared weather files are
+    observations, not forecasts); save it to ``out_dir``; forecast every hourly issue in one batch
+    (each issue as the pipeline computes it alone); return ``forecast(issued_at, index) -> Signals``
+    (served carbon p50, persistence for the rest)."""
     from mpc.receding import persistence_forecast
-    from pipelines.lib.forecast import train_config
+    from pipelines.lib.forecast import served_forecaster, served_metrics, spec_for, train_config
 
     H = fleet.planning.horizon_h
-    spec = SeriesSpec(encoder_length=168, horizon=H, target_lags=(max(168, H),))
+    spec = spec_for("carbon", H, fleet, weather=False)
+    cfg = train_config(profile)
     hist = data.carbon_history[data.carbon_history.ts >= data.start - 120 * DAY]
     t = time.perf_counter()
-    model = tft.train(hist, spec, out_dir, train_config(profile))
+    served = served_forecaster(spec, cfg, Path(out_dir) / "_train")
+    served.fit(hist, val_hours=cfg.val_hours)
+    served.save(out_dir)
     train_s = time.perf_counter() - t
+    vm = served_metrics(served)
     echo(
-        f"      TFT trained on {hist.ts.min():%Y-%m-%d}..{hist.ts.max():%Y-%m-%d} in {train_s:.0f} s "
-        f"({model.metrics.get('epochs')} epochs)"
+        f"      served carbon forecaster ({served.description}) fitted on "
+        f"{hist.ts.min():%Y-%m-%d}..{hist.ts.max():%Y-%m-%d} in {train_s:.0f} s "
+        f"({vm['epochs']} TFT epochs); validation MAE {vm['val_mae']:.1f} vs persistence "
+        f"{vm['val_mae_persistence']:.1f}"
     )
     realised_long = (
         data.realised.carbon.stack().rename("value").rename_axis(["ts", "series"]).reset_index()
@@ -268,7 +278,7 @@ def tft_forecast_fn(
     )
     issues = pd.date_range(data.start, periods=data.hours, freq="h", tz="UTC")
     t = time.perf_counter()
-    pred = tft.predict_many(model, full, issues)
+    pred = served.predict(full, issues)
     pred_s = time.perf_counter() - t
     p50 = {
         t: g.pivot(index="target_time", columns="series", values="p50")
@@ -291,16 +301,22 @@ def tft_forecast_fn(
         return p90[issued_at].reindex(index)[list(fleet.sites)].clip(lower=0)
 
     forecast.p90 = high
-    from forecasting.baselines import persistence
+    forecast.served = served
+    forecast.forecasts = pred
+    from forecasting.forecaster import SeasonalNaive
     from forecasting.metrics import mae
 
     act = realised_long.rename(columns={"ts": "target_time", "value": "actual"})
     m = pred.merge(act, on=["series", "target_time"])
-    pers = persistence(full, issues, H).merge(act, on=["series", "target_time"])
+    pers = SeasonalNaive(24, H).predict(full, issues).merge(act, on=["series", "target_time"])
     return forecast, {
         "train_s": round(train_s, 1),
         "predict_s": round(pred_s, 1),
-        "epochs": model.metrics.get("epochs"),
+        "epochs": vm["epochs"],
+        "served": served.description,
+        "forecaster_dir": str(out_dir),
+        "val_mae": vm["val_mae"],
+        "val_mae_persistence": vm["val_mae_persistence"],
         "carbon_mae": float(mae(m.actual, m.p50)),
         "carbon_mae_persistence": float(mae(pers.actual, pers.p50)),
     }
@@ -308,8 +324,8 @@ def tft_forecast_fn(
 
 def persistence_p90(data: BacktestData, fleet: Fleet) -> Callable:
     """The p90 of the persistence carbon forecast (its own recent day-on-day errors,
-    :func:`forecasting.baselines.persistence`) for every hourly issue, for risk-aware budgets."""
-    from forecasting.baselines import persistence
+    :class:`forecasting.forecaster.SeasonalNaive`) for every hourly issue, for risk-aware budgets."""
+    from forecasting.forecaster import SeasonalNaive
 
     realised_long = (
         data.realised.carbon.stack().rename("value").rename_axis(["ts", "series"]).reset_index()
@@ -318,7 +334,7 @@ def persistence_p90(data: BacktestData, fleet: Fleet) -> Callable:
         ["series", "ts"]
     )
     issues = pd.date_range(data.start, periods=data.hours, freq="h", tz="UTC")
-    pred = persistence(full, issues, fleet.planning.horizon_h)
+    pred = SeasonalNaive(24, fleet.planning.horizon_h).predict(full, issues)
     p90 = {
         t: g.pivot(index="target_time", columns="series", values="p90")
         for t, g in pred.groupby("issued_at")

@@ -1,6 +1,9 @@
 """Forecast glue: warehouse history -> :mod:`forecasting` -> ``forecasts.*``; no Dagster here.
 
-Two targets, one TFT each, across all series of the target:
+Two targets, one served forecaster each (:class:`forecasting.forecaster.ServedForecaster`: a global
+TFT over all series of the target, with the ridge and GBM regressions the validation period chose,
+recent-error correction and conformal intervals; :func:`served_forecaster`). The same object is
+what ``gridflex backtest`` scores and ``gridflex bench forecast-dacf`` measures.
 
 - ``carbon``: one series per *site* (its grid zone's intensity, gCO2eq/kWh, the fleet's planned signal).
   Known-future inputs: the weather **forecast** for the site (wind at 100 m, shortwave radiation, cloud
@@ -18,6 +21,7 @@ back to **persistence** (same hour yesterday) and is stored with ``degraded = tr
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +40,9 @@ TABLE = {"carbon": "forecasts.carbon", "load": "forecasts.load"}
 DEFAULT_MAX_AGE = pd.Timedelta(days=8)
 #: days of past errors the served forecast's recent-error correction reads (forecasting.ensemble)
 ENSEMBLE_DAYS = 14
+#: hours between validation issues: the pipeline issues every hour, and a 3-day validation period
+#: with one issue a day left ~50 residuals per lead bucket for the conformal intervals
+VAL_EVERY_H = 6
 log = logging.getLogger(__name__)
 
 
@@ -44,12 +51,16 @@ log = logging.getLogger(__name__)
 FORECASTING_WEATHER = ("demo", "openmeteo")
 
 
-def spec_for(target: str, horizon: int, fleet: Fleet | None = None) -> SeriesSpec:
+def spec_for(
+    target: str, horizon: int, fleet: Fleet | None = None, *, weather: bool | None = None
+) -> SeriesSpec:
     """The model spec of each target. Encoder 3 days + a weekly lag: fits the demo's three weeks.
-    The carbon model reads weather forecasts when the fleet's weather source has them."""
+    The carbon model reads weather forecasts when the fleet's weather source has them (``weather``
+    overrides: the backtest's weather files are observations, so it passes False)."""
     lag = max(168, horizon)
     if target == "carbon":
-        weather = fleet is None or fleet.sources.weather in FORECASTING_WEATHER
+        if weather is None:
+            weather = fleet is None or fleet.sources.weather in FORECASTING_WEATHER
         return SeriesSpec(
             known_reals=CARBON_WEATHER if weather else (),
             encoder_length=72,
@@ -59,6 +70,24 @@ def spec_for(target: str, horizon: int, fleet: Fleet | None = None) -> SeriesSpe
     if target == "load":
         return SeriesSpec(encoder_length=72, horizon=horizon, target_lags=(lag,))
     raise ValueError(f"unknown forecast target {target!r} (carbon | load)")
+
+
+def served_forecaster(spec: SeriesSpec, config: TrainConfig, workdir: str | Path):
+    """The forecaster the pipeline serves (unfitted): the TFT (always served), the ridge and the
+    GBM; :meth:`~forecasting.forecaster.ServedForecaster.fit` chooses the combination and the
+    correction on the validation period (an issue every :data:`VAL_EVERY_H` h from its first hour)
+    and fits the conformal intervals on its residuals. Used by :func:`train_model` and by the
+    backtest's TFT policy."""
+    from forecasting.forecaster import RegressionForecaster, ServedForecaster, TFTForecaster
+
+    members = {
+        "tft": TFTForecaster(spec, config, workdir=Path(workdir)),
+        "ridge": RegressionForecaster(spec, "ridge"),
+        "gbm": RegressionForecaster(spec, "gbm"),
+    }
+    return ServedForecaster(
+        members, must_include=("tft",), days=ENSEMBLE_DAYS, val_every_h=VAL_EVERY_H
+    )
 
 
 def train_config(profile: str) -> TrainConfig:
@@ -212,17 +241,16 @@ def train_model(
     history_days: int = 90,
     profile: str = "fast",
 ) -> TrainOutcome:
-    """Train the ``target`` TFT on hours before ``train_end`` and register it in ``forecasts.models``.
+    """Fit the ``target``'s served forecaster (:func:`served_forecaster`) on hours before
+    ``train_end``, save it (one directory, manifest ``forecaster.json``) and register it in
+    ``forecasts.models``.
 
-    The model's own validation period is its last ``val_hours`` of training data; the MAE of
-    persistence on that same period is stored beside it so the UI can show "MAE vs baseline".
-    On failure a ``failed`` row is written (with the message) and the exception is re-raised: the
-    previous ``ok`` model stays in use.
+    Its validation period is the last ``val_hours`` of training data; the served forecast's MAE and
+    persistence's on the same validation forecasts are stored beside it (``val_mae``,
+    ``val_mae_persistence``), each member's alone in the manifest. On failure a ``failed`` row is
+    written (with the message) and the exception is re-raised: the previous ``ok`` model stays in
+    use.
     """
-    from forecasting import tft
-    from forecasting.baselines import persistence
-    from forecasting.metrics import attach_actuals, mae
-
     train_end = pd.Timestamp(train_end)
     model_id = f"{target}-tft-{train_end:%Y%m%dT%H}-{uuid.uuid4().hex[:6]}"
     spec = spec_for(target, fleet.planning.horizon_h, fleet)
@@ -249,32 +277,24 @@ def train_model(
             frame["ts"].nunique(),
             profile,
         )
-        model = tft.train(frame, spec, out, cfg)
-        # persistence on the same validation targets: issues every 24 h inside the validation period
-        val_start = frame.ts.max() + HOUR - pd.Timedelta(hours=cfg.val_hours)
-        issues = pd.date_range(
-            val_start, frame.ts.max() + HOUR - pd.Timedelta(hours=spec.horizon), freq="24h"
+        served = served_forecaster(spec, cfg, out / "_train")
+        served.fit(
+            frame,
+            val_hours=cfg.val_hours,
+            future_covariates=lambda issues: future_covariates(
+                wh, fleet, target, issues, spec.horizon, stand_in_before=train_end
+            ),
         )
-        pers = attach_actuals(persistence(frame, issues, spec.horizon), frame)
-        future = future_covariates(
-            wh, fleet, target, issues, spec.horizon, stand_in_before=train_end
-        )
-        tftf = attach_actuals(tft.predict_many(model, frame, issues, future), frame)
-        ens = fit_ensemble(wh, fleet, target, model, frame, spec, val_start, out)
+        served.save(out)
+        shutil.rmtree(out / "_train", ignore_errors=True)  # save copied the checkpoints
         metrics = {
-            "val_mae": float(mae(tftf["actual"], tftf["p50"])),
-            "val_mae_persistence": float(mae(pers["actual"], pers["p50"])),
-            "epochs": int(model.metrics.get("epochs", 0)),
+            **served_metrics(served),
             "train_seconds": round(time.perf_counter() - t0, 1),
             "rows": len(frame),
             "rows_left_out_before_gaps": trimmed,
-            "val_issues": len(issues),
-            **ens,
         }
-        _register(
-            wh, model_id, target, str(model.checkpoint_path.parent), train_end, metrics, "ok", None
-        )
-        return TrainOutcome(model_id, "ok", str(model.checkpoint_path.parent), metrics)
+        _register(wh, model_id, target, str(out), train_end, metrics, "ok", None)
+        return TrainOutcome(model_id, "ok", str(out), metrics)
     except Exception as exc:
         _register(
             wh,
@@ -289,54 +309,26 @@ def train_model(
         raise
 
 
-def fit_ensemble(wh, fleet, target, model, frame, spec, val_start, out: Path) -> dict:
-    """Fit the ridge and gradient-boosted regressions beside the TFT and choose, on the TFT's own
-    validation period, whether averaging them in (and correcting by recent errors) beats the TFT
-    alone (:func:`forecasting.ensemble.select`, the DACF benchmark's procedure). Saves the choice
-    and the members next to the checkpoint; returns what the model's metadata shows. Members that
-    cannot be fitted (too little history before the validation period) are left out, and with no
-    member left the model is served as the TFT alone."""
-    from forecasting import ensemble, tft
-    from forecasting.baselines import RegressionBaseline
-    from forecasting.spec import ForecastInputError
-
-    days = ENSEMBLE_DAYS
-    # daily issues at the validation period's hour: the validation ones, and up to ``days`` days
-    # before them for the correction's history (needs 2 weeks + 1 h of data for the regressions)
-    t_first = frame.ts.min() + pd.Timedelta(hours=max(spec.history_needed, 2 * 168 + 1))
-    t_last = frame.ts.max() + HOUR - pd.Timedelta(hours=spec.horizon)
-    issues = pd.date_range(val_start - pd.Timedelta(days=days), t_last, freq="24h")
-    issues = issues[issues >= t_first]
-    if len(issues) == 0 or issues[-1] < val_start:
-        return {"ensemble": "tft (too little history for other members)"}
-    future = future_covariates(
-        wh, fleet, target, issues, spec.horizon, stand_in_before=frame.ts.max() + HOUR
-    )
-    val = {"tft": tft.predict_many(model, frame, issues, future)}
-    full = {}
-    for kind in ("ridge", "gbm"):
-        try:
-            rb = RegressionBaseline(spec, kind=kind).fit(frame[frame.ts < val_start])
-            val[kind] = rb.predict(frame, issues, future)
-            full[kind] = RegressionBaseline(spec, kind=kind).fit(frame)
-        except ForecastInputError as exc:
-            val.pop(kind, None)
-            full.pop(kind, None)
-            log.info("ensemble member %s left out: %s", kind, exc)
-    ens = ensemble.select(
-        val,
-        frame[["series", "ts", "value"]],
-        score_from=val_start,
-        must_include=("tft",),
-        days=days,
-    )
-    ensemble.save(out, ens, {k: v for k, v in full.items() if k in ens.weights})
-    return {
-        "ensemble": "+".join(ens.weights)
-        + (f", correction {ens.strength:g}" if ens.strength else ""),
-        "val_mape_ensemble": ens.validation["chosen_mape"],
-        "val_mape_tft": ens.validation.get("tft@0"),
+def served_metrics(served) -> dict:
+    """What a person reads about a fitted served forecaster: what is served, its validation MAE
+    and MAPE next to persistence's on the same forecasts, each member's alone, the TFT's epochs."""
+    v = served.validation["scores"]
+    tft = served.fitted_members.get("tft") or served.members.get("tft")
+    out = {
+        "served": served.description,
+        "val_mae": float(v["served"]["mae"]),
+        "val_mae_persistence": float(v["persistence"]["mae"]),
+        "val_mape": float(v["served"]["mape"]),
+        "val_mape_persistence": float(v["persistence"]["mape"]),
+        "val_coverage_p10_p90": float(v["served"]["coverage_p10_p90"]),
+        "val_issues": int(served.validation["issues"]),
+        "epochs": int(tft.metrics["epochs"][0]) if tft is not None else 0,
     }
+    for n, s in v.items():
+        if n not in ("served", "persistence"):
+            out[f"val_mae_{n}"] = float(s["mae"])
+            out[f"val_mape_{n}"] = float(s["mape"])
+    return out
 
 
 def _register(wh, model_id, target, path, train_end, metrics, status, message) -> None:
@@ -379,36 +371,51 @@ def usable_model(wh: Warehouse, target: str, issued_at, max_age: pd.Timedelta) -
 _MODEL_CACHE: dict[str, object] = {}
 
 
-def _load(path: str):
-    """(TFT, ensemble-or-None) of a model directory, cached per process."""
-    from forecasting import ensemble, tft
+def load_served(path: str):
+    """The forecaster saved in a model directory (:func:`forecasting.forecaster.load_forecaster`),
+    cached per process."""
+    from forecasting.forecaster import load_forecaster
 
     if path not in _MODEL_CACHE:
-        _MODEL_CACHE[path] = (tft.load(path), ensemble.load(path))
+        _MODEL_CACHE[path] = load_forecaster(path)
     return _MODEL_CACHE[path]
 
 
-def _served(model, ens, hist: pd.DataFrame, wh, fleet, target, issued_at, H) -> pd.DataFrame:
-    """The TFT alone, or the chosen ensemble: members for this issue and, for the correction, for
-    the same hour of the ``ens.days`` days before (forecasts recomputed with today's models,
-    actuals before ``issued_at`` only)."""
-    from forecasting import tft
+#: days of stored forecasts vs actuals that refresh the served forecaster's conformal intervals
+RECALIBRATION_DAYS = 14
 
-    plain = ens is not None and set(ens[0].weights) == {"tft"} and not ens[0].strength
-    if ens is None or (plain and ens[0].interval_scale == 1.0):
-        future = future_covariates(wh, fleet, target, [issued_at], H)
-        return tft.predict(model, hist, issued_at, future)
-    choice, members = ens
-    back = choice.days if choice.strength else 0
-    first = hist.ts.min() + pd.Timedelta(hours=max(model.spec.history_needed, 2 * 168 + 1))
-    issues = [issued_at - pd.Timedelta(days=k) for k in range(back, 0, -1)]
-    issues = [t for t in issues if t >= first] + [issued_at]
-    future = future_covariates(wh, fleet, target, issues, H, stand_in_before=issued_at)
-    fcs = {"tft": tft.predict_many(model, hist, issues, future)}
-    for name in choice.weights:
-        if name != "tft":
-            fcs[name] = members[name].predict(hist, issues, future)
-    return choice.apply(fcs, hist[["series", "ts", "value"]], issued_from=issued_at)
+
+def history_hours(served) -> int:
+    """Hours of history :func:`serve` reads before an issue time: the forecaster's own need, plus
+    the days its recent-error correction recomputes, plus two days of slack."""
+    back = served.days if getattr(served, "strength", 0) else 0
+    return served.history_needed + 24 * back + 48
+
+
+def stored_scored(wh: Warehouse, target: str, model: str, issued_at) -> pd.DataFrame:
+    """This model's stored forecasts whose actuals have arrived before ``issued_at`` (target hours
+    before it), over the last :data:`RECALIBRATION_DAYS` days: what refreshes its intervals."""
+    issued_at = pd.Timestamp(issued_at)
+    return wh.query(
+        "select issued_at, target_time, series, p50, actual from marts.forecast_accuracy "
+        "where target = ? and model = ? and target_time < ? and issued_at >= ?",
+        [target, model, _py(issued_at), _py(issued_at - pd.Timedelta(days=RECALIBRATION_DAYS))],
+    )
+
+
+def serve(served, hist: pd.DataFrame, wh, fleet, target, issued_at, scored=None) -> pd.DataFrame:
+    """The served forecast for one issue time: ``served.predict`` on ``hist`` with the weather
+    forecasts as known at each issue it recomputes (:meth:`issues_needed`), its intervals refreshed
+    on ``scored`` (stored forecasts vs actuals, :func:`stored_scored`) when given."""
+    issued_at = pd.Timestamp(issued_at)
+    # a model directory from before the served forecaster (a TFT checkpoint alone) loads as the
+    # TFT: it forecasts the issue itself only
+    issues_needed = getattr(served, "issues_needed", None)
+    need = issues_needed([issued_at], hist.ts.min()) if issues_needed else [issued_at]
+    future = future_covariates(wh, fleet, target, need, served.horizon, stand_in_before=issued_at)
+    if scored is not None and hasattr(served, "recalibrated"):
+        served = served.recalibrated(scored)
+    return served.predict(hist, [issued_at], future)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -484,7 +491,8 @@ def issue_forecast(
 ) -> IssuedForecast:
     """Forecast ``target`` for ``[issued_at, issued_at + H)`` from what the warehouse knew before
     ``issued_at``: the model when a fresh one exists (and ``use_model``) and its inputs are complete —
-    its TFT, or the ensemble chosen at training (:func:`fit_ensemble`); otherwise **persistence of the
+    its served forecaster (:func:`serve`: the members chosen at training, intervals refreshed on the
+    stored forecasts whose actuals have arrived); otherwise **persistence of the
     last known values** (:func:`forecasting.baselines.last_known`, which copes with lag and gaps),
     flagged ``degraded`` with the reason (which series, how many hours behind). Raises
     :class:`NoHistoryError` (saying what to run) when a series has no value at all to start from."""
@@ -494,7 +502,14 @@ def issue_forecast(
     issued_at = pd.Timestamp(issued_at)
     H = fleet.planning.horizon_h
     spec = spec_for(target, H, fleet)
-    back = max(spec.history_needed, 2 * 168 + 1) + 24 * ENSEMBLE_DAYS + 48
+    row = usable_model(wh, target, issued_at, max_age) if use_model else None
+    served, load_error = None, None
+    if row is not None:
+        try:
+            served = load_served(row["checkpoint_path"])
+        except Exception as exc:  # noqa: BLE001 - degrade, but say why
+            load_error = f"model {row['model_id']} failed to load: {type(exc).__name__}: {exc}"
+    back = history_hours(served) if served is not None else spec.history_needed + 48
     hist = history(wh, fleet, target, issued_at - pd.Timedelta(hours=back), issued_at)
     series = list(fleet.sites) if target == "carbon" else list(fleet.classes)
     status = history_status(hist, series, issued_at, spec.history_needed)
@@ -522,18 +537,19 @@ def issue_forecast(
         reasons.append(
             f"{target} data has gaps: " + ", ".join(f"{s} {n} h missing" for s, n in holes.items())
         )
-    row = usable_model(wh, target, issued_at, max_age) if use_model else None
     if not use_model:
         reasons.append("persistence requested")
     elif row is None:
         reasons.append(f"no usable {target} model trained within {max_age} before {issued_at}")
+    elif load_error:
+        reasons.append(load_error)
     out, name = None, "persistence"
-    if row is not None and not behind and not holes:
+    if served is not None and not behind and not holes:
         try:
-            model, ens = _load(row["checkpoint_path"])
             if target == "carbon" and spec.known_reals:
                 hist = hist.dropna(subset=list(spec.known_reals))
-            out = _served(model, ens, hist, wh, fleet, target, issued_at, H)
+            scored = stored_scored(wh, target, row["model_id"], issued_at)
+            out = serve(served, hist, wh, fleet, target, issued_at, scored)
             name = row["model_id"]
         except Exception as exc:  # noqa: BLE001 - degrade, but say why
             reasons.append(f"model {row['model_id']} failed: {type(exc).__name__}: {exc}")

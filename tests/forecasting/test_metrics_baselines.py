@@ -8,6 +8,7 @@ import pytest
 
 from forecasting import baselines, metrics
 from forecasting.backtest import backtest, daily_issues
+from forecasting.forecaster import SeasonalNaive
 from forecasting.spec import ForecastInputError, LeakageError, SeriesSpec, check_frame
 from forecasting.synthetic import make_series
 
@@ -77,7 +78,7 @@ def test_persistence_same_hour_yesterday_and_latest_for_long_leads():
     v = np.arange(24 * 10, dtype=float)  # value = hour number
     f = frame_from(v)
     issued = pd.Timestamp("2024-01-08 05:00", tz=UTC)  # hour 173
-    out = baselines.persistence(f, issued, horizon=48)
+    out = SeasonalNaive(24, 48).predict(f, issued)
     lead = ((out.target_time - issued) / pd.Timedelta(hours=1)).to_numpy()
     target_h = 173 + lead
     expect = np.where(lead < 24, target_h - 24, target_h - 48)
@@ -92,29 +93,29 @@ def test_seasonal_naive_same_hour_last_week():
     v = np.arange(24 * 20, dtype=float)
     f = frame_from(v)
     issued = pd.Timestamp("2024-01-15 00:00", tz=UTC)  # hour 336
-    out = baselines.seasonal_naive(f, [issued], horizon=24)
+    out = SeasonalNaive(168, 24).predict(f, [issued])
     np.testing.assert_array_equal(out.p50.to_numpy(), np.arange(336, 360) - 168)
 
 
 def test_persistence_ignores_rows_after_issue_time():
     f = make_series(1, 20, with_covariate=False)
     issued = pd.Timestamp("2024-01-12", tz=UTC)
-    a = baselines.persistence(f, issued)
-    b = baselines.persistence(f[f.ts < issued], issued)
+    a = SeasonalNaive().predict(f, issued)
+    b = SeasonalNaive().predict(f[f.ts < issued], issued)
     pd.testing.assert_frame_equal(a, b)
 
 
 def test_persistence_quantiles_from_past_errors():
     # perfectly daily-periodic series: persistence is exact and the interval collapses onto it
     v = np.tile(np.arange(24, dtype=float) + 100, 40)
-    out = baselines.persistence(frame_from(v), pd.Timestamp("2024-02-01", tz=UTC))
+    out = SeasonalNaive().predict(frame_from(v), pd.Timestamp("2024-02-01", tz=UTC))
     np.testing.assert_allclose(out.p10, out.p50)
     np.testing.assert_allclose(out.p90, out.p50)
 
 
 def test_persistence_too_little_history():
     with pytest.raises(ForecastInputError, match="not enough history"):
-        baselines.persistence(
+        SeasonalNaive().predict(
             frame_from(np.ones(10) + np.arange(10)), pd.Timestamp("2024-01-01 10:00", tz=UTC)
         )
 
@@ -135,7 +136,7 @@ def test_regression_learns_a_known_covariate(kind):
     out = rb.predict(f, daily_issues("2024-02-03", "2024-02-08"), f[["series", "ts", "temp_fc"]])
     assert len(out) == 2 * 6 * 24
     sr = metrics.score(out, f)
-    sp = metrics.score(baselines.persistence(f, daily_issues("2024-02-03", "2024-02-08")), f)
+    sp = metrics.score(SeasonalNaive().predict(f, daily_issues("2024-02-03", "2024-02-08")), f)
     assert sr["mae"].iloc[0] < sp["mae"].iloc[0]
     with pytest.raises(LeakageError):
         rb.predict(f, [issue], f[["series", "ts", "temp_fc", "value"]])
@@ -171,7 +172,7 @@ def test_regression_reads_nothing_at_or_after_the_issue_time():
 def test_backtest_strict_equals_batched_for_persistence():
     f = make_series(2, 20, with_covariate=False)
     issues = daily_issues("2024-01-15", "2024-01-18")
-    fc = lambda h, t: baselines.persistence(h, t, 24)  # noqa: E731
+    fc = SeasonalNaive(24, 24)
     a = backtest(fc, f, issues)
     b = backtest(fc, f, issues, strict=True)
     pd.testing.assert_frame_equal(a.scores, b.scores)

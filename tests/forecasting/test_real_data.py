@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from forecasting import baselines, metrics
+from forecasting import metrics
 from forecasting.backtest import daily_issues
 from forecasting.bench import TRAIN_END, dacf_spec
 from forecasting.datasets import load_dacf, load_helios
 from forecasting.features import make_windows
+from forecasting.forecaster import SeasonalNaive
 
 pytestmark = pytest.mark.shared_data
 
@@ -31,7 +32,7 @@ def test_dacf_loader_and_reference_scores(shared_data, region):
         PUBLISHED[region], abs=0.01
     )
     issues = daily_issues("2021-07-01", "2021-12-31")
-    p = metrics.attach_actuals(baselines.persistence(frame, issues, 24), frame)
+    p = metrics.attach_actuals(SeasonalNaive(24, 24).predict(frame, issues), frame)
     assert len(p) == 4_416
     assert metrics.mape(p["actual"], p["p50"]) == pytest.approx(PERSISTENCE[region], abs=0.06)
 

@@ -153,3 +153,48 @@ def test_backtest_takes_the_fleet_as_it_is(tmp_path):
     assert set(rows) == {"oracle", "persistence", "carbon_agnostic"}
     assert rows["oracle"]["emissions"] <= rows["carbon_agnostic"]["emissions"]
     assert "job queue: " + str(jobs) in out.stderr
+
+
+@pytest.mark.slow
+def test_backtest_tft_policy_uses_the_served_forecaster(tmp_path):
+    """The backtest's ``tft`` policy fits and saves the same ServedForecaster the pipeline serves
+    (pipelines.lib.forecast.served_forecaster) and plans on its p50, issue by issue."""
+    import numpy as np
+
+    from forecasting.forecaster import ServedForecaster, read_manifest
+    from mpc.fleet import load_fleet
+    from pipelines.lib import backtest as bt
+    from pipelines.lib.demo_source import DEMO_EPOCH
+    from pipelines.lib.forecast import served_forecaster
+
+    fleet = load_fleet()
+    start = DEMO_EPOCH + pd.Timedelta(days=21)
+    data = bt.load_demo_data(fleet, start, 1)
+    fn, extras = bt.tft_forecast_fn(data, fleet, tmp_path / "m", "tiny", echo=lambda s: None)
+    assert isinstance(fn.served, ServedForecaster)
+    from pipelines.lib.forecast import spec_for, train_config
+
+    pipeline = served_forecaster(
+        spec_for("carbon", fleet.planning.horizon_h, fleet, weather=False),
+        train_config("tiny"),
+        tmp_path / "x",
+    )
+    assert set(fn.served.fitted_members) == set(pipeline.members)  # the same members, fitted
+    assert (fn.served.must_include, fn.served.days) == (pipeline.must_include, pipeline.days)
+    assert fn.served.members["tft"].spec == pipeline.members["tft"].spec
+    assert fn.served.members["tft"].config == pipeline.members["tft"].config
+    m = read_manifest(tmp_path / "m")
+    assert m["kind"] == "served" and "tft" in m["weights"] and extras["served"] == m["served"]
+    assert set(m["validation"]["scores"]) >= {"served", "persistence", "tft"}
+    saved = ServedForecaster.load(tmp_path / "m")
+    realised = data.realised.carbon.stack().rename("value").rename_axis(["ts", "series"])
+    full = pd.concat([data.carbon_history, realised.reset_index()], ignore_index=True)
+    full = full.drop_duplicates(["series", "ts"])
+    H = fleet.planning.horizon_h
+    for t in (start, start + pd.Timedelta(hours=7)):
+        index = pd.date_range(t, periods=H, freq="h", tz="UTC")
+        planned = fn(t, index).carbon
+        alone = saved.predict(full, [t]).pivot(index="target_time", columns="series", values="p50")
+        np.testing.assert_allclose(
+            planned.to_numpy(), alone.reindex(index)[list(fleet.sites)].clip(lower=0).to_numpy()
+        )

@@ -28,6 +28,13 @@ def test_demo_prints_each_hour_the_fleet_line_and_the_queries(tmp_path, monkeypa
         "training the carbon model on" in out.output and "training the load model on" in out.output
     )
     assert re.search(r"epoch 1 of at most \d+: validation loss", out.output)
+    # what is served, its validation score next to persistence's, and each member's alone
+    served = re.findall(
+        r"(carbon|load) model \S+ .*: serves (tft\S*).*; validation MAE [\d.,]+ vs persistence "
+        r"[\d.,]+ \(members alone: tft [\d.,]+",
+        out.output,
+    )
+    assert {t for t, _ in served} == {"carbon", "load"}, out.output[-3000:]
     assert "[4/4] refresh marts" in out.output
     assert re.search(r"fleet-wide .*(CO2 saved|no hour compared)", out.output)
     assert "-- The fleet per day" in out.output and "Traceback" not in out.output

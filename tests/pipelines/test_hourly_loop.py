@@ -311,59 +311,46 @@ def test_failed_retraining_keeps_the_previous_model_in_use(trained):
     assert after["model_id"] == before["model_id"]
 
 
-def test_model_carries_its_ensemble_choice_and_serves_it(trained, tmp_path):
-    """Training saves the validation-chosen ensemble beside the TFT; serving composes exactly the
-    members the choice names (checked against the library on a forced two-member choice)."""
-    from pathlib import Path
-
+def test_pipeline_serves_exactly_the_saved_served_forecaster(trained):
+    """Training saves one ServedForecaster directory (manifest + members); the hourly forecast the
+    pipeline stores equals the library's ``ServedForecaster.predict`` on the same inputs (history,
+    weather forecasts as known at each issue it recomputes, intervals refreshed on the stored
+    forecasts whose actuals have arrived)."""
     import numpy as np
 
-    from forecasting import ensemble, tft
-    from forecasting.baselines import RegressionBaseline
+    from forecasting.forecaster import ServedForecaster, read_manifest
     from pipelines.lib import forecast as fc
 
     _, _, wh = trained
     fleet = load_fleet()
     H = fleet.planning.horizon_h
     row = fc.usable_model(wh, "carbon", T0, fc.DEFAULT_MAX_AGE)
-    d = Path(row["checkpoint_path"])
-    saved = ensemble.load(d)
-    assert saved is not None, "training saved no ensemble choice"
-    choice, members = saved
-    assert "tft" in choice.weights and set(members) == set(choice.weights) - {"tft"}
-    assert choice.validation["chosen_mape"] <= choice.validation["tft@0"] + 1e-9
+    m = read_manifest(row["checkpoint_path"])
+    assert m["kind"] == "served" and "tft" in m["weights"]
+    assert set(m["members"]) == set(m["weights"])
+    v = m["validation"]["scores"]
+    assert {"served", "persistence", "tft"} <= set(v)
+    models = wh.query("select * from forecasts.models where model_id = ?", [row["model_id"]])
+    assert models.val_mae[0] == pytest.approx(v["served"]["mae"])
+    assert models.val_mae_persistence[0] == pytest.approx(v["persistence"]["mae"])
 
-    model = tft.load(d)
-    spec = fc.spec_for("carbon", H, fleet)
-    hist = fc.history(wh, fleet, "carbon", T0 - pd.Timedelta(days=21), T0).dropna()
-    ridge = RegressionBaseline(spec, kind="ridge").fit(hist)
-    forced = ensemble.Ensemble(weights={"tft": 0.5, "ridge": 0.5})
-    out = fc._served(model, (forced, {"ridge": ridge}), hist, wh, fleet, "carbon", T0, H)
-    future = fc.future_covariates(wh, fleet, "carbon", [T0], H)
-    expect = ensemble.combine(
-        {"tft": tft.predict(model, hist, T0, future), "ridge": ridge.predict(hist, [T0], future)}
-    )
-    assert (out["issued_at"] == T0).all() and len(out) == H * len(fleet.sites)
-    np.testing.assert_allclose(
-        out.sort_values(["series", "target_time"])["p50"],
-        expect.sort_values(["series", "target_time"])["p50"],
-    )
-    # the TFT alone with a rescaled interval: p50 untouched, p10/p90 moved by the chosen scale
-    alone = fc._served(
-        model,
-        (ensemble.Ensemble(weights={"tft": 1.0}, interval_scale=0.5), {}),
-        hist,
-        wh,
-        fleet,
-        "carbon",
-        T0,
-        H,
-    ).sort_values(["series", "target_time"])
-    plain = tft.predict(model, hist, T0, future).sort_values(["series", "target_time"])
-    np.testing.assert_allclose(alone["p50"], plain["p50"])
-    np.testing.assert_allclose(alone["p90"] - alone["p50"], 0.5 * (plain["p90"] - plain["p50"]))
-    # with a correction, earlier issues are recomputed for it but only T0's rows are served
-    corrected = ensemble.Ensemble(weights={"tft": 0.5, "ridge": 0.5}, days=2, strength=1.0)
-    out2 = fc._served(model, (corrected, {"ridge": ridge}), hist, wh, fleet, "carbon", T0, H)
-    assert (out2["issued_at"] == T0).all() and len(out2) == len(out)
-    assert not np.allclose(out2["p50"].to_numpy(), out["p50"].to_numpy())
+    # the latest hour with complete inputs: after the other tests' ticks, stored forecasts with
+    # actuals exist and refresh the intervals
+    last = wh.query("select max(ts) t from staging.carbon_intensity").t[0]
+    t = min(pd.Timestamp(last) + HOUR, T0 + 2 * HOUR)
+    served = ServedForecaster.load(row["checkpoint_path"])
+    hist = fc.history(
+        wh, fleet, "carbon", t - pd.Timedelta(hours=fc.history_hours(served)), t
+    ).dropna()
+    need = served.issues_needed([t], hist.ts.min())
+    future = fc.future_covariates(wh, fleet, "carbon", need, H, stand_in_before=t)
+    scored = fc.stored_scored(wh, "carbon", row["model_id"], t)
+    expect = served.recalibrated(scored).predict(hist, [t], future)
+    got = fc.issue_forecast(wh, fleet, "carbon", t)
+    assert got.model == row["model_id"] and not got.degraded
+    g = got.frame.sort_values(["series", "target_time"]).reset_index(drop=True)
+    e = expect.sort_values(["series", "target_time"]).reset_index(drop=True)
+    assert len(g) == H * len(fleet.sites)
+    np.testing.assert_allclose(g["p50"], e["p50"].clip(lower=0))
+    np.testing.assert_allclose(g["p90"], np.maximum(e["p90"], e["p50"].clip(lower=0)))
+    np.testing.assert_allclose(g["p10"], np.minimum(e["p10"], e["p50"]).clip(lower=0))

@@ -56,11 +56,41 @@ load AS (
     FROM forecasts.load f
     JOIN (SELECT series, ts, sum(value) AS value FROM staging.load GROUP BY ALL) l
       ON l.series = f.series AND l.ts = f.target_time
+),
+scored AS (
+    SELECT *, (epoch(target_time) - epoch(issued_at)) / 3600 AS lead_h,
+           abs(p50 - actual) AS abs_error,
+           actual BETWEEN p10 AND p90 AS in_p10_p90
+    FROM (SELECT * FROM carbon UNION ALL SELECT * FROM load)
+),
+-- Decision scores of each issue's first day (leads 0-23 h, only once all 24 actuals are in): the
+-- Spearman correlation of forecast vs actual hours, and the regret of running a 4 h block in the
+-- window that looked cleanest on p50 instead of the one that was (forecasting.metrics, k = 4).
+day1 AS (
+    SELECT target, series, issued_at, target_time, p50, actual,
+           count(*) OVER issue AS n_hours,
+           rank() OVER (PARTITION BY target, series, issued_at ORDER BY p50) AS r_fc,
+           rank() OVER (PARTITION BY target, series, issued_at ORDER BY actual) AS r_act,
+           avg(p50) OVER win AS fc_win, avg(actual) OVER win AS act_win,
+           count(*) OVER win AS win_n
+    FROM scored WHERE lead_h < 24
+    WINDOW issue AS (PARTITION BY target, series, issued_at),
+           win AS (PARTITION BY target, series, issued_at ORDER BY target_time
+                   ROWS BETWEEN CURRENT ROW AND 3 FOLLOWING)
+),
+per_issue AS (
+    SELECT target, series, issued_at,
+           corr(r_fc, r_act) AS day_rank_corr,
+           arg_min(act_win, fc_win) FILTER (WHERE win_n = 4)
+             - min(act_win) FILTER (WHERE win_n = 4) AS window_regret,
+           min(act_win) FILTER (WHERE win_n = 4) AS best_window
+    FROM day1 WHERE n_hours = 24
+    GROUP BY ALL
 )
-SELECT *, (epoch(target_time) - epoch(issued_at)) / 3600 AS lead_h,
-       abs(p50 - actual) AS abs_error,
-       actual BETWEEN p10 AND p90 AS in_p10_p90
-FROM (SELECT * FROM carbon UNION ALL SELECT * FROM load);
+SELECT s.*, p.day_rank_corr, p.window_regret,
+       100 * p.window_regret / nullif(p.best_window, 0) AS window_regret_pct
+FROM scored s
+LEFT JOIN per_issue p USING (target, series, issued_at);
 
 -- Realised emissions and cost per site and UTC day, against the carbon-agnostic counterfactual on the same
 -- hours: committed hours re-stated on their actuals where known (restated_hours), as committed otherwise.

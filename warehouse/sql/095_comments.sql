@@ -77,6 +77,9 @@ COMMENT ON COLUMN marts.forecast_accuracy.actual IS 'What happened: the site''s 
 COMMENT ON COLUMN marts.forecast_accuracy.lead_h IS 'Hours from issue to target: target_time - issued_at [h]';
 COMMENT ON COLUMN marts.forecast_accuracy.abs_error IS 'Absolute error of the median: |p50 - actual| [g CO2/kWh | requests/h]';
 COMMENT ON COLUMN marts.forecast_accuracy.in_p10_p90 IS 'True when the actual lies within the p10-p90 band';
+COMMENT ON COLUMN marts.forecast_accuracy.day_rank_corr IS 'Spearman rank correlation of p50 vs actual over the issue''s first 24 hours (leads 0-23 h; the same on each row of the issue, NULL until all 24 actuals have arrived): how well the forecast orders the hours a scheduler chooses between [-1 to 1]';
+COMMENT ON COLUMN marts.forecast_accuracy.window_regret IS 'Mean actual over the 4 h window of the issue''s first 24 hours that looked cleanest on p50, minus the mean actual of the cleanest 4 h window that was (>= 0; NULL until all 24 actuals have arrived) [g CO2/kWh | requests/h]';
+COMMENT ON COLUMN marts.forecast_accuracy.window_regret_pct IS '100 x window_regret / the mean actual of the cleanest 4 h window [%]';
 
 -- ---------------------------------------------------------------------------------------------------
 COMMENT ON VIEW marts.emissions_daily IS 'Realised emissions and cost per site and UTC day (committed hours re-stated on their actuals where known, as committed otherwise), against the carbon-agnostic counterfactual on the hours both have (compared_*). Per site the two policies run different work: compare the fleet in marts.fleet_daily.';

@@ -52,21 +52,33 @@ def _train(
         profile=models.profile,
     )
     m = out.metrics
+    members = {
+        k.removeprefix("val_mape_"): v
+        for k, v in m.items()
+        if k.startswith("val_mape_") and k != "val_mape_persistence"
+    }
     return dg.MaterializeResult(
         metadata={
             "model_id": out.model_id,
             "train_end": str(end),
+            # what is served (forecasting.forecaster.ServedForecaster) and how it validated, next
+            # to persistence on the same validation forecasts and each member alone
+            "served": m["served"],
             "val_mae": m["val_mae"],
             "val_mae_persistence": m["val_mae_persistence"],
+            "val_mape": m["val_mape"],
+            "val_mape_persistence": m["val_mape_persistence"],
             "mae_vs_persistence": dg.MetadataValue.float(m["val_mae"] / m["val_mae_persistence"])
             if m["val_mae_persistence"]
             else dg.MetadataValue.float(float("nan")),
+            "val_coverage_p10_p90": m["val_coverage_p10_p90"],
+            "members_val_mape": dg.MetadataValue.json(members),
+            "members_val_mae": dg.MetadataValue.json(
+                {k: m[f"val_mae_{k}"] for k in members if f"val_mae_{k}" in m}
+            ),
             "epochs": m["epochs"],
             "train_seconds": m["train_seconds"],
             "rows": m["rows"],
-            # what is served: the TFT alone or the validated ensemble (forecasting.ensemble)
-            "served": m.get("ensemble", "tft"),
-            **{k: m[k] for k in ("val_mape_tft", "val_mape_ensemble") if m.get(k) is not None},
             "checkpoint": dg.MetadataValue.path(out.checkpoint),
         }
     )
@@ -76,8 +88,9 @@ def _train(
     group_name="forecast",
     kinds={"pytorch"},
     deps=[carbon_intensity, weather],
-    description="Temporal Fusion Transformer for carbon intensity per site (weather forecasts as "
-    "known-future inputs). A failed training leaves the previous model in use.",
+    description="Served carbon-intensity forecaster per site: a Temporal Fusion Transformer (weather "
+    "forecasts as known-future inputs) with the regressions the validation period chose and "
+    "conformal intervals. A failed training leaves the previous model in use.",
 )
 def carbon_model(
     context: dg.AssetExecutionContext,
@@ -93,7 +106,8 @@ def carbon_model(
     group_name="forecast",
     kinds={"pytorch"},
     deps=[inference_demand],
-    description="Temporal Fusion Transformer for inference demand per class.",
+    description="Served inference-demand forecaster per class (TFT + validated regressions, "
+    "conformal intervals).",
 )
 def load_model(
     context: dg.AssetExecutionContext,
@@ -127,7 +141,8 @@ def _issue(context, target: str, warehouse, fleet, models):
             context.log.info(f"{target} forecasts: {i + 1}/{len(hours)} issue hours")
         last = issued
     acc = wh.query(
-        "select avg(abs_error) mae, count(*) n, avg(in_p10_p90::int) cov from marts.forecast_accuracy "
+        "select avg(abs_error) mae, count(*) n, avg(in_p10_p90::int) cov, "
+        "avg(day_rank_corr) rank_corr, avg(window_regret) regret from marts.forecast_accuracy "
         "where target = ? and issued_at >= ? and issued_at < ?",
         [target, start.to_pydatetime(), end.to_pydatetime()],
     )
@@ -145,6 +160,9 @@ def _issue(context, target: str, warehouse, fleet, models):
         md["mae_so_far"] = round(float(acc.mae[0]), 2)
         md["p10_p90_coverage_so_far"] = round(float(acc["cov"][0]), 3)
         md["scored_points"] = int(acc.n[0])
+        if not pd.isna(acc.rank_corr[0]):
+            md["day_rank_corr_so_far"] = round(float(acc.rank_corr[0]), 3)
+            md["window_regret_so_far"] = round(float(acc.regret[0]), 2)
     yield dg.MaterializeResult(metadata=md)
     yield _complete(target, f, pd.concat(issued_frames, ignore_index=True))
 
