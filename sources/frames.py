@@ -72,9 +72,7 @@ PLAUSIBLE = {
 }
 
 
-def check_range(
-    values, quantity: str, source: str, rows=None, what: str | None = None
-) -> None:
+def check_range(values, quantity: str, source: str, rows=None, what: str | None = None) -> None:
     """Raise :class:`SourceError` for the first value that is not finite or lies outside
     :data:`PLAUSIBLE` ``[quantity]``, naming the source, its row (``rows[i]`` when given, e.g. the
     file line) and the value."""

@@ -144,6 +144,20 @@ def parse_http_date(value: str | None) -> pd.Timestamp | None:
 # -------------------------------------------------------------------------------------------------
 # Client
 # -------------------------------------------------------------------------------------------------
+def add_secret(secrets: set[str], secret: str | None) -> None:
+    """Add ``secret`` to the set a client blanks (strings shorter than 4 characters are not
+    secrets worth blanking: they would blank ordinary text)."""
+    if secret and len(secret) >= 4:
+        secrets.add(secret)
+
+
+def redact(text: str, secrets: set[str]) -> str:
+    """``text`` with every string of ``secrets`` blanked (longest first)."""
+    for s in sorted(secrets, key=len, reverse=True):
+        text = text.replace(s, "***")
+    return text
+
+
 class HttpClient:
     """A small JSON-over-HTTPS client with timeouts, retries, rate-limit handling and redaction.
 
@@ -205,13 +219,10 @@ class HttpClient:
     # -- secrets --
     def add_secret(self, secret: str | None) -> None:
         """Register a string to blank in every log line and message (e.g. a fresh token)."""
-        if secret and len(secret) >= 4:
-            self._secrets.add(secret)
+        add_secret(self._secrets, secret)
 
     def redact(self, text: str) -> str:
-        for s in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(s, "***")
-        return text
+        return redact(text, self._secrets)
 
     def __repr__(self) -> str:
         return (

@@ -71,7 +71,9 @@ from sources.http import (
     RateLimitedError,
     ServerError,
     TransportFailure,
+    add_secret,
     parse_retry_after,
+    redact,
 )
 
 log = logging.getLogger("gridflex.sources.openadr")
@@ -844,14 +846,11 @@ class VtnClient:
         )
 
     def _add_secret(self, s: str | None) -> None:
-        if s and len(s) >= 4:
-            self._secrets.add(s)
+        add_secret(self._secrets, s)
 
     def redact(self, text: str) -> str:
         """``text`` with every secret this client knows (credentials, tokens) blanked."""
-        for s in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(s, "***")
-        return text
+        return redact(text, self._secrets)
 
     # -- lifecycle --
     def close(self) -> None:

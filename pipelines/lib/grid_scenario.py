@@ -163,29 +163,22 @@ def run_scenario(
         p.unlink(missing_ok=True)
     models = workdir / "models"
     calm_fleet = _write(workdir / "calm.toml", _fleet_text())
-    notes: list[str] = []
 
     echo(f"[1/4] bootstrap and train on the demo grid before {first:%Y-%m-%d %H:%M} UTC")
-    base = Runner(
-        db=base_db,
-        fleet_path=str(calm_fleet),
-        models_dir=models,
-        profile=profile,
-        echo=lambda s: None,
-    )
+
+    def runner(db: Path, fleet: Path) -> Runner:  # one models folder, trained once, for all three
+        return Runner(
+            db=db, fleet_path=str(fleet), models_dir=models, profile=profile, echo=lambda s: None
+        )
+
+    base = runner(base_db, calm_fleet)
     base.ingest(DEMO_EPOCH, first - HOUR)
     base.train(first)
     shutil.copy(base_db, calm_db)
     shutil.copy(base_db, stress_db)
 
     echo(f"[2/4] {sc.hours} hourly ticks without grid events (the reference)")
-    calm = Runner(
-        db=calm_db,
-        fleet_path=str(calm_fleet),
-        models_dir=models,
-        profile=profile,
-        echo=lambda s: None,
-    )
+    calm = runner(calm_db, calm_fleet)
     t = time.perf_counter()
     calm.tick(first, last, tags={"gridflex/scenario": "without-events"})
     calm_s = time.perf_counter() - t
@@ -219,13 +212,7 @@ def run_scenario(
         respond = gr.push_responder(wh, fleet, echo=lambda s: echo("      " + s))
         holder["respond"] = respond
         program = vtn.add_program({"programName": "evening-flex"})
-        stress = Runner(
-            db=stress_db,
-            fleet_path=str(stress_fleet),
-            models_dir=models,
-            profile=profile,
-            echo=lambda s: None,
-        )
+        stress = runner(stress_db, stress_fleet)
         site, cap = sc.site, None
         runs_sql = (
             "select plan_hour, status, objective, mip_gap, solve_s, degraded, jobs_started, "
@@ -353,7 +340,6 @@ def run_scenario(
     stress.marts(tags={"gridflex/scenario": "with-events"})  # the latest marts record: with them
     report = compare(wh, Warehouse(calm_db), site, cap, first, last, pd.DataFrame(responses))
     report.summary.update({"calm_ticks_s": round(calm_s, 1), "stress_ticks_s": round(stress_s, 1)})
-    report.notes.extend(notes)
     return report
 
 
