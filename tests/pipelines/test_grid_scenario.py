@@ -17,7 +17,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     work = tmp_path_factory.mktemp("stress")
-    sc = Scenario(first_h=16, hours=8, cap_start_h=18, notice_h=1, alert_h=19, extend_h=21)
+    # 4 ticks each way (17:00..20:00): a 2-hour cap from 18:00 published at 17:00, extended to 21:00
+    # at 20:00 while the push endpoint is down; an emergency 19:00..21:00 published at 19:00
+    sc = Scenario(
+        first_h=17, hours=4, cap_start_h=18, cap_hours=2, notice_h=1, alert_h=19, extend_h=20
+    )
     return run_scenario(work, scenario=sc, profile="tiny", echo=lambda s: None), work
 
 
@@ -25,7 +29,7 @@ def test_the_limit_is_met_or_said_and_critical_inference_is_served(report):
     r, work = report
     s = r.summary
     assert s["site"] == "sanjose" and s["import_limit_mw"] > 0
-    assert s["limited_hours"] == 5  # 18:00..21:00, extended to 22:00 by the modification
+    assert s["limited_hours"] == 3  # 18:00..19:00, extended to 20:00 by the modification
     assert s["stability_first_hours"] == 2
     assert s["critical_served_pct"] == pytest.approx(100.0)
     wh = Warehouse(work / "stress.duckdb")
