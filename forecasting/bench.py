@@ -273,7 +273,11 @@ def run_dacf(
             "gbm": RegressionForecaster(reg_spec, "gbm", issue_hours=(0,)),
         }
         served = ServedForecaster(
-            members, must_include=("tft",), days=correction_days, val_issue_hours=(0,)
+            members,
+            must_include=("tft",),
+            days=correction_days,
+            val_issue_hours=(0,),
+            fallback_to_persistence=True,  # as the pipeline serves it
         )
         served.fit(tr, val_hours=val_hours, future_covariates=kn, fitted=("tft",))
         served.save(root / r)

@@ -464,6 +464,10 @@ class ServedForecaster:
     calibrator: ConformalCalibrator | None = None
     validation: dict = field(default_factory=dict)
     name: str = "served"
+    #: when the chosen combination's validation MAPE is above persistence's on the same issues,
+    #: serve persistence (with its own conformal intervals) instead and say so
+    #: (``validation["fallback"]``, :attr:`description`); False: serve the combination anyway
+    fallback_to_persistence: bool = False
     #: after :meth:`fit`: every member that could be fitted, chosen or not (not saved)
     fitted_members: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -489,6 +493,8 @@ class ServedForecaster:
     def description(self) -> str:
         """What is served, in words: ``tft+ridge (equal weights), correction 0.5, conformal``."""
         s = "+".join(self.chosen)
+        if self.validation.get("fallback"):
+            s += f" (fallback: {self.validation['fallback']})"
         if self.strength:
             s += f", recent-error correction {self.strength:g} over {self.days} d"
         if self.calibrator is not None:
@@ -555,9 +561,14 @@ class ServedForecaster:
             raise ForecastInputError("no member can forecast the validation period")
         first = start + max(m.history_needed for m in members.values()) * HOUR
         val_issues, all_issues = self._val_issues(h, val_start, first)
-        if not len(val_issues) or val_issues[0] < first:
-            hours = int(h.groupby(SERIES)[TS].size().min())
-            need = max(m.history_needed for m in members.values()) + val_hours
+        hours = int(h.groupby(SERIES)[TS].size().min())
+        # a member that holds out the validation period itself (the TFT) also needs two horizons
+        # of training windows before it
+        need = val_hours + max(
+            m.history_needed + (2 * m.horizon if m.holds_out_validation else 0)
+            for m in members.values()
+        )
+        if not len(val_issues) or val_issues[0] < first or hours < need:
             raise ForecastInputError(
                 f"too little history: a series has {hours} hours, needs at least {need} "
                 f"({need - val_hours} h before a validation period of {val_hours} h)"
@@ -606,7 +617,24 @@ class ServedForecaster:
         scores["persistence"] = _scores(
             attach_actuals(pers, actuals, self.target).dropna(subset=["actual"])
         )
+
+        fallback = None
+        pers_val = attach_actuals(pers, actuals, self.target).dropna(subset=["actual"])
+        if (
+            self.fallback_to_persistence
+            and scores["served"]["mape"] > scores["persistence"]["mape"]
+        ):
+            fallback = (
+                f"{'+'.join(self.weights)} lost to persistence on validation, MAPE "
+                f"{scores['served']['mape']:.2f} vs {scores['persistence']['mape']:.2f} %"
+            )
+            log.warning("served forecaster: %s; persistence served", fallback)
+            self.members = {"persistence": SeasonalNaive(24, self.horizon, self.target)}
+            self.weights, self.strength = {"persistence": 1.0}, 0.0
+            self.calibrator = ConformalCalibrator().fit(pers_val)
+            scores["served"] = _scores(self.calibrator.apply(pers_val))
         self.validation = {
+            "fallback": fallback,
             "period": [str(val_start), str(h[TS].max())],
             "issues": len(val_issues),
             "scores": scores,
@@ -718,6 +746,7 @@ class ServedForecaster:
                 "strength": self.strength,
                 "days": self.days,
                 "must_include": list(self.must_include),
+                "fallback_to_persistence": self.fallback_to_persistence,
                 "target": self.target,
                 "val_every_h": self.val_every_h,
                 "val_issue_hours": self.val_issue_hours,
@@ -735,6 +764,7 @@ class ServedForecaster:
         return cls(
             members=members,
             must_include=tuple(m.get("must_include", ())),
+            fallback_to_persistence=bool(m.get("fallback_to_persistence", False)),
             days=m["days"],
             val_every_h=m.get("val_every_h", 24),
             val_issue_hours=None

@@ -73,11 +73,12 @@ def spec_for(
 
 
 def served_forecaster(spec: SeriesSpec, config: TrainConfig, workdir: str | Path):
-    """The forecaster the pipeline serves (unfitted): the TFT (always served), the ridge and the
-    GBM; :meth:`~forecasting.forecaster.ServedForecaster.fit` chooses the combination and the
-    correction on the validation period (an issue every :data:`VAL_EVERY_H` h from its first hour)
-    and fits the conformal intervals on its residuals. Used by :func:`train_model` and by the
-    backtest's TFT policy."""
+    """The forecaster the pipeline serves (unfitted): the TFT (in every combination tried), the
+    ridge and the GBM. :meth:`~forecasting.forecaster.ServedForecaster.fit` chooses the
+    combination and the correction on the validation period (an issue every :data:`VAL_EVERY_H` h
+    from its first hour), serves persistence instead when that combination loses to it there
+    (said in ``served``), and fits the conformal intervals on the served forecast's residuals.
+    Used by :func:`train_model` and by the backtest's TFT policy."""
     from forecasting.forecaster import RegressionForecaster, ServedForecaster, TFTForecaster
 
     members = {
@@ -86,7 +87,11 @@ def served_forecaster(spec: SeriesSpec, config: TrainConfig, workdir: str | Path
         "gbm": RegressionForecaster(spec, "gbm"),
     }
     return ServedForecaster(
-        members, must_include=("tft",), days=ENSEMBLE_DAYS, val_every_h=VAL_EVERY_H
+        members,
+        must_include=("tft",),
+        days=ENSEMBLE_DAYS,
+        val_every_h=VAL_EVERY_H,
+        fallback_to_persistence=True,
     )
 
 

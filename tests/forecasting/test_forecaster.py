@@ -173,6 +173,47 @@ def test_served_drops_a_member_without_enough_history(data, known):
     assert set(s.weights) == {"naive"} and "ridge" not in s.validation["scores"]
 
 
+def test_too_little_history_for_the_tft_says_what_the_tft_needs(data, known, tmp_path):
+    # SPEC: 48 h encoder + 168 h lag = 216 h; the TFT also needs 2 x 24 h of training windows
+    # before its 48 h validation: 312 h. The message used to say 264 (the TFT's windows left out),
+    # so a user who gave it 264 h failed again, in the TFT's own check.
+    short = data[data.ts >= data.ts.max() - pd.Timedelta(hours=249)]  # 250 h a series
+    s = ServedForecaster(
+        {"tft": TFTForecaster(SPEC, TrainConfig.tiny(), workdir=tmp_path)}, must_include=("tft",)
+    )
+    with pytest.raises(ForecastInputError, match="has 250 hours, needs at least 312"):
+        s.fit(short, val_hours=VAL_H, future_covariates=known)
+
+
+def test_a_combination_that_loses_to_persistence_on_validation_is_not_served(tmp_path):
+    # a random-walk level: the same hour a week ago (the only member) is far worse than yesterday's
+    rng = np.random.default_rng(0)
+    ts = pd.date_range("2024-01-01", periods=24 * 30, freq="h", tz="UTC")
+    v = 400 + rng.normal(0, 5, len(ts)).cumsum() + 50 * np.sin(2 * np.pi * ts.hour / 24)
+    h = pd.DataFrame({"series": "a", "ts": ts, "value": np.maximum(v, 50.0)})
+
+    def served(**kw):
+        return ServedForecaster(
+            {"weekly": SeasonalNaive(168, 24)}, must_include=("weekly",), days=1, **kw
+        ).fit(h, val_hours=240)
+
+    kept = served()  # the default: the combination is served whatever it scores
+    assert kept.chosen == ["weekly"] and not kept.validation["fallback"]
+    s = served(fallback_to_persistence=True)
+    sc = s.validation["scores"]
+    assert sc["weekly"]["mape"] > sc["persistence"]["mape"]
+    assert s.chosen == ["persistence"]
+    assert "weekly lost to persistence on validation, MAPE" in s.description
+    assert sc["served"]["mape"] == pytest.approx(sc["persistence"]["mape"])
+    t = ts[-1] + pd.Timedelta(hours=1)
+    got = s.predict(h, [t])
+    np.testing.assert_allclose(got["p50"], SeasonalNaive(24, 24).predict(h, [t])["p50"])
+    assert (got["p10"] < got["p50"]).all() and (got["p90"] > got["p50"]).all()  # its own intervals
+    back = load_forecaster(s.save(tmp_path / "served"))
+    assert back.description == s.description and back.fallback_to_persistence
+    np.testing.assert_allclose(back.predict(h, [t])[QCOLS], got[QCOLS])
+
+
 def test_regression_kind_is_checked():
     with pytest.raises(ValueError, match="ridge"):
         RegressionForecaster(SPEC, "forest")

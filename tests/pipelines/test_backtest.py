@@ -181,10 +181,15 @@ def test_backtest_tft_policy_uses_the_served_forecaster(tmp_path):
     )
     assert set(fn.served.fitted_members) == set(pipeline.members)  # the same members, fitted
     assert (fn.served.must_include, fn.served.days) == (pipeline.must_include, pipeline.days)
-    assert fn.served.members["tft"].spec == pipeline.members["tft"].spec
-    assert fn.served.members["tft"].config == pipeline.members["tft"].config
+    assert fn.served.fallback_to_persistence == pipeline.fallback_to_persistence is True
+    tft = fn.served.fitted_members["tft"]
+    assert tft.spec == pipeline.members["tft"].spec and tft.config == pipeline.members["tft"].config
     m = read_manifest(tmp_path / "m")
-    assert m["kind"] == "served" and "tft" in m["weights"] and extras["served"] == m["served"]
+    # the tiny TFT may lose to persistence on validation: then persistence is served, and said
+    assert m["kind"] == "served" and extras["served"] == m["served"]
+    assert "tft" in m["weights"] or (
+        set(m["weights"]) == {"persistence"} and "lost to persistence" in m["served"]
+    )
     assert set(m["validation"]["scores"]) >= {"served", "persistence", "tft"}
     saved = ServedForecaster.load(tmp_path / "m")
     realised = data.realised.carbon.stack().rename("value").rename_axis(["ts", "series"])
