@@ -230,6 +230,16 @@ class GridEventsCfg(_Strict):
         description="what the demand-response program pays per MWh of import reduced against the "
         "plan in force before an event (marts.grid_event_delivery.revenue_usd); 0 = not paid",
     )
+    timeout_s: float = Field(
+        10.0, gt=0, le=120, description="connect / read timeout of each request to the VTN, s"
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="attempts per request (5xx, 429, timeouts and refused "
+        "connections are retried; a 429's Retry-After is waited, 10 s at most)",
+    )
 
     @model_validator(mode="after")
     def _urls(self):

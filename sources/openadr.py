@@ -782,6 +782,7 @@ class VtnClient:
         token_url: the token endpoint (default ``{base_url}/auth/token``).
         max_attempts, backoff_initial, backoff_max: retries of 5xx / 429 / transport errors.
         retry_after_cap: longest wait a 429's ``Retry-After`` may impose, seconds.
+        timeout_s: connect / read timeout of each request, seconds (a timeout is retried).
         environ: where the variables are read (default ``os.environ``; tests pass a dict).
         sleep: the sleep between attempts (tests pass a recorder).
     """
@@ -799,6 +800,7 @@ class VtnClient:
         backoff_initial: float = 0.2,
         backoff_max: float = 2.0,
         retry_after_cap: float = 10.0,
+        timeout_s: float = 10.0,
         environ: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -813,6 +815,9 @@ class VtnClient:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.retry_after_cap = retry_after_cap
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        self.timeout_s = timeout_s
         self._sleep = sleep
         self._secrets: set[str] = set()
         self._creds = self._read_creds(
@@ -975,6 +980,8 @@ class VtnClient:
             if token is None:
                 token = self._creds.token.get_secret_value()  # type: ignore[union-attr]
             self._oa = openadr3.create_ven_client(self.base_url, token=token)
+            # the library's httpx client is built with httpx's 5 s default: ours instead
+            self._oa._http.timeout = httpx.Timeout(self.timeout_s)
         return self._oa
 
     def _fetch_token(self) -> str:

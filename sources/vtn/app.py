@@ -19,6 +19,7 @@ An event without targets matches every target filter (it applies to every VEN).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -117,17 +118,29 @@ def create_app(state: VtnState, notify: Notify) -> Starlette:
                     "authorization": request.headers.get("authorization"),
                     "body": (await request.body()).decode("utf-8", "replace"),
                 }
+            delay = state.take_delay()
+            if delay:
+                await asyncio.sleep(delay)
+            if faults.redirect_to:
+                return Response(
+                    status_code=302,
+                    headers={"Location": faults.redirect_to.rstrip("/") + request.url.path},
+                )
             status, not_json = state.take_fault()
             if status is not None:
                 title = {
                     401: "Unauthorized",
+                    429: "Too Many Requests",
                     500: "Internal Server Error",
                     502: "Bad Gateway",
                     503: "Service Unavailable",
                 }.get(status, "Error")
-                return _problem(
+                answer = _problem(
                     ApiProblem(status, title, f"vtn fault: injected status {status}"), echo
                 )
+                if status == 429 and faults.retry_after is not None:
+                    answer.headers["Retry-After"] = faults.retry_after
+                return answer
             if not_json:
                 return Response(NOT_JSON, 200, media_type="text/html")
             try:

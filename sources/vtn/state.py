@@ -48,6 +48,11 @@ class VtnFaults:
     - ``not_json_burst``: the next N requests answer 200 with a body that is not JSON.
     - ``echo_secrets_on_error``: error bodies echo the request's Authorization header and form
       (a misbehaviour that clients must never pass on).
+    - ``retry_after``: the ``Retry-After`` header (seconds, as text) of injected 429 answers.
+    - ``slow_burst`` / ``slow_s``: the next N requests answer only after ``slow_s`` seconds (a
+      client's read timeout).
+    - ``redirect_to``: every API request answers ``302 Found`` with ``Location: redirect_to +
+      path`` (e.g. another host: a client must not follow it with its credentials).
     A VTN that is down is a stopped server (:meth:`~sources.vtn.server.VtnServer.stop`).
     """
 
@@ -55,6 +60,10 @@ class VtnFaults:
     status_burst: tuple[int, ...] = ()
     not_json_burst: int = 0
     echo_secrets_on_error: bool = False
+    retry_after: str | None = None
+    slow_burst: int = 0
+    slow_s: float = 0.0
+    redirect_to: str | None = None
 
 
 @dataclass
@@ -107,6 +116,7 @@ class VtnState:
     _last_modified: pd.Timestamp | None = None
     _burst: list[int] = field(default_factory=list)
     _not_json: int = 0
+    _slow: int = 0
 
     # -- faults --
     def set_faults(self, faults: VtnFaults) -> None:
@@ -114,6 +124,15 @@ class VtnState:
             self.faults = faults
             self._burst = list(faults.status_burst)
             self._not_json = int(faults.not_json_burst)
+            self._slow = int(faults.slow_burst)
+
+    def take_delay(self) -> float:
+        """Seconds to wait before answering one request (``slow_burst``)."""
+        with self.lock:
+            if self._slow > 0:
+                self._slow -= 1
+                return float(self.faults.slow_s)
+            return 0.0
 
     def take_fault(self) -> tuple[int | None, bool]:
         """``(status to answer instead, answer non-JSON)`` for one request."""
@@ -129,7 +148,11 @@ class VtnState:
 
     def pending(self) -> dict[str, int]:
         with self.lock:
-            return {"status_burst": len(self._burst), "not_json_burst": self._not_json}
+            return {
+                "status_burst": len(self._burst),
+                "not_json_burst": self._not_json,
+                "slow_burst": self._slow,
+            }
 
     def record(self, method: str, path: str, query: dict[str, Any]) -> None:
         with self.lock:

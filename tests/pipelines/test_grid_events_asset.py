@@ -5,6 +5,8 @@ Dagster's storage or the warehouse. And the push path into the warehouse."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 import pytest
@@ -127,26 +129,51 @@ def test_materialize_polls_the_vtn_and_stores_the_fleets_events(setup, vtn):
         assert s not in text
 
 
-@pytest.mark.parametrize("fault", ["down", "401", "5xx"])
+FAULTS = {  # what the hour's error says
+    "down": "is the VTN",
+    "401": "GRIDFLEX_OPENADR_CLIENT_ID",
+    "5xx": "503",
+    "429": "429 rate limited",
+    "timeout": "timeout (ReadTimeout)",
+    "redirect": "302 redirect not followed",
+    "html": "JSONDecodeError",  # an HTML page with status 200, at the token endpoint first
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_failing_vtn_does_not_fail_the_hour_and_loses_nothing(setup, vtn, fault):
     resources, prog, _ = setup
     vtn.publish(cap_event(prog["id"], "oakland", 20))
     assert materialize(resources).success
     before = stored(resources)
     url = vtn.url
+    if fault == "timeout":  # the fleet file's timeout, 2 attempts
+        path = resources["fleet"].path
+        Path(path).write_text(
+            Path(path).read_text() + "timeout_s = 0.5\nmax_attempts = 2\n", encoding="utf-8"
+        )
+    elsewhere = VtnServer(tokens=[]).start() if fault == "redirect" else None
+    knobs = {
+        "down": {},
+        "401": {"unauthorized": True},
+        "5xx": {"status_burst": (503,) * 20},
+        "429": {"status_burst": (429,) * 20, "retry_after": "0"},
+        "timeout": {"slow_burst": 20, "slow_s": 1.5},
+        "redirect": {"redirect_to": elsewhere.url if elsewhere else None},
+        "html": {"not_json_burst": 20},
+    }[fault]
     if fault == "down":
         vtn.stop()
-    elif fault == "401":
-        vtn.set_faults(unauthorized=True, echo_secrets_on_error=True)
     else:
-        vtn.set_faults(status_burst=(503,) * 20, echo_secrets_on_error=True)
+        vtn.set_faults(echo_secrets_on_error=True, **knobs)
     res = materialize(resources)
     assert res.success  # the hour is not failed: the planner keeps the stored events
     meta = md(res)
     assert url in meta["error"]
-    assert {"down": "is the VTN", "401": "GRIDFLEX_OPENADR_CLIENT_ID", "5xx": "503"}[fault] in meta[
-        "error"
-    ]
+    assert FAULTS[fault] in meta["error"], meta["error"]
+    if elsewhere is not None:
+        assert elsewhere.requests == []  # the credentials went nowhere else
+        elsewhere.close()
     assert meta["active_intervals"] == 2  # the events already stored
     assert stored(resources).equals(before)
     wh = resources["warehouse"].get()

@@ -14,7 +14,13 @@ import pandas as pd
 import pytest
 
 from sources.frames import SourceError
-from sources.http import AuthError, ServerError, TransportFailure
+from sources.http import (
+    AuthError,
+    ClientError,
+    RateLimitedError,
+    ServerError,
+    TransportFailure,
+)
 from sources.openadr import (
     OPEN_END,
     VtnClient,
@@ -201,6 +207,54 @@ def test_5xx_is_retried_then_succeeds_and_always_failing_gives_up_naming_the_vtn
     msg = str(e.value)
     assert "gave up after 3 attempt(s)" in msg and "503" in msg and vtn.url in msg
     _no_secret(msg + caplog.text)
+
+
+def test_429_waits_what_retry_after_says_capped_then_succeeds(vtn, program, caplog):
+    vtn.publish(limit_event(program["id"]))
+    vtn.set_faults(status_burst=(429, 429), retry_after="2")
+    with client(vtn, env=TOKEN_ENV, max_attempts=3) as c:
+        assert len(c.events()) == 1
+        assert c.sleeps == [2.0, 2.0]  # the VTN's Retry-After, not the short backoff
+    assert "429 rate limited; attempt 1/3, retrying" in caplog.text
+    # a VTN asking for an hour is waited on for retry_after_cap at most, then given up on
+    vtn.set_faults(status_burst=(429,) * 5, retry_after="3600")
+    with pytest.raises(RateLimitedError) as e, client(vtn, env=TOKEN_ENV, max_attempts=2) as c:
+        c.events()
+    assert c.sleeps == [10.0]
+    assert "gave up after 2 attempt(s): 429 rate limited" in str(e.value) and vtn.url in str(
+        e.value
+    )
+
+
+def test_a_slow_vtn_times_out_is_retried_and_gives_up_naming_the_timeout(vtn, program, caplog):
+    vtn.publish(limit_event(program["id"]))
+    vtn.set_faults(slow_burst=1, slow_s=1.5)
+    with client(vtn, env=TOKEN_ENV, max_attempts=2, timeout_s=0.5) as c:
+        assert len(c.events()) == 1  # the second attempt answers at once
+    assert "timeout (ReadTimeout); attempt 1/2, retrying" in caplog.text
+    vtn.set_faults(slow_burst=5, slow_s=1.5)
+    with (
+        pytest.raises(TransportFailure) as e,
+        client(vtn, env=TOKEN_ENV, max_attempts=2, timeout_s=0.5) as c,
+    ):
+        c.events()
+    msg = str(e.value)
+    assert "gave up after 2 attempt(s): timeout (ReadTimeout)" in msg and vtn.url in msg
+
+
+def test_a_redirect_to_another_host_is_not_followed_with_the_credentials(vtn, program, caplog):
+    elsewhere = VtnServer(tokens=[]).start()
+    try:
+        for env in (TOKEN_ENV, OAUTH_ENV):  # the token endpoint redirected too
+            vtn.set_faults(redirect_to=elsewhere.url)
+            with pytest.raises(ClientError) as e, client(vtn, env=env) as c:
+                c.events()
+            msg = str(e.value)
+            assert "302 redirect not followed" in msg and "fix vtn_url" in msg, msg
+            _no_secret(msg + caplog.text)
+        assert elsewhere.requests == []  # nothing, so no credential, reached the other host
+    finally:
+        elsewhere.close()
 
 
 def test_vtn_down_is_a_transport_failure_naming_the_url(vtn):
