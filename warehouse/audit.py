@@ -9,8 +9,9 @@ it imports nothing else of ours. What the planner reads is given to it as plain 
 transaction):
 
 - ``inputs``: per input the planner reads — carbon intensity per site series, inference load per class,
-  prices per zone, weather forecasts and observations and generation per site, the job queue, the
-  carried state — the table, the series, the hour range read, the row count, a hash of the rows and the
+  prices per zone, weather forecasts and observations and generation per site, the grid operator's
+  event intervals per site (when the fleet has a grid-event source: those overlapping the window,
+  cancelled or not, without the cancellation flags), the job queue, the carried state — the table, the series, the hour range read, the row count, a hash of the rows and the
   ``received_at`` cut-off (the latest ``received_at`` among them), and a hash per UTC day of the range.
   Carbon and load cover the forecast's look-back (:data:`FORECAST_HISTORY`, what the forecast issued
   for the hour was computed from) plus the committed hour (what its re-balance reads); prices cover
@@ -115,6 +116,14 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]] = {
         ("job_id", "source"),
         ("power_mw", "duration_h", "release", "deadline", "value", "eligible_sites"),
         None,
+    ),
+    # the grid operator's event intervals (the planner reads those not cancelled); the cancellation
+    # flags are left out: a deletion after the decision marks rows in place (raw.openadr_events
+    # keeps the deletion as received), a newer version with other values moves received_at
+    "staging.grid_events": (
+        ("event_id", "interval_id", "sub_interval", "payload_type", "site"),
+        ("start", "end", "value", "unit", "modified_at"),
+        "start",
     ),
     "plans.state": (("hour",), ("state", "written_by"), None),
     "forecasts.carbon": (
@@ -378,10 +387,13 @@ def plan_inputs(
     prices: Mapping[str, str],
     classes: Sequence[str],
     running: Sequence[str] = (),
+    grid_sites: Sequence[str] = (),
 ) -> list[dict]:
     """The inputs ``plan_hour`` reads at ``t0`` (see the module docstring), as specs for
     :func:`read_inputs`. ``carbon``: site -> carbon series; ``prices``: site -> price zone;
-    ``classes``: inference classes; ``running``: jobs running at ``t0``."""
+    ``classes``: inference classes; ``running``: jobs running at ``t0``; ``grid_sites``: the
+    sites whose grid events (``staging.grid_events`` intervals overlapping the window) it read
+    (none when the fleet has no grid-event source)."""
     t0 = pd.Timestamp(t0)
     end, nxt = t0 + horizon_h * HOUR, t0 + HOUR
 
@@ -451,6 +463,18 @@ def plan_inputs(
         out.append(
             spec("generation", f"generation {site}", "staging.generation", {"site": site}, t0, nxt)
         )
+    for site in grid_sites:
+        out.append(
+            spec(
+                "grid_events",
+                f"grid events {site}",
+                "staging.grid_events",
+                {"site": site},
+                t0,
+                end,
+                overlap=True,
+            )
+        )
     out.append(
         spec(
             "jobs",
@@ -501,7 +525,10 @@ def _fetch_group(con, specs: list[dict]) -> list[Rows]:
             conds.append(f"{col} = ?")
             params.append(_param(col, val))
     ts = TABLES[table][2]
-    if "from" in first:
+    if "from" in first and first.get("overlap"):  # intervals [start, end) overlapping the range
+        conds += ["start < ?", '"end" > ?']
+        params += [_py(first["to"]), _py(first["from"])]
+    elif "from" in first:
         conds += [f"{ts} >= ?", f"{ts} < ?"]
         params += [_py(first["from"]), _py(first["to"])]
     if first.get("issued_by"):
@@ -513,7 +540,8 @@ def _fetch_group(con, specs: list[dict]) -> list[Rows]:
         params += [_py(j["release_before"]), _py(j["deadline_from"]), list(j["running"]) or [""]]
     cols = list(dict.fromkeys(c for c in (*columns, split, ts) if c))
     cols += ["received_at"] if table.startswith("staging.") else []
-    sql = f"select {', '.join(cols)} from {table} where {' and '.join(conds) or 'true'}"
+    names = ", ".join(f'"{c}"' for c in cols)  # quoted: staging.grid_events has an "end"
+    sql = f"select {names} from {table} where {' and '.join(conds) or 'true'}"
     rows = con.execute(sql, params).fetchnumpy()
     if split is None:
         return [rows]
@@ -819,8 +847,10 @@ def _check_input(con, hour, spec: dict, now: Rows, decided_at, report: VerifyRep
                 )
             )
         return
-    rec_days = spec.get("days") or {"all": [spec["rows"], spec["hash"][:16]]}
-    now_days = d.get("days") or {"all": [d["rows"], d["hash"][:16]]}
+    # a spec split by day keeps its (maybe empty: every row revised later) day map; "all" only
+    # for specs without days
+    rec_days = spec["days"] if "days" in spec else {"all": [spec["rows"], spec["hash"][:16]]}
+    now_days = d["days"] if "days" in d else {"all": [d["rows"], d["hash"][:16]]}
     later_days: dict[str, int] = {}
     later_max: dict[str, str | None] = {}
     if n_later_all:

@@ -330,6 +330,10 @@ def fetch_generation(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
     lo = start - WEATHER_REVISION
     w = best_weather(wh, list(fleet.sites), lo, end)
     out = Fetched("generation", "physics", report=RepairReport("physics"))
+    # derived now: a row whose value changes (a better weather row became the best) is received
+    # now, so its received_at moves forward (the weather row's own can be older than the stored
+    # one: the audit would take the change for an edit, and the restatement would miss it)
+    derived_at = pd.Timestamp.now(tz="UTC")
     parts = []
     for site, s in fleet.sites.items():
         ws = w[w.location == site]
@@ -346,7 +350,7 @@ def fetch_generation(wh: Warehouse, fleet: Fleet, start, end) -> Fetched:
                     "weather_quality": ws["quality"].to_numpy(),
                     "derived": cf.derived.to_numpy(),
                     "source": "physics",
-                    "received_at": ws["received_at"].to_numpy(),
+                    "received_at": derived_at,
                 }
             )
         )

@@ -742,6 +742,7 @@ def plan_hour(
             prices={n: s.price_zone or s.zone for n, s in fleet.sites.items()},
             classes=list(fleet.classes),
             running=list(state.running),
+            grid_sites=list(fleet.sites) if fleet.grid_events.source != "none" else (),
         ),
         dispatch=disp,
         routing=drout,

@@ -250,6 +250,27 @@ def test_a_revision_through_the_ingest_is_reported_not_failed(wh):
     assert f"rows of {t - pd.Timedelta(days=3):%Y-%m-%d}" in rep.first_failure.message
 
 
+def test_an_input_whose_every_row_was_revised_later_is_a_revision_not_a_failure(wh):
+    # the generation read for the committed hour is one row: revise it through the ingest. Every
+    # row of the input is then received after the cut-off, which verify used to misread as an
+    # edit of an empty input ("the rows (0 row(s)) no longer hash as recorded")
+    site, _ = _site_series()
+    row = wh.query("select * from staging.generation where site = ? and ts = ?", [site, _py(T0)])
+    assert len(row) == 1
+    received = pd.Timestamp.now(tz="UTC").floor("s")
+    (res,) = store(
+        wh,
+        [("staging.generation", row.assign(pv_cf=row.pv_cf + 0.05))],
+        received_at=received,
+        source_label="archive caught up",
+    )
+    assert res.stats.updated == 1
+    rep = audit.verify(wh)
+    assert rep.ok, [str(f) for f in rep.failures]
+    revised = [n for n in rep.notes if n.kind == "revised" and f"generation {site}" in n.message]
+    assert [n.hour for n in revised] == [T0]
+
+
 def test_an_altered_dispatch_row_is_a_decision_mismatch(wh):
     site, _ = _site_series()
     _sql(

@@ -7,6 +7,7 @@ cannot meet is met as far as it can be and said."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import dagster as dg
@@ -224,6 +225,25 @@ def test_a_pushed_cap_revises_the_hour_at_once_and_the_next_tick_plans_under_it(
     assert d.hours_committed == 1 and d.critical_served_pct == pytest.approx(100.0)
     assert d.lp_response_s is not None and d.full_response_s is not None
     assert d.revenue_usd == pytest.approx(max(d.energy_reduced_mwh, 0) * 150.0)
+    # the plan's audit record holds the grid events it read: verify passes, then fails on an edit
+    from warehouse import audit
+
+    rec = wh.query(
+        "select inputs from plans.audit where plan_hour = ?", [(T0 + 2 * HOUR).to_pydatetime()]
+    )
+    grid = [i for i in json.loads(rec.inputs[0]) if i["input"] == "grid_events"]
+    assert {i["name"] for i in grid} == {f"grid events {s}" for s in live["fleet_cfg"].sites}
+    assert next(i for i in grid if i["name"] == f"grid events {SITE}")["rows"] == 4
+    rep = audit.verify(wh)
+    assert rep.ok, "\n".join(map(str, rep.failures))
+    with wh.writer() as con:
+        con.execute(
+            "update staging.grid_events set value = value * 2 where event_id = ?", [ev["id"]]
+        )
+    rep = audit.verify(wh)
+    assert not rep.ok and rep.first_failure.hour == T0 + 2 * HOUR
+    assert f"grid events {SITE}" in rep.first_failure.message
+    assert "unrecorded alteration" in rep.first_failure.message
 
 
 def test_an_emergency_alert_switches_the_hour_in_progress_to_stability_first(live):

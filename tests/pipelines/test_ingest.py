@@ -77,3 +77,56 @@ def test_gap_check_warns_about_missing_hours_up_to_the_hour_planned(resources):
     assert gap.metadata["missing_hours"].value == 3 * (7 * 24 - 48) + 3
     assert "missing" in gap.metadata["problem"].value
     assert evals["carbon_in_range"].passed
+
+
+def test_generation_revised_from_an_older_weather_row_moves_received_at_forward(tmp_path):
+    """A better weather row can carry an older ``received_at`` than the generation stored from the
+    one it replaces (an import, a backfilled analysis); the generation derived from it is new now,
+    so its ``received_at`` moves forward: the audit then sees a revision, not an edit, and the
+    restatement picks the hour up (it kept the old time and looked like a value changed in place)."""
+    from mpc.fleet import load_fleet
+    from pipelines.lib.fetch import fetch_generation
+    from pipelines.lib.ingest import store
+
+    wh = Warehouse(tmp_path / "gf.duckdb")
+    fleet = load_fleet()
+    site = "sanjose"  # local noon at 20:00 UTC
+    t = pd.Timestamp("2026-03-02 20:00", tz="UTC")
+    now = pd.Timestamp.now(tz="UTC")
+    weather = {
+        "location": site,
+        "ts": t,
+        "temperature_2m": 15.0,
+        "relative_humidity_2m": 50.0,
+        "cloud_cover": 10.0,
+        "wind_speed_10m": 3.0,
+        "wind_speed_100m": 6.0,
+    }
+    fc = pd.DataFrame(
+        [
+            {
+                **weather,
+                "shortwave_radiation": 700.0,
+                "issued_at": t - pd.Timedelta("6h"),
+                "source": "openmeteo_forecast",
+            }
+        ]
+    )
+    store(wh, [("staging.weather_forecast", fc)], received_at=now)
+
+    def derive():
+        out = fetch_generation(wh, fleet, t, t + pd.Timedelta("1h"))
+        store(wh, out.writes)
+        return wh.query(
+            "select pv_cf, received_at from staging.generation where site = ? and ts = ?",
+            [site, t.to_pydatetime()],
+        ).iloc[0]
+
+    first = derive()
+    assert first.pv_cf > 0
+    obs = pd.DataFrame([{**weather, "shortwave_radiation": 200.0, "source": "openmeteo_archive"}])
+    store(wh, [("staging.weather_observed", obs)], received_at=now - pd.Timedelta("1h"))
+    second = derive()
+    assert second.pv_cf < first.pv_cf  # the observation is the best weather now
+    assert pd.Timestamp(second.received_at) > pd.Timestamp(first.received_at)
+    assert derive().received_at == second.received_at  # the same again: nothing moves
