@@ -22,7 +22,7 @@ Adapters: :class:`TFTForecaster` (one or several seeds, their quantiles averaged
 persistence, ``period=168``: seasonal naive). :class:`ServedForecaster` is the served ensemble: it
 is itself a Forecaster, fits its members, chooses their combination and recent-error correction on a
 validation period (:func:`forecasting.ensemble.select`), calibrates the intervals by split-conformal
-residual quantiles per lead-hour bucket (:class:`forecasting.conformal.ConformalCalibrator`), and
+residual quantiles per series and lead-hour bucket (:class:`forecasting.conformal.ConformalCalibrator`), and
 saves into one directory with a manifest (members in sub-directories), as neuralforecast's
 ``NeuralForecast`` does.
 """

@@ -38,6 +38,36 @@ def _forecasts(frame, start, end, hour_step=6):
     return attach_actuals(f, frame).dropna(subset=["actual"])
 
 
+def test_series_with_different_error_levels_are_each_calibrated():
+    # a steady series and one with 4x the noise, served by one forecaster: one pooled residual set
+    # over-covers the first and under-covers the second; per-series groups calibrate each
+    calm = _series(90, seed=1)
+    wild = _series(90, seed=2, sd_after=60.0).assign(series="b")
+    frame = pd.concat([calm, wild], ignore_index=True)
+    fit = _forecasts(frame, "2024-01-08", "2024-02-14")
+    test = _forecasts(frame, "2024-02-20", "2024-03-28")
+
+    def cov_by_series(cal):
+        out = cal.apply(test)
+        return {n: coverage(g["actual"], g["p10"], g["p90"]) for n, g in out.groupby("series")}
+
+    pooled = cov_by_series(ConformalCalibrator(by_series=False).fit(fit))
+    assert pooled["a"] > 0.9 and pooled["b"] < 0.7, pooled
+    cal = ConformalCalibrator().fit(fit)
+    assert set(cal.series_offsets) == {"a", "b"}
+    per = cov_by_series(cal)
+    assert all(0.75 <= c <= 0.85 for c in per.values()), per
+    # the refresh keeps the groups; a series never seen uses the offsets of all series
+    again = cal.refreshed(test.iloc[:200])
+    assert set(again.series_offsets) == {"a", "b"}
+    other = test[test.series == "a"].assign(series="c").head(48)
+    np.testing.assert_allclose(
+        cal.apply(other)["p90"], ConformalCalibrator(by_series=False).fit(fit).apply(other)["p90"]
+    )
+    back = ConformalCalibrator.from_dict(cal.to_dict())
+    assert back.series_offsets == cal.series_offsets
+
+
 def test_generated_series_hits_the_target_coverage_out_of_sample():
     frame = _series(90, seed=1)
     fit = _forecasts(frame, "2024-01-08", "2024-02-14")  # calibration period
