@@ -344,7 +344,7 @@ def test_pipeline_serves_exactly_the_saved_served_forecaster(trained):
     ).dropna()
     need = served.issues_needed([t], hist.ts.min())
     future = fc.future_covariates(wh, fleet, "carbon", need, H, stand_in_before=t)
-    scored = fc.stored_scored(wh, "carbon", row["model_id"], t)
+    scored = fc.stored_scored(wh, "carbon", t)
     expect = served.recalibrated(scored).predict(hist, [t], future)
     got = fc.issue_forecast(wh, fleet, "carbon", t)
     assert got.model == row["model_id"] and not got.degraded
@@ -354,3 +354,67 @@ def test_pipeline_serves_exactly_the_saved_served_forecaster(trained):
     np.testing.assert_allclose(g["p50"], e["p50"].clip(lower=0))
     np.testing.assert_allclose(g["p90"], np.maximum(e["p90"], e["p50"].clip(lower=0)))
     np.testing.assert_allclose(g["p10"], np.minimum(e["p10"], e["p50"]).clip(lower=0))
+
+
+def test_intervals_refresh_from_every_daily_model_served_not_the_newest_alone(trained, tmp_path):
+    """The conformal refresh reads the served forecasts of the last 14 days whichever daily model
+    issued them (a model retrained daily had only its validation residuals: the replay's carbon
+    p10-p90 covered 0.62), and not the persistence stand-ins of degraded hours."""
+    import shutil
+
+    from pipelines.lib import forecast as fc
+
+    path, _, _ = trained
+    shutil.copy(path / "gf.duckdb", tmp_path / "gf.duckdb")
+    wh = Warehouse(tmp_path / "gf.duckdb")
+    fleet = load_fleet()
+    with wh.writer() as con:  # what a plan writes first: the marts join forecasts to sites by it
+        for n, site in fleet.sites.items():
+            con.execute(
+                "insert into plans.sites (site, zone, carbon_series) values (?, ?, ?) "
+                "on conflict do nothing",
+                [n, site.zone, fleet.carbon_series(n)],
+            )
+    t = T0 - HOUR  # actuals up to T0 are stored
+    issued = t - pd.Timedelta(hours=6)
+    act = wh.query(
+        "select s.site as series, c.ts as target_time, c.value from staging.carbon_best c "
+        "join plans.sites s on s.carbon_series = c.series where c.ts >= ? and c.ts < ?",
+        [issued.to_pydatetime(), t.to_pydatetime()],
+    )
+    assert len(act) == 6 * len(fleet.sites)
+
+    def rows(model, factor, degraded):
+        return act.assign(
+            issued_at=issued,
+            model=model,
+            p10=act.value * factor * 0.9,
+            p50=act.value * factor,
+            p90=act.value * factor * 1.1,
+            degraded=degraded,
+            degraded_reason="model failed" if degraded else None,
+        )[
+            [
+                "issued_at",
+                "target_time",
+                "series",
+                "model",
+                "p10",
+                "p50",
+                "p90",
+                "degraded",
+                "degraded_reason",
+            ]
+        ]
+
+    frame = pd.concat(
+        [rows("carbon-tft-yesterday", 1.25, False), rows("persistence", 0.5, True)],
+        ignore_index=True,
+    )
+    with wh.writer() as con:
+        con.register("f", frame)
+        con.execute("insert into forecasts.carbon select * from f")
+    scored = fc.stored_scored(wh, "carbon", t)
+    mine = scored[scored.issued_at == issued]
+    assert len(mine) == len(act)  # yesterday's model's forecasts, with their actuals
+    assert (mine.p50 / mine.actual).round(6).eq(1.25).all()  # not the persistence stand-in
