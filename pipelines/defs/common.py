@@ -15,10 +15,25 @@ def hour_window(context: dg.AssetExecutionContext) -> tuple[pd.Timestamp, pd.Tim
     return pd.Timestamp(tw.start).tz_convert("UTC"), pd.Timestamp(tw.end).tz_convert("UTC")
 
 
+def _number(x) -> str:
+    """4 significant digits, never in exponent form (58,740 not 5.874e+04), '-' for missing."""
+    if x is None or pd.isna(x):
+        return "-"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if 0 < abs(x) < 0.001:
+        return f"{x:.6f}"
+    return f"{x:.4g}"
+
+
 def preview(frame: pd.DataFrame, n: int = 8) -> dg.MetadataValue:
     if frame is None or frame.empty:
         return dg.MetadataValue.md("_(empty)_")
-    return dg.MetadataValue.md(frame.head(n).to_markdown(index=False, floatfmt=".4g"))
+    head = frame.head(n).copy()
+    for c in head.columns:
+        if pd.api.types.is_float_dtype(head[c]):
+            head[c] = head[c].map(_number)
+    return dg.MetadataValue.md(head.to_markdown(index=False, disable_numparse=True))
 
 
 def png(fig) -> dg.MetadataValue:

@@ -333,6 +333,14 @@ def test_pipeline_serves_exactly_the_saved_served_forecaster(trained):
     models = wh.query("select * from forecasts.models where model_id = ?", [row["model_id"]])
     assert models.val_mae[0] == pytest.approx(v["served"]["mae"])
     assert models.val_mae_persistence[0] == pytest.approx(v["persistence"]["mae"])
+    # the model asset says the same to a person: rounded, with units
+    ev = trained[1].instance.get_latest_materialization_event(dg.AssetKey("carbon_model"))
+    md = {k: getattr(x, "value", x) for k, x in ev.asset_materialization.metadata.items()}
+    assert md["served"] == m["served"]
+    assert md["val_mae (g/kWh)"] == round(v["served"]["mae"], 1)
+    assert md["val_mae_persistence (g/kWh)"] == round(v["persistence"]["mae"], 1)
+    assert md["val_mape (%)"] == round(v["served"]["mape"], 2)
+    assert md["members_val_mae (g/kWh)"]["tft"] == round(v["tft"]["mae"], 1)
 
     # the latest hour with complete inputs: after the other tests' ticks, stored forecasts with
     # actuals exist and refresh the intervals

@@ -340,3 +340,18 @@ def test_plan_plot_inputs_reads_the_plan_hour(warehouse):
     fig = plots.plan_figure(sh, "t", **got)
     assert "grid import, carbon-agnostic" in _legend_texts(fig)
     _png(fig)
+
+
+def test_metadata_tables_show_numbers_a_person_reads():
+    # the marts record showed the load model's MAE as 5.874e+04
+    import pandas as pd
+
+    from pipelines.defs.common import preview
+
+    md = preview(
+        pd.DataFrame(
+            {"target": ["load", "carbon"], "mae": [58740.4, 40.6912], "cov": [0.0004, None]}
+        )
+    ).value
+    assert "58,740" in md and "40.69" in md and "0.000400" in md and "| -" in md
+    assert "e+" not in md and "e-" not in md

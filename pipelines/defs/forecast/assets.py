@@ -52,11 +52,13 @@ def _train(
         profile=models.profile,
     )
     m = out.metrics
-    members = {
-        k.removeprefix("val_mape_"): v
-        for k, v in m.items()
+    unit = "g/kWh" if target == "carbon" else "req/h"
+    members = [
+        k.removeprefix("val_mape_")
+        for k in m
         if k.startswith("val_mape_") and k != "val_mape_persistence"
-    }
+    ]
+    ratio = m["val_mae"] / m["val_mae_persistence"] if m["val_mae_persistence"] else float("nan")
     return dg.MaterializeResult(
         metadata={
             "model_id": out.model_id,
@@ -64,20 +66,20 @@ def _train(
             # what is served (forecasting.forecaster.ServedForecaster) and how it validated, next
             # to persistence on the same validation forecasts and each member alone
             "served": m["served"],
-            "val_mae": m["val_mae"],
-            "val_mae_persistence": m["val_mae_persistence"],
-            "val_mape": m["val_mape"],
-            "val_mape_persistence": m["val_mape_persistence"],
-            "mae_vs_persistence": dg.MetadataValue.float(m["val_mae"] / m["val_mae_persistence"])
-            if m["val_mae_persistence"]
-            else dg.MetadataValue.float(float("nan")),
-            "val_coverage_p10_p90": m["val_coverage_p10_p90"],
-            "members_val_mape": dg.MetadataValue.json(members),
-            "members_val_mae": dg.MetadataValue.json(
-                {k: m[f"val_mae_{k}"] for k in members if f"val_mae_{k}" in m}
+            f"val_mae ({unit})": round(m["val_mae"], 1),
+            f"val_mae_persistence ({unit})": round(m["val_mae_persistence"], 1),
+            "val_mape (%)": round(m["val_mape"], 2),
+            "val_mape_persistence (%)": round(m["val_mape_persistence"], 2),
+            "mae_vs_persistence": dg.MetadataValue.float(round(ratio, 3)),
+            "val_coverage_p10_p90": round(m["val_coverage_p10_p90"], 2),
+            "members_val_mape (%)": dg.MetadataValue.json(
+                {k: round(m[f"val_mape_{k}"], 2) for k in members}
+            ),
+            f"members_val_mae ({unit})": dg.MetadataValue.json(
+                {k: round(m[f"val_mae_{k}"], 1) for k in members if f"val_mae_{k}" in m}
             ),
             "epochs": m["epochs"],
-            "train_seconds": m["train_seconds"],
+            "train_seconds": round(m["train_seconds"], 1),
             "rows": m["rows"],
             "checkpoint": dg.MetadataValue.path(out.checkpoint),
         }
