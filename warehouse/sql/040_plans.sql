@@ -150,6 +150,11 @@ CREATE TABLE IF NOT EXISTS plans.dispatch_realised (
     PRIMARY KEY (hour, site)
 );
 
+-- The re-stated hour's useful compute: inference on the actual demand (plans.dispatch has the plan's,
+-- on its forecast), so the marts compare like for like with the counterfactual, which runs on actuals.
+ALTER TABLE plans.dispatch_realised ADD COLUMN IF NOT EXISTS training_mw DOUBLE;
+ALTER TABLE plans.dispatch_realised ADD COLUMN IF NOT EXISTS inference_mw DOUBLE;
+
 -- The counterfactual's useful compute, so live savings read like for like (marts.emissions_daily).
 ALTER TABLE plans.agnostic ADD COLUMN IF NOT EXISTS training_mw DOUBLE;
 ALTER TABLE plans.agnostic ADD COLUMN IF NOT EXISTS inference_mw DOUBLE;

@@ -98,7 +98,10 @@ CREATE OR REPLACE VIEW marts.emissions_daily AS
 WITH h AS (
     SELECT d.hour, d.site, r.hour IS NOT NULL AS restated,
            coalesce(r.emissions_t, d.emissions_t) AS emissions_t, coalesce(r.cost, d.cost) AS cost,
-           d.emissions_t AS committed_emissions_t, d.training_mw, d.inference_mw,
+           d.emissions_t AS committed_emissions_t,
+           -- the work re-stated on the actual demand where known (the plan's is on its forecast)
+           coalesce(r.training_mw, d.training_mw) AS training_mw,
+           coalesce(r.inference_mw, d.inference_mw) AS inference_mw,
            a.emissions_t AS a_emissions_t, a.cost AS a_cost, a.training_mw AS a_training_mw,
            a.inference_mw AS a_inference_mw
     FROM plans.dispatch_current d
@@ -152,7 +155,9 @@ WITH req AS (
 h AS (
     SELECT d.hour, d.site, r.hour IS NOT NULL AS restated, a.hour IS NOT NULL AS compared,
            coalesce(r.emissions_t, d.emissions_t) AS emissions_t, coalesce(r.cost, d.cost) AS cost,
-           coalesce(r.it_mw, d.it_mw) AS it_mw, d.training_mw, d.inference_mw,
+           coalesce(r.it_mw, d.it_mw) AS it_mw,
+           coalesce(r.training_mw, d.training_mw) AS training_mw,
+           coalesce(r.inference_mw, d.inference_mw) AS inference_mw,
            coalesce(r.import_mw, d.import_mw) AS import_mw,
            coalesce(q.requests, 0) AS requests,
            len(coalesce(d.jobs_completed, [])) AS jobs_completed,
