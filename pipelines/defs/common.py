@@ -30,10 +30,12 @@ def preview(frame: pd.DataFrame, n: int = 8) -> dg.MetadataValue:
     if frame is None or frame.empty:
         return dg.MetadataValue.md("_(empty)_")
     head = frame.head(n).copy()
+    numeric = [pd.api.types.is_numeric_dtype(head[c]) for c in head.columns]
     for c in head.columns:
         if pd.api.types.is_float_dtype(head[c]):
             head[c] = head[c].map(_number)
-    return dg.MetadataValue.md(head.to_markdown(index=False, disable_numparse=True))
+    align = tuple("right" if x else "left" for x in numeric)  # numbers as formatted, right-aligned
+    return dg.MetadataValue.md(head.to_markdown(index=False, disable_numparse=True, colalign=align))
 
 
 def png(fig) -> dg.MetadataValue:

@@ -353,5 +353,6 @@ def test_metadata_tables_show_numbers_a_person_reads():
             {"target": ["load", "carbon"], "mae": [58740.4, 40.6912], "cov": [0.0004, None]}
         )
     ).value
-    assert "58,740" in md and "40.69" in md and "0.000400" in md and "| -" in md
+    assert "58,740" in md and "40.69" in md and "0.000400" in md and " - |" in md
+    assert "-------:|" in md  # numbers right-aligned
     assert "e+" not in md and "e-" not in md
