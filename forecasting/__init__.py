@@ -112,14 +112,14 @@ if TYPE_CHECKING:
     from forecasting.tft import TrainedModel
 
 _TFT = {"train", "load", "predict", "predict_many", "explain", "TrainedModel"}
-_FORECASTER = {
+_FORECASTER = (
     "Forecaster",
     "TFTForecaster",
     "RegressionForecaster",
     "SeasonalNaive",
     "ServedForecaster",
     "load_forecaster",
-}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -157,10 +157,5 @@ __all__ = [
     "BacktestResult",
     "daily_issues",
     "hourly_issues",
-    "Forecaster",
-    "TFTForecaster",
-    "RegressionForecaster",
-    "SeasonalNaive",
-    "ServedForecaster",
-    "load_forecaster",
+    *_FORECASTER,
 ]

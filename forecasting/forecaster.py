@@ -606,7 +606,10 @@ class ServedForecaster:
         ).dropna(subset=["actual"])
         self.calibrator = ConformalCalibrator().fit(served_val)
         served_val = self.calibrator.apply(served_val)
-        pers = SeasonalNaive(24, self.horizon, self.target).predict(h, val_issues)
+        persistence = SeasonalNaive(24, self.horizon, self.target)
+        pers_val = attach_actuals(persistence.predict(h, val_issues), actuals, self.target).dropna(
+            subset=["actual"]
+        )
         scores = {"served": _scores(served_val)}
         for n, f in val_fc.items():
             scores[n] = _scores(
@@ -614,12 +617,8 @@ class ServedForecaster:
                     subset=["actual"]
                 )
             )
-        scores["persistence"] = _scores(
-            attach_actuals(pers, actuals, self.target).dropna(subset=["actual"])
-        )
-
+        scores["persistence"] = _scores(pers_val)
         fallback = None
-        pers_val = attach_actuals(pers, actuals, self.target).dropna(subset=["actual"])
         if (
             self.fallback_to_persistence
             and scores["served"]["mape"] > scores["persistence"]["mape"]
@@ -629,7 +628,7 @@ class ServedForecaster:
                 f"{scores['served']['mape']:.2f} vs {scores['persistence']['mape']:.2f} %"
             )
             log.warning("served forecaster: %s; persistence served", fallback)
-            self.members = {"persistence": SeasonalNaive(24, self.horizon, self.target)}
+            self.members = {"persistence": persistence}
             self.weights, self.strength = {"persistence": 1.0}, 0.0
             self.calibrator = ConformalCalibrator().fit(pers_val)
             scores["served"] = _scores(self.calibrator.apply(pers_val))

@@ -386,6 +386,18 @@ def load_served(path: str):
     return _MODEL_CACHE[path]
 
 
+#: the columns of forecasts.carbon / forecasts.load, in order
+FORECAST_COLUMNS = (
+    "issued_at",
+    "target_time",
+    "series",
+    "model",
+    "p10",
+    "p50",
+    "p90",
+    "degraded",
+    "degraded_reason",
+)
 #: days of stored forecasts vs actuals that refresh the served forecaster's conformal intervals
 RECALIBRATION_DAYS = 14
 
@@ -572,19 +584,7 @@ def issue_forecast(
         model=name,
         degraded=name == "persistence",
         degraded_reason=reason_text if name == "persistence" else None,
-    )[
-        [
-            "issued_at",
-            "target_time",
-            "series",
-            "model",
-            "p10",
-            "p50",
-            "p90",
-            "degraded",
-            "degraded_reason",
-        ]
-    ]
+    )[list(FORECAST_COLUMNS)]
     frame["p50"] = frame["p50"].clip(lower=0)
     frame["p10"] = frame[["p10", "p50"]].min(axis=1).clip(lower=0)
     frame["p90"] = frame[["p90", "p50"]].max(axis=1)

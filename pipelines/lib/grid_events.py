@@ -89,7 +89,7 @@ def client_for(fleet: Fleet, environ: Mapping[str, str] | None = None, **kwargs)
         token_env=cfg.token_env,
         ven_name=cfg.ven_name,
         environ=environ,
-        **{"timeout_s": cfg.timeout_s, "max_attempts": cfg.max_attempts, **kwargs},
+        **({"timeout_s": cfg.timeout_s, "max_attempts": cfg.max_attempts} | kwargs),
     )
 
 

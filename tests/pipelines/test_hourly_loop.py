@@ -401,19 +401,7 @@ def test_intervals_refresh_from_every_daily_model_served_not_the_newest_alone(tr
             p90=act.value * factor * 1.1,
             degraded=degraded,
             degraded_reason="model failed" if degraded else None,
-        )[
-            [
-                "issued_at",
-                "target_time",
-                "series",
-                "model",
-                "p10",
-                "p50",
-                "p90",
-                "degraded",
-                "degraded_reason",
-            ]
-        ]
+        )[list(fc.FORECAST_COLUMNS)]
 
     frame = pd.concat(
         [rows("carbon-tft-yesterday", 1.25, False), rows("persistence", 0.5, True)],
